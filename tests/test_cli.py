@@ -1,0 +1,170 @@
+"""The CLI: readable output, --json, exit 1 with one line on user errors, instant --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+from conftest import commits
+
+from versioncube import __version__, open_cube
+from versioncube.cli import cli
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _run(runner, *args):
+    return runner.invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def test_append_then_rerun(runner, daily_files, tmp_path):
+    target = tmp_path / "cube"
+    first = _run(runner, "append", "-t", target, *daily_files[:6])
+    assert first.exit_code == 0, first.output
+    assert "appended 6 slices, skipped 0" in first.stdout
+
+    second = _run(runner, "append", "-t", target, *daily_files)
+    assert second.exit_code == 0
+    first_line, last_line = second.stdout.splitlines()
+    assert first_line == (
+        "skipped 6 slices already in the cube: 2024-03-01.nc .. 2024-03-06.nc "
+        "(--verbose lists each)"
+    )
+    assert last_line.startswith("appended 4 slices, skipped 6 (already in the cube), ")
+    assert len(commits(open_cube(target))) == 10
+
+    third = _run(runner, "append", "--verbose", "-t", target, *daily_files[:2])
+    history = open_cube(target).appended_slices()
+    assert third.stdout.splitlines() == [
+        f"skipped 2024-03-01.nc: already in the cube (snapshot {history[str(daily_files[0])]})",
+        f"skipped 2024-03-02.nc: already in the cube (snapshot {history[str(daily_files[1])]})",
+        third.stdout.splitlines()[-1],
+    ]
+
+
+def test_append_json_output(runner, daily_files, tmp_path):
+    result = _run(runner, "append", "--json", "-t", tmp_path / "cube", *daily_files[:2])
+    payload = json.loads(result.stdout)
+    assert payload["appended"] == 2
+    assert [r["status"] for r in payload["results"]] == ["appended", "appended"]
+    assert payload["results"][1]["record"]["labels"] == ["2024-03-02", "2024-03-02"]
+    assert payload["results"][0]["identity"] == str(daily_files[0])
+
+
+def test_dry_run_writes_nothing(runner, daily_files, tmp_path):
+    result = _run(runner, "append", "--dry-run", "-t", tmp_path / "cube", *daily_files[:3])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:3] == [
+        "would append 2024-03-01.nc: time 2024-03-01, creating the cube",
+        "would append 2024-03-02.nc: time 2024-03-02",
+        "would append 2024-03-03.nc: time 2024-03-03",
+    ]
+    assert "would append 3 slices" in result.stdout
+    assert not (tmp_path / "cube").exists()
+
+
+def test_config_file_and_flags(runner, daily_files, tmp_path):
+    config = tmp_path / "cube.yaml"
+    config.write_text(f"target_dir: {tmp_path / 'cube'}\ntarget_branch: staging\n")
+    result = _run(runner, "append", "-c", config, *daily_files[:2])
+    assert result.exit_code == 0, result.output
+    assert len(commits(open_cube(tmp_path / "cube", branch="staging"))) == 2
+
+
+def test_user_error_is_one_line_and_exit_1(runner, daily_files, tmp_path, small_slice):
+    target = tmp_path / "cube"
+    _run(runner, "append", "-t", target, *daily_files[:2])
+    wrong_grid = tmp_path / "2024-03-03.nc"
+    small_slice("2024-03-03", shape=(5, 5)).to_netcdf(wrong_grid)
+
+    result = _run(runner, "append", "-t", target, wrong_grid, daily_files[3])
+
+    assert result.exit_code == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error_lines == [
+        "Error: slice 2024-03-03.nc: dimension 'lat' of variable 'lat' has size 5, the cube has 9"
+    ]
+    assert "Traceback" not in result.output
+    assert len(commits(open_cube(target))) == 2
+
+
+def test_traceback_flag_shows_the_traceback(daily_files, tmp_path):
+    args = ["append", "--traceback", "-t", str(tmp_path / "cube"), str(tmp_path / "missing.nc")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.exc_info is not None
+    assert type(result.exception).__name__ == "SliceOpenError"
+
+
+def test_missing_target_and_bad_config(runner, daily_files, tmp_path):
+    result = _run(runner, "append", *daily_files[:1])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: no target given: set target_dir in the configuration or use -t/--target"
+    )
+    config = tmp_path / "bad.yaml"
+    config.write_text("target_dri: x\n")
+    result = _run(runner, "append", "-c", config, *daily_files[:1])
+    assert result.stderr.strip() == (
+        "Error: unknown configuration key 'target_dri' (did you mean 'target_dir'?)"
+    )
+
+
+def test_version(runner):
+    assert _run(runner, "--version").stdout.strip() == f"versioncube, version {__version__}"
+
+
+def _commands(group: click.Group):
+    ctx = click.Context(group)
+    return {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+
+
+def test_every_command_has_help(runner):
+    for name, command in _commands(cli).items():
+        assert command.help, name
+        result = _run(runner, name, "--help")
+        assert result.exit_code == 0
+        assert (
+            "Usage: cli " + name in result.stdout or f"Usage: versioncube {name}" in result.stdout
+        )
+
+
+def test_help_imports_no_heavy_libraries():
+    code = (
+        "import sys\n"
+        "from versioncube.cli import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('xarray', 'icechunk', 'zarr', 'numpy', 'dask') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_progress_bar_across_slices(runner, daily_files, tmp_path):
+    result = _run(runner, "append", "--progress", "-t", tmp_path / "cube", *daily_files[:4])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"appending {n}/4 2024-03-0{n}.nc: appended" for n in range(1, 5)
+    ]
+    assert "appended 4 slices" in result.stdout
+
+
+def test_partial_run_says_what_was_committed_before_the_error(runner, daily_files, tmp_path):
+    missing = tmp_path / "slices" / "2024-03-04.nc"
+    missing.unlink()
+    result = _run(runner, "append", "-t", tmp_path / "cube", *daily_files[:5])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "appended 3, skipped 0 before the error",
+        f"Error: slice 2024-03-04.nc: file not found: {missing}",
+    ]

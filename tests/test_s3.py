@@ -1,0 +1,43 @@
+"""The same appends against a real S3-compatible server (SeaweedFS on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import pytest
+import xarray as xr
+from conftest import commits, tip
+
+import versioncube
+from versioncube import open_cube
+from versioncube.history import CommitRecord
+
+
+def test_append_resume_and_read_back_on_s3(s3_target, daily_files):
+    target, options = s3_target
+    settings = {"target_dir": target, "target_storage_options": options}
+
+    assert versioncube.append(daily_files[:4], settings) == 4
+    assert versioncube.append(daily_files, settings) == 6
+    assert versioncube.append(daily_files, settings) == 0
+
+    cube = open_cube(target, storage_options=options)
+    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    assert [r.slice for r in records] == [str(path) for path in daily_files]
+    xr.testing.assert_identical(cube.to_xarray().load(), xr.open_mfdataset(daily_files).load())
+
+
+def test_bad_slice_on_s3_leaves_the_tip(s3_target, small_slice):
+    target, options = s3_target
+    cube = open_cube(target, storage_options=options)
+    cube.append(small_slice("2024-01-01"))
+    before = tip(cube)
+
+    with pytest.raises(versioncube.SliceValidationError, match="not after"):
+        cube.append(small_slice("2023-12-31"))
+    assert tip(cube) == before
+
+
+def test_wrong_credentials_are_a_storage_error(s3_target, small_slice):
+    target, options = s3_target
+    options["secret_access_key"] = "wrong"
+    with pytest.raises(versioncube.StorageError, match=f"storage error at {target}"):
+        open_cube(target, storage_options=options).append(small_slice("2024-01-01"))

@@ -1,0 +1,60 @@
+"""versioncube: grow Zarr datacubes slice by slice, with version control built in.
+
+Every slice append is one Icechunk commit, so appends are all-or-nothing, a failed run is
+resumed by re-running it, and every earlier version of the cube stays readable.
+
+The heavy imports (icechunk, xarray, zarr) happen on first use, so that ``versioncube --help``
+starts instantly.
+"""
+
+from typing import TYPE_CHECKING
+
+from versioncube._version import __version__
+from versioncube.errors import (
+    ConfigError,
+    CubeNotFoundError,
+    SliceError,
+    SliceOpenError,
+    SliceValidationError,
+    StorageError,
+    TargetError,
+    VersionCubeError,
+)
+
+if TYPE_CHECKING:
+    from versioncube.api import append, open_cube
+    from versioncube.cube import AppendResult, Cube, RunSummary
+
+_LAZY = {
+    "append": "versioncube.api",
+    "open_cube": "versioncube.api",
+    "Cube": "versioncube.cube",
+    "AppendResult": "versioncube.cube",
+    "RunSummary": "versioncube.cube",
+}
+
+__all__ = [
+    "AppendResult",
+    "ConfigError",
+    "Cube",
+    "CubeNotFoundError",
+    "RunSummary",
+    "SliceError",
+    "SliceOpenError",
+    "SliceValidationError",
+    "StorageError",
+    "TargetError",
+    "VersionCubeError",
+    "__version__",
+    "append",
+    "open_cube",
+]
+
+
+def __getattr__(name: str):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'versioncube' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)

@@ -1,0 +1,5 @@
+"""``python -m versioncube`` runs the command line."""
+
+from versioncube.cli import main
+
+main()

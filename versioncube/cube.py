@@ -1,0 +1,338 @@
+"""A cube is an Icechunk repository plus a branch; appending a slice is one commit on it.
+
+:meth:`Cube.append` is the pipeline every append follows, from the API and the CLI alike:
+
+1. name the slice (its identity) and skip it when the branch's history already holds it;
+2. open the slice;
+3. in one writable session on the branch tip: read the cube's outline, check the slice against
+   it, write the slice along the append dimension;
+4. commit once, with the commit record as metadata.
+
+Any error before step 4 leaves the branch tip exactly where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+import icechunk
+import xarray as xr
+from icechunk.xarray import to_icechunk
+
+from versioncube.config import Config
+from versioncube.encoding import creation_encoding
+from versioncube.errors import ConfigError, CubeNotFoundError, storage_errors
+from versioncube.history import CommitRecord, slices_in_history
+from versioncube.schema import AppendPlan, CubeOutline, plan_append, plan_first_slice
+from versioncube.slices import SliceLike, SliceRef, open_slice, slice_ref
+from versioncube.storage import (
+    Target,
+    TargetLike,
+    create_repository,
+    open_repository,
+    parse_target,
+)
+from versioncube.transaction import commit_change
+
+DEFAULT_APPEND_DIM = "time"
+REPO_METADATA_KEY = "versioncube"
+
+AppendStatus = Literal["appended", "skipped", "would append"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AppendResult:
+    """What happened to one slice."""
+
+    slice_name: str
+    identity: str
+    status: AppendStatus
+    snapshot_id: str | None  # the new commit, or the earlier one that holds a skipped slice
+    record: CommitRecord | None  # the commit record (None for a skipped slice)
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``appended 2024-03-01.nc: time 2024-03-01 (snapshot X)``."""
+        if self.status == "skipped":
+            return f"skipped {self.slice_name}: already in the cube (snapshot {self.snapshot_id})"
+        assert self.record is not None
+        text = f"{self.status} {self.slice_name}: {self.record.extent()}"
+        if self.record.operation == "create":
+            text += ", creating the cube"
+        return text + (f" (snapshot {self.snapshot_id})" if self.snapshot_id else "")
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """The results of appending a list of slices."""
+
+    results: list[AppendResult] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def appended(self) -> int:
+        return sum(result.status != "skipped" for result in self.results)
+
+    @property
+    def skipped(self) -> int:
+        return sum(result.status == "skipped" for result in self.results)
+
+    def __str__(self) -> str:
+        verb = "would append" if self.dry_run else "appended"
+        return (
+            f"{verb} {_count(self.appended, 'slice')}, skipped {self.skipped} "
+            f"(already in the cube), {self.elapsed:.1f} s"
+        )
+
+
+class Cube:
+    """A datacube at a target (an Icechunk repository) on one branch.
+
+    Creating a Cube reads nothing; the repository is opened on first use and created by the
+    first append.
+    """
+
+    def __init__(self, target: Target, branch: str = "main", *, append_dim: str | None = None):
+        self.target = target
+        self.branch = branch
+        self._configured_append_dim = append_dim
+        self._repo: icechunk.Repository | None = None
+        self._history: dict[str, str] | None = None  # slice identity -> snapshot id
+        self._dry_run_outline: CubeOutline | None = None
+        self._settings: Mapping[str, Any] | None = None  # stored with the cube at creation
+
+    def __repr__(self) -> str:
+        return f"Cube({self.target.uri!r}, branch={self.branch!r})"
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def repository(self) -> icechunk.Repository:
+        """The Icechunk repository (raises CubeNotFoundError when there is none yet)."""
+        if self._repo is None:
+            repo = open_repository(self.target)
+            self._check_branch(repo)
+            self._repo = repo
+        return self._repo
+
+    def exists(self) -> bool:
+        """Whether the target holds a repository with this branch."""
+        try:
+            _ = self.repository
+        except CubeNotFoundError:
+            return False
+        return True
+
+    @property
+    def append_dim(self) -> str:
+        """The cube's append dimension: the one it was created with, else the configured one."""
+        stored = self._stored_settings().get("append_dim")
+        configured = self._configured_append_dim
+        if stored and configured and stored != configured:
+            raise ConfigError(
+                f"append_dim is {configured!r}, but the cube at {self.target.uri} was created "
+                f"with append_dim {stored!r}"
+            )
+        return stored or configured or DEFAULT_APPEND_DIM
+
+    def to_xarray(self) -> xr.Dataset:
+        """The head of the branch as a lazy (dask-backed) dataset."""
+        session = self.repository.readonly_session(branch=self.branch)
+        with storage_errors(self.target.uri):
+            dataset = _open_head(session.store, chunks={})
+        if dataset is None or not dataset.variables:
+            raise CubeNotFoundError(
+                f"branch {self.branch!r} of {self.target.uri} holds no cube yet"
+            )
+        return dataset
+
+    def appended_slices(self) -> Mapping[str, str]:
+        """Slice identity -> snapshot id, for every slice in the branch's history."""
+        if self._history is None:
+            if not self.exists():
+                self._history = {}
+            else:
+                with storage_errors(self.target.uri):
+                    ancestry = self.repository.ancestry(branch=self.branch)
+                    self._history = slices_in_history(ancestry)
+        return self._history
+
+    # -- appending ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        item: SliceLike,
+        *,
+        dry_run: bool = False,
+        engine: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> AppendResult:
+        """Append one slice as one commit (see the module docstring for the steps)."""
+        ref = slice_ref(item)
+        done = self.appended_slices().get(ref.identity)
+        if done is not None:
+            return AppendResult(ref.name, ref.identity, "skipped", done, None)
+        with open_slice(ref, engine=engine, storage_options=storage_options) as dataset:
+            if dry_run:
+                return self._dry_run(ref, dataset)
+            if self.exists():
+                repo = self.repository
+            else:
+                plan_first_slice(dataset, self.append_dim, ref.name)  # refuse before creating
+                repo = self._create()
+            snapshot_id, record = commit_change(
+                repo,
+                self.branch,
+                lambda session: self._write(session, ref, dataset),
+                where=self.target.uri,
+            )
+        self.appended_slices()[ref.identity] = snapshot_id  # type: ignore[index]
+        return AppendResult(ref.name, ref.identity, "appended", snapshot_id, record)
+
+    def _write(self, session: icechunk.Session, ref: SliceRef, dataset: xr.Dataset) -> CommitRecord:
+        dim = self.append_dim
+        outline = read_outline(session.store, dim)
+        plan = _plan(outline, dataset, ref, dim)
+        if plan.creates_cube:
+            to_icechunk(_with_creation_encoding(plan.dataset, dim), session, mode="w-")
+        else:
+            to_icechunk(plan.dataset, session, append_dim=dim)
+        return CommitRecord.for_plan(plan, ref.identity, dim)
+
+    def _dry_run(self, ref: SliceRef, dataset: xr.Dataset) -> AppendResult:
+        dim = self.append_dim
+        if self._dry_run_outline is None and self.exists():
+            session = self.repository.readonly_session(branch=self.branch)
+            with storage_errors(self.target.uri):
+                self._dry_run_outline = read_outline(session.store, dim)
+        plan = _plan(self._dry_run_outline, dataset, ref, dim)
+        if plan.creates_cube:
+            self._dry_run_outline = CubeOutline.of_dataset(dataset, dim)
+        else:
+            self._dry_run_outline = self._dry_run_outline.extended(plan)  # type: ignore[union-attr]
+        record = CommitRecord.for_plan(plan, ref.identity, dim)
+        return AppendResult(ref.name, ref.identity, "would append", None, record)
+
+    def _create(self) -> icechunk.Repository:
+        dim = self.append_dim
+        repo = create_repository(self.target, dim)
+        with storage_errors(self.target.uri):
+            self._settings = {"schema": 1, "append_dim": dim}
+            repo.set_metadata({REPO_METADATA_KEY: dict(self._settings)})
+            if self.branch != "main":
+                root = repo.lookup_branch("main")
+                repo.create_branch(self.branch, root)
+        self._repo = repo
+        return repo
+
+    def _stored_settings(self) -> Mapping[str, Any]:
+        if self._settings is None:
+            if not self.exists():
+                return {}
+            with storage_errors(self.target.uri):
+                settings = self.repository.get_metadata().get(REPO_METADATA_KEY)
+            self._settings = settings if isinstance(settings, Mapping) else {}
+        return self._settings
+
+    def _check_branch(self, repo: icechunk.Repository) -> None:
+        with storage_errors(self.target.uri):
+            branches = repo.list_branches()
+        if self.branch not in branches:
+            raise CubeNotFoundError(
+                f"no branch {self.branch!r} in {self.target.uri} "
+                f"(branches: {', '.join(sorted(branches))})"
+            )
+
+
+def read_outline(store: Any, append_dim: str) -> CubeOutline | None:
+    """The outline of the cube in ``store`` (a session's store), or None if it holds none yet."""
+    dataset = _open_head(store, chunks=None, create_default_indexes=False)
+    if dataset is None:
+        return None
+    if append_dim not in dataset.dims:
+        if dataset.variables:
+            raise ConfigError(
+                f"the cube has no dimension {append_dim!r} to append along "
+                f"(its dimensions: {', '.join(map(str, dataset.dims))})"
+            )
+        return None
+    return CubeOutline.of_dataset(dataset, append_dim)
+
+
+def _open_head(store: Any, **options: Any) -> xr.Dataset | None:
+    """Open the dataset in a session's store lazily, or None when no commit has written one."""
+    import zarr.errors
+
+    try:
+        return xr.open_dataset(store, engine="zarr", consolidated=False, **options)
+    except zarr.errors.GroupNotFoundError:
+        return None
+
+
+def _plan(outline: CubeOutline | None, dataset: xr.Dataset, ref: SliceRef, dim: str) -> AppendPlan:
+    if outline is None:
+        return plan_first_slice(dataset, dim, ref.name)
+    return plan_append(outline, dataset, ref.name)
+
+
+def _with_creation_encoding(dataset: xr.Dataset, append_dim: str) -> xr.Dataset:
+    dataset = dataset.copy(deep=False)
+    for name, update in creation_encoding(dataset, append_dim).items():
+        variable = dataset.variables[name]
+        variable.encoding = {**variable.encoding, **update}
+    return dataset
+
+
+def open_cube(
+    target: TargetLike | Target,
+    branch: str = "main",
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    append_dim: str | None = None,
+) -> Cube:
+    """A Cube for the target and branch (reads nothing until used)."""
+    if not isinstance(target, Target):
+        target = parse_target(target, storage_options)
+    return Cube(target, branch, append_dim=append_dim)
+
+
+def append_slices(
+    slices: Iterable[SliceLike],
+    config: Config,
+    *,
+    on_result: Callable[[AppendResult], None] | None = None,
+) -> RunSummary:
+    """Append each slice in order, one commit each; the core of ``append`` and the CLI."""
+    if not config.target_dir:
+        raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
+    cube = open_cube(
+        config.target_dir,
+        config.target_branch,
+        config.target_storage_options,
+        append_dim=config.append_dim,
+    )
+    summary = RunSummary(dry_run=config.dry_run)
+    started = time.perf_counter()
+    if isinstance(slices, str | xr.Dataset):
+        slices = [slices]
+    try:
+        for item in slices:
+            result = cube.append(
+                item,
+                dry_run=config.dry_run,
+                engine=config.slice_engine,
+                storage_options=config.slice_storage_options,
+            )
+            summary.results.append(result)
+            if on_result is not None:
+                on_result(result)
+    finally:
+        summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

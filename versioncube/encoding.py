@@ -1,0 +1,133 @@
+"""How a new cube stores its variables, chosen from its first slice.
+
+Encodings come from the first slice, xarray's way (``variable.encoding``), with three changes:
+
+* Time labels. xarray picks a time encoding from the first slice it writes ("days since ..."
+  for a daily slice) and, when a later slice is finer, silently rewrites those labels with
+  other units, so hourly labels read back days or years off. A cube stores every datetime
+  variable as int64 "<unit> since <first day>" with a unit no coarser than seconds, and each
+  append checks that its labels are exact in the cube's units before anything is written.
+* Fill values. A ``_FillValue`` that contradicts ``missing_value`` is settled on the latter.
+* The append coordinate is stored in chunks of :data:`APPEND_COORD_CHUNK` labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+#: Labels of the append coordinate per stored chunk: reading the coordinate of a long cube
+#: then takes a few chunks, not one per append.
+APPEND_COORD_CHUNK = 1024
+
+NAT_FILL_VALUE = np.iinfo(np.int64).min
+
+_UNIT_NANOSECONDS = {
+    "days": 86_400 * 10**9,
+    "hours": 3_600 * 10**9,
+    "minutes": 60 * 10**9,
+    "seconds": 10**9,
+    "milliseconds": 10**6,
+    "microseconds": 10**3,
+    "nanoseconds": 1,
+}
+_UNIT_ALIASES = {
+    "day": "days", "d": "days", "hour": "hours", "hr": "hours", "h": "hours",
+    "minute": "minutes", "min": "minutes", "second": "seconds", "sec": "seconds", "s": "seconds",
+    "millisecond": "milliseconds", "ms": "milliseconds", "microsecond": "microseconds",
+    "us": "microseconds", "nanosecond": "nanoseconds", "ns": "nanoseconds",
+}  # fmt: skip
+
+
+def creation_encoding(dataset: xr.Dataset, append_dim: str) -> dict[str, dict[str, Any]]:
+    """Encoding updates for the variables of a cube's first slice (see the module docstring)."""
+    updates: dict[str, dict[str, Any]] = {}
+    for name, variable in dataset.variables.items():
+        update: dict[str, Any] = {}
+        if variable.dtype.kind == "M":
+            update.update(_datetime_encoding(variable))
+        else:
+            update.update(_fill_value_encoding(variable.encoding))
+        if name == append_dim and variable.dims == (append_dim,):
+            update["chunks"] = (max(variable.size, APPEND_COORD_CHUNK),)
+        if update:
+            updates[str(name)] = update
+    return updates
+
+
+def _datetime_encoding(variable: xr.Variable) -> dict[str, Any]:
+    values = variable.values.ravel()
+    valid = values[~np.isnat(values)]
+    first = pd.Timestamp(valid.min()) if valid.size else pd.Timestamp("1970-01-01")
+    reference = first.normalize()  # midnight of the first day: readable, and exact in any unit
+    unit = next(
+        name
+        for name in ("seconds", "milliseconds", "microseconds", "nanoseconds")
+        if inexact_labels(valid, f"{name} since {reference}") is None
+    )
+    return {
+        "units": f"{unit} since {reference.isoformat(sep=' ')}",
+        "calendar": "proleptic_gregorian",
+        "dtype": "int64",
+        # NaT's own int64 value marks missing times; a float fill value from a NetCDF source
+        # (often NaN) has no int64 form
+        "_FillValue": NAT_FILL_VALUE,
+        "missing_value": None,
+    }
+
+
+def _fill_value_encoding(encoding: dict[str, Any]) -> dict[str, Any]:
+    """Settle a ``_FillValue`` that contradicts ``missing_value`` on ``missing_value``.
+
+    A NetCDF file with ``missing_value = 1e20`` that xarray rewrote gets ``_FillValue = NaN`` as
+    well; xarray then refuses to write it anywhere ("conflicting _FillValue and missing_value").
+    Both mean "missing", so the cube keeps the file's own ``missing_value`` for both.
+    """
+    if "_FillValue" not in encoding or "missing_value" not in encoding:
+        return {}
+    fill, missing = np.asarray(encoding["_FillValue"]), np.asarray(encoding["missing_value"])
+    if fill.shape == missing.shape and np.array_equal(
+        fill, missing, equal_nan=fill.dtype.kind == "f"
+    ):
+        return {}
+    return {"_FillValue": encoding["missing_value"]}
+
+
+def inexact_labels(values: np.ndarray, units: str) -> np.datetime64 | None:
+    """The first datetime in ``values`` that int64 ``units`` cannot hold exactly, else None."""
+    parsed = parse_time_units(units)
+    if parsed is None:
+        return None
+    step, reference = parsed
+    flat = np.asarray(values, dtype="datetime64[ns]").ravel()
+    flat = flat[~np.isnat(flat)]
+    # microsecond arithmetic reaches any reference date (nanoseconds stop at 1677)
+    sub_microsecond = flat.astype("int64") % 1000 != 0
+    if step % 1000 == 0 and sub_microsecond.any():
+        return flat[np.argmax(sub_microsecond)]
+    unit, scale = ("us", 1000) if step % 1000 == 0 else ("ns", 1)
+    origin = np.datetime64(reference.isoformat(), unit)
+    offsets = (flat.astype(f"datetime64[{unit}]") - origin).astype("int64")
+    bad = np.nonzero(offsets % (step // scale))[0]
+    return flat[bad[0]] if bad.size else None
+
+
+def parse_time_units(units: Any) -> tuple[int, pd.Timestamp] | None:
+    """``"hours since 2000-01-01"`` -> (nanoseconds per unit, reference), or None if not CF."""
+    if not isinstance(units, str) or " since " not in units:
+        return None
+    name, _, reference = units.partition(" since ")
+    name = name.strip().lower()
+    name = _UNIT_ALIASES.get(name, name)
+    if name not in _UNIT_NANOSECONDS:
+        return None
+    try:
+        timestamp = pd.Timestamp(reference.strip())
+    except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime is a ValueError
+        return None
+    if timestamp.tzinfo is not None:
+        timestamp = timestamp.tz_convert("UTC").tz_localize(None)
+    return _UNIT_NANOSECONDS[name], timestamp

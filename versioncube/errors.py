@@ -1,0 +1,69 @@
+"""One exception tree for everything versioncube reports to its users.
+
+Messages are complete where they are raised: which slice, which variable or dimension, what was
+expected and what was found. The CLI prints them as one line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+
+class VersionCubeError(Exception):
+    """Base of every error versioncube raises on purpose."""
+
+
+class ConfigError(VersionCubeError, ValueError):
+    """A configuration value is unknown, of the wrong type, or contradicts another."""
+
+
+class TargetError(VersionCubeError, ValueError):
+    """The target string or its storage options cannot be turned into an Icechunk repository."""
+
+
+class CubeNotFoundError(VersionCubeError, FileNotFoundError):
+    """The target holds no repository, or the branch holds no cube yet."""
+
+
+class StorageError(VersionCubeError):
+    """The storage behind the target failed unexpectedly (the branch tip was not moved)."""
+
+
+class SliceError(VersionCubeError):
+    """Base for problems with one slice; ``slice_name`` names it."""
+
+    def __init__(self, slice_name: str, message: str):
+        super().__init__(f"slice {slice_name}: {message}")
+        self.slice_name = slice_name
+        self.reason = message
+
+
+class SliceOpenError(SliceError):
+    """A slice could not be found, opened or read."""
+
+
+class SliceValidationError(SliceError, ValueError):
+    """A slice does not fit the cube (or, for the first slice, cannot start one)."""
+
+
+class ConcurrentUpdateError(VersionCubeError):
+    """Another writer moved the branch tip first (nothing of this change was committed)."""
+
+
+@contextlib.contextmanager
+def storage_errors(where: str) -> Iterator[None]:
+    """Report Icechunk's storage failures as StorageError naming the target.
+
+    Commit conflicts pass through untouched: the commit loop handles them.
+    """
+    import icechunk
+
+    try:
+        yield
+    except icechunk.ConflictError:
+        raise
+    except icechunk.IcechunkError as error:
+        text = str(error).strip()
+        first_line = text.splitlines()[0] if text else type(error).__name__
+        raise StorageError(f"storage error at {where}: {first_line}") from error

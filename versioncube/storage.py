@@ -1,0 +1,228 @@
+"""Turn a target string plus storage options into an Icechunk storage and repository.
+
+This is the only module that knows how target URIs map onto Icechunk's storage constructors:
+
+============================  ==========================================================
+target                        Icechunk storage
+============================  ==========================================================
+``/path`` or ``file:///path``  ``local_filesystem_storage(path)``
+``memory://NAME``              ``in_memory_storage()``, one per NAME within this process
+``s3://bucket/prefix``         ``s3_storage(bucket=..., prefix=..., **options)``
+``gs://bucket/prefix``         ``gcs_storage(bucket=..., prefix=..., **options)``
+``az://container/prefix``      ``azure_storage(container=..., prefix=..., account=..., ...)``
+============================  ==========================================================
+
+Options use Icechunk's names; the fsspec/s3fs spellings zappend users already have (``key``,
+``secret``, ``token``, ``anon``, ``client_kwargs.endpoint_url``, ``region_name``,
+``account_name``, ``account_key``) are accepted too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import icechunk
+
+from versioncube.errors import CubeNotFoundError, TargetError, storage_errors
+
+TargetLike = str | os.PathLike
+TargetKind = Literal["local", "memory", "s3", "gcs", "azure"]
+
+#: Chunks along the append dimension that share one manifest file. Appending then rewrites one
+#: bounded manifest instead of one that grows with the cube.
+MANIFEST_SPLIT_SIZE = 1024
+
+_SCHEMES: dict[str, TargetKind] = {
+    "file": "local",
+    "memory": "memory",
+    "s3": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "az": "azure",
+    "abfs": "azure",
+}
+
+# Accepted option name -> Icechunk's parameter name, per storage kind.
+_OPTION_NAMES: dict[TargetKind, dict[str, str]] = {
+    "local": {},
+    "memory": {},
+    "s3": {
+        "endpoint_url": "endpoint_url",
+        "region": "region",
+        "region_name": "region",
+        "allow_http": "allow_http",
+        "access_key_id": "access_key_id",
+        "aws_access_key_id": "access_key_id",
+        "key": "access_key_id",
+        "secret_access_key": "secret_access_key",
+        "aws_secret_access_key": "secret_access_key",
+        "secret": "secret_access_key",
+        "session_token": "session_token",
+        "token": "session_token",
+        "anonymous": "anonymous",
+        "anon": "anonymous",
+        "from_env": "from_env",
+        "force_path_style": "force_path_style",
+        "requester_pays": "requester_pays",
+    },
+    "gcs": {
+        "service_account_file": "service_account_file",
+        "service_account_key": "service_account_key",
+        "application_credentials": "application_credentials",
+        "bearer_token": "bearer_token",
+        "token": "bearer_token",
+        "anonymous": "anonymous",
+        "anon": "anonymous",
+        "from_env": "from_env",
+        "config": "config",
+    },
+    "azure": {
+        "account": "account",
+        "account_name": "account",
+        "access_key": "access_key",
+        "account_key": "access_key",
+        "sas_token": "sas_token",
+        "bearer_token": "bearer_token",
+        "anonymous": "anonymous",
+        "anon": "anonymous",
+        "from_env": "from_env",
+        "config": "config",
+    },
+}
+
+# In-process repositories live as long as the process; one storage per memory://NAME.
+_MEMORY_STORAGES: dict[str, icechunk.Storage] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a cube lives: the normalised URI, its kind, and the Icechunk storage for it."""
+
+    uri: str
+    kind: TargetKind
+    location: str  # local path, memory name, or "bucket/prefix"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def storage(self) -> icechunk.Storage:
+        """Build the Icechunk storage (cheap; nothing is contacted until it is used)."""
+        if self.kind == "local":
+            return icechunk.local_filesystem_storage(self.location)
+        if self.kind == "memory":
+            if self.location not in _MEMORY_STORAGES:
+                _MEMORY_STORAGES[self.location] = icechunk.in_memory_storage()
+            return _MEMORY_STORAGES[self.location]
+        bucket, _, prefix = self.location.partition("/")
+        if self.kind == "s3":
+            return icechunk.s3_storage(bucket=bucket, prefix=prefix, **self.options)
+        if self.kind == "gcs":
+            return icechunk.gcs_storage(bucket=bucket, prefix=prefix, **self.options)
+        options = dict(self.options)
+        account = options.pop("account", None)
+        if not account:
+            raise TargetError(
+                f"target {self.uri}: Azure needs the storage account name in "
+                "target_storage_options (account or account_name)"
+            )
+        return icechunk.azure_storage(account=account, container=bucket, prefix=prefix, **options)
+
+
+def parse_target(target: TargetLike, storage_options: Mapping[str, Any] | None = None) -> Target:
+    """Parse a target string (see the module docstring) and check its storage options."""
+    text = os.fspath(target)
+    if not text:
+        raise TargetError("no target given: set target_dir in the configuration or use -t/--target")
+    parsed = urlparse(text)
+    scheme = parsed.scheme.lower()
+    if len(scheme) <= 1:  # no scheme, or a Windows drive letter
+        kind: TargetKind = "local"
+    elif scheme in _SCHEMES:
+        kind = _SCHEMES[scheme]
+    else:
+        known = ", ".join(sorted(f"{name}://" for name in _SCHEMES))
+        raise TargetError(
+            f"target {text!r}: unknown scheme {scheme!r}; use a path or one of {known}"
+        )
+    options = _icechunk_options(kind, text, storage_options or {})
+    if kind == "local":
+        path = parsed.path if scheme == "file" else text
+        location = str(Path(path).expanduser().absolute())
+        return Target(uri=location, kind=kind, location=location)
+    if kind == "memory":
+        name = (parsed.netloc + parsed.path).strip("/")
+        if not name:
+            raise TargetError(
+                f"target {text!r}: give the in-memory repository a name, memory://NAME"
+            )
+        return Target(uri=f"memory://{name}", kind=kind, location=name)
+    bucket, prefix = parsed.netloc, parsed.path.strip("/")
+    if not bucket or not prefix:
+        raise TargetError(
+            f"target {text!r}: needs a bucket and a prefix, {scheme}://BUCKET/PREFIX "
+            "(Icechunk never writes to the root of a bucket)"
+        )
+    return Target(
+        uri=f"{scheme}://{bucket}/{prefix}",
+        kind=kind,
+        location=f"{bucket}/{prefix}",
+        options=options,
+    )
+
+
+def _icechunk_options(kind: TargetKind, text: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    names = _OPTION_NAMES[kind]
+    flat = dict(given)
+    client_kwargs = flat.pop("client_kwargs", None)  # s3fs nests endpoint and region here
+    if isinstance(client_kwargs, Mapping) and kind == "s3":
+        flat = {**client_kwargs, **flat}
+    elif client_kwargs is not None:
+        flat["client_kwargs"] = client_kwargs
+    options: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key not in names:
+            accepted = ", ".join(sorted(names)) or "none"
+            raise TargetError(
+                f"target {text!r}: unknown storage option {key!r} for {kind} targets "
+                f"(accepted: {accepted})"
+            )
+        options[names[key]] = value
+    if kind == "s3" and str(options.get("endpoint_url", "")).startswith("http://"):
+        options.setdefault("allow_http", True)
+    return options
+
+
+def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
+    """Repository settings for a cube: manifests split along the append dimension."""
+    splitting = icechunk.ManifestSplittingConfig.from_dict(
+        {
+            icechunk.ManifestSplitCondition.AnyArray(): {
+                icechunk.ManifestSplitDimCondition.DimensionName(append_dim): MANIFEST_SPLIT_SIZE
+            }
+        }
+    )
+    return icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=splitting))
+
+
+def open_repository(target: Target) -> icechunk.Repository:
+    """Open the repository at the target, or raise CubeNotFoundError when there is none."""
+    storage = target.storage()
+    with storage_errors(target.uri):
+        if not icechunk.Repository.exists(storage):
+            raise CubeNotFoundError(f"no versioncube repository at {target.uri}")
+        return icechunk.Repository.open(storage)
+
+
+def create_repository(target: Target, append_dim: str) -> icechunk.Repository:
+    """Create the repository for a new cube and persist its settings with it."""
+    storage = target.storage()
+    with storage_errors(target.uri):
+        repo = icechunk.Repository.create(storage, config=repository_config(append_dim))
+        repo.save_config()
+        return repo
