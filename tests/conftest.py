@@ -20,6 +20,7 @@ import xarray as xr
 from versioncube.samples import sample_slice, write_daily_files
 
 icechunk.set_logs_filter("error")
+os.environ["ICECHUNK_LOG"] = "error"  # and in the subprocesses tests start
 
 S3_ACCESS_KEY = "versioncube-test"
 S3_SECRET_KEY = "versioncube-test-secret"

@@ -168,3 +168,92 @@ def test_partial_run_says_what_was_committed_before_the_error(runner, daily_file
         "appended 3, skipped 0 before the error",
         f"Error: slice 2024-03-04.nc: file not found: {missing}",
     ]
+
+
+@pytest.fixture
+def cube_dir(runner, daily_files, tmp_path):
+    """A local cube of six daily slices, made with the CLI."""
+    target = tmp_path / "cube"
+    assert _run(runner, "append", "-t", target, *daily_files[:6]).exit_code == 0
+    return target
+
+
+def test_log_table_and_json(runner, cube_dir):
+    result = _run(runner, "log", "-t", cube_dir, "-n", "2")
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["short", "id", "time"]
+    assert len(lines) == 4  # header, rule, two commits
+    assert "append     2024-03-06.nc" in lines[2] and "time 2024-03-06" in lines[2]
+
+    records = json.loads(_run(runner, "log", "-t", cube_dir, "--json").stdout)
+    assert [r["record"]["index_range"] for r in records] == [[n, n + 1] for n in range(5, -1, -1)]
+
+
+def test_tag_tags_show_and_time_travel(runner, cube_dir):
+    tagged = _run(runner, "tag", "-t", cube_dir, "v1", "--at", "~2", "-m", "first release")
+    assert tagged.stdout.startswith("tagged ") and tagged.stdout.strip().endswith(" as v1")
+
+    listing = _run(runner, "tags", "-t", cube_dir).stdout.splitlines()
+    assert listing[0].split() == ["name", "short", "id", "created", "message"]
+    assert listing[2].startswith("v1 ") and listing[2].endswith("first release")
+
+    shown = _run(runner, "show", "-t", cube_dir, "--at", "v1").stdout
+    assert "(tag:v1)" in shown
+    assert "time       2024-03-01 .. 2024-03-04" in shown
+    assert "dims       time: 4, lat: 9, lon: 18" in shown
+    info = json.loads(_run(runner, "show", "-t", cube_dir, "--at", "v1", "--json").stdout)
+    assert info["dims"]["time"] == 4 and info["last_label"] == "2024-03-04"
+
+    again = _run(runner, "tag", "-t", cube_dir, "v1")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("Error: tag 'v1' already exists")
+
+
+def test_rollback_reflog_and_diff(runner, cube_dir, daily_files):
+    result = _run(runner, "rollback", "-t", cube_dir, "--to", "~2")
+    lines = result.stdout.splitlines()
+    assert lines[1] == "discarded 2 commits (time 2024-03-05 .. 2024-03-06)"
+    previous_tip = lines[0].split()[1]
+
+    reflog = _run(runner, "reflog", "-t", cube_dir, "-n", "1").stdout.splitlines()
+    assert "branch reset" in reflog[2]
+
+    changes = _run(runner, "diff", "-t", cube_dir, previous_tip).stdout
+    assert "- time 2024-03-05 .. 2024-03-06 (2 steps)" in changes
+    payload = json.loads(_run(runner, "diff", "-t", cube_dir, "~1", "--json").stdout)
+    assert payload["labels_added"] == {"first": "2024-03-04", "last": "2024-03-04", "count": 1}
+
+    rerun = _run(runner, "append", "-t", cube_dir, *daily_files[:6])
+    assert "appended 2 slices, skipped 4" in rerun.stdout
+
+
+def test_branches_and_promote(runner, cube_dir, daily_files):
+    created = _run(runner, "branch", "-t", cube_dir, "create", "staging")
+    assert created.stdout.startswith("created branch staging at ")
+    _run(runner, "append", "-t", cube_dir, "--branch", "staging", daily_files[6])
+    listing = _run(runner, "branch", "-t", cube_dir, "list").stdout.splitlines()
+    assert [line.split()[0] for line in listing[2:]] == ["main", "staging"]
+
+    promoted = _run(runner, "promote", "-t", cube_dir, "staging")
+    assert "restored 1 commit (time 2024-03-07)" in promoted.stdout
+    deleted = _run(runner, "branch", "-t", cube_dir, "delete", "staging")
+    assert deleted.stdout.startswith("deleted branch staging (was at ")
+    refused = _run(runner, "branch", "-t", cube_dir, "delete", "main")
+    assert refused.exit_code == 1 and "cannot be deleted" in refused.stderr
+
+
+def test_gc_dry_run_and_safety(runner, cube_dir):
+    unsafe = _run(runner, "gc", "-t", cube_dir, "--older-than", "1h")
+    assert unsafe.exit_code == 1
+    assert "shorter than the safe minimum 1d" in unsafe.stderr
+    dry = _run(runner, "gc", "-t", cube_dir, "--older-than", "0s", "--force", "--dry-run")
+    assert dry.exit_code == 0 and "would expire" in dry.stdout
+    payload = json.loads(_run(runner, "gc", "-t", cube_dir, "--older-than", "30d", "--json").stdout)
+    assert payload["expired_snapshots"] == 0 and payload["dry_run"] is False
+
+
+def test_unknown_ref_is_one_line(runner, cube_dir):
+    result = _run(runner, "show", "-t", cube_dir, "--at", "nope")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: unknown version 'nope'")
+    assert len(result.stderr.strip().splitlines()) == 1

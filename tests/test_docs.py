@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def _generator():
@@ -33,17 +35,26 @@ def test_every_command_is_in_the_readme_and_the_reference():
         assert f"## versioncube {name}" in reference, name
 
 
+BLOCK = re.compile(r"```(python|console)\n(.*?)```", re.DOTALL)
+
+
 @pytest.mark.parametrize(
-    ("page", "index"),
-    [
-        (page.relative_to(ROOT).as_posix(), index)
-        for page in DOC_PAGES
-        for index, _ in enumerate(PYTHON_BLOCK.findall(page.read_text()))
-    ],
+    "page",
+    [page.relative_to(ROOT).as_posix() for page in DOC_PAGES if BLOCK.search(page.read_text())],
 )
-def test_python_blocks_run(page, index):
-    code = PYTHON_BLOCK.findall((ROOT / page).read_text())[index]
-    exec(compile(code, f"{page}[block {index}]", "exec"), {})
+def test_examples_run(page, tmp_path, monkeypatch):
+    """Each page's python blocks, and the `$ ` commands of its console blocks, run in order in
+    a fresh folder, as a reader would run them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for index, (kind, code) in enumerate(BLOCK.findall((ROOT / page).read_text())):
+        if kind == "python":
+            exec(compile(code, f"{page}[block {index}]", "exec"), {})
+            continue
+        for line in code.splitlines():
+            if line.startswith("$ "):
+                run = subprocess.run(line[2:], shell=True, capture_output=True, text=True)
+                assert run.returncode == 0, f"{page}: {line}\n{run.stderr}"
 
 
 def test_all_docs_pages_are_linked_from_the_readme():

@@ -11,23 +11,27 @@ from typing import TYPE_CHECKING
 
 from versioncube._version import __version__
 from versioncube.errors import (
+    ConcurrentUpdateError,
     ConfigError,
     CubeNotFoundError,
+    RefNotFoundError,
     SliceError,
     SliceOpenError,
     SliceValidationError,
     StorageError,
     TargetError,
     VersionCubeError,
+    VersionError,
 )
 
 if TYPE_CHECKING:
-    from versioncube.api import append, open_cube
+    from versioncube.api import append, open_cube, open_dataset
     from versioncube.cube import AppendResult, Cube, RunSummary
 
 _LAZY = {
     "append": "versioncube.api",
     "open_cube": "versioncube.api",
+    "open_dataset": "versioncube.api",
     "Cube": "versioncube.cube",
     "AppendResult": "versioncube.cube",
     "RunSummary": "versioncube.cube",
@@ -35,9 +39,11 @@ _LAZY = {
 
 __all__ = [
     "AppendResult",
+    "ConcurrentUpdateError",
     "ConfigError",
     "Cube",
     "CubeNotFoundError",
+    "RefNotFoundError",
     "RunSummary",
     "SliceError",
     "SliceOpenError",
@@ -45,9 +51,11 @@ __all__ = [
     "StorageError",
     "TargetError",
     "VersionCubeError",
+    "VersionError",
     "__version__",
     "append",
     "open_cube",
+    "open_dataset",
 ]
 
 

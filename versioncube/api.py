@@ -5,14 +5,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import xarray as xr
 
 from versioncube.config import ConfigLike, load_config
 from versioncube.cube import Cube, append_slices, open_cube
+from versioncube.refs import VersionLike
 from versioncube.slices import SliceLike
+from versioncube.storage import TargetLike
 
-__all__ = ["Cube", "append", "open_cube"]
+__all__ = ["Cube", "append", "open_cube", "open_dataset"]
 
 
 def append(
@@ -27,3 +31,18 @@ def append(
     """
     settings = load_config(config, **kwargs)
     return append_slices(slices, settings).appended  # type: ignore[arg-type]
+
+
+def open_dataset(
+    target: TargetLike,
+    version: VersionLike = None,
+    *,
+    branch: str = "main",
+    storage_options: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """The cube at ``target`` as it is, or as it was at ``version``, as a lazy xarray Dataset.
+
+    ``version``: a tag, a branch, ``BRANCH~N`` or ``~N``, a snapshot id (or a unique prefix),
+    or an ISO 8601 date-time string or ``datetime`` meaning "as of".
+    """
+    return open_cube(target, branch, storage_options).to_xarray(version)

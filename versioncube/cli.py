@@ -58,30 +58,67 @@ def cli() -> None:
     """
 
 
+def _cube_options(command: Any) -> Any:
+    """-t/--target, -c/--config and -b/--branch: how every command finds its cube."""
+    options = [
+        click.option(
+            "-t",
+            "--target",
+            metavar="TARGET",
+            help="The cube: a path, memory://NAME, s3://BUCKET/PREFIX, gs://..., az://... "
+            "(config key target_dir).",
+        ),
+        click.option(
+            "-c",
+            "--config",
+            "config_files",
+            metavar="CONFIG",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="A YAML or JSON configuration file (target, storage options, ...); repeat to "
+            "merge several in order.",
+        ),
+        click.option(
+            "-b",
+            "--branch",
+            metavar="BRANCH",
+            help="The branch (config key target_branch, default main).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _json_option(command: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(
+        command
+    )
+
+
+def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
+    """The configuration from files plus the flags that were given."""
+    from versioncube.config import load_config
+
+    return load_config(
+        list(config_files), **{key: value for key, value in flags.items() if value is not None}
+    )
+
+
+def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None) -> Any:
+    _quiet_icechunk()
+    from versioncube.cube import cube_from_config
+
+    return cube_from_config(_settings(config_files, target_dir=target, target_branch=branch))
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
 @cli.command(short_help="Append slices to the cube, one commit per slice.")
 @click.argument("slices", nargs=-1, metavar="SLICE...")
-@click.option(
-    "-t",
-    "--target",
-    metavar="TARGET",
-    help="The cube: a path, memory://NAME, s3://BUCKET/PREFIX, gs://..., az://... "
-    "(config key target_dir).",
-)
-@click.option(
-    "-c",
-    "--config",
-    "config_files",
-    metavar="CONFIG",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="A YAML or JSON configuration file; repeat to merge several in order.",
-)
-@click.option(
-    "-b",
-    "--branch",
-    metavar="BRANCH",
-    help="The branch to append to (config key target_branch, default main).",
-)
+@_cube_options
 @click.option(
     "--append-dim",
     metavar="DIM",
@@ -93,7 +130,7 @@ def cli() -> None:
     default=None,
     help="Validate every slice and report what would be committed; write nothing.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_json_option
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped slice.")
 @click.option(
     "--progress/--no-progress",
@@ -123,17 +160,14 @@ def append(
       versioncube append -t cube.icechunk data/2024-03-*.nc
     """
     _quiet_icechunk()
-    from versioncube.config import load_config
     from versioncube.cube import append_slices
 
-    overrides = {
-        "target_dir": target,
-        "target_branch": branch,
-        "append_dim": append_dim,
-        "dry_run": dry_run,
-    }
-    settings = load_config(
-        list(config_files), **{key: value for key, value in overrides.items() if value is not None}
+    settings = _settings(
+        config_files,
+        target_dir=target,
+        target_branch=branch,
+        append_dim=append_dim,
+        dry_run=dry_run,
     )
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()
@@ -145,7 +179,7 @@ def append(
                 click.echo(bar.summary_so_far(), err=True)
             raise
     if as_json:
-        click.echo(json.dumps(_jsonable(summary), indent=2))
+        _echo_json(_jsonable(summary))
         return
     skipped = [result for result in summary.results if result.status == "skipped"]
     list_skipped = verbose or len(skipped) <= _MAX_SKIPPED_LISTED
@@ -158,6 +192,173 @@ def append(
             f"{skipped[-1].slice_name} (--verbose lists each)"
         )
     click.echo(str(summary))
+
+
+@cli.command(short_help="List the branch's commits, newest first.")
+@_cube_options
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N commits.")
+@click.option("--at", "version", metavar="REF", help="Start from this version, not the tip.")
+@_json_option
+def log(target, config_files, branch, limit, version, as_json) -> None:
+    """List the commits of the branch, newest first: short id, time, operation, slice, append
+    labels and tags. REF is a tag, branch, BRANCH~N, snapshot id or ISO date-time."""
+    entries = _cube(target, config_files, branch).log(limit, version=version)
+    click.echo(json.dumps(entries.to_json(), indent=2) if as_json else str(entries))
+
+
+@cli.command(short_help="Tag a version as an immutable release.")
+@click.argument("name")
+@_cube_options
+@click.option("--at", "version", metavar="REF", help="The version to tag (default: the tip).")
+@click.option("-m", "--message", default="", help="Why this version is a release.")
+@_json_option
+def tag(target, config_files, branch, name, version, message, as_json) -> None:
+    """Tag a version (default: the branch tip) as NAME. Tags are immutable: a name is never
+    moved or reused, so a tag always reads back the same cube."""
+    info = _cube(target, config_files, branch).tag(name, at=version, message=message)
+    if as_json:
+        _echo_json(_table_json(info))
+    else:
+        click.echo(f"tagged {info.short_id} as {info.name}")
+
+
+@cli.command(short_help="List the tags with their messages.")
+@_cube_options
+@_json_option
+def tags(target, config_files, branch, as_json) -> None:
+    """List the tags, oldest first, with snapshot, time of tagging and message."""
+    found = _cube(target, config_files, branch).tags()
+    click.echo(json.dumps(found.to_json(), indent=2) if as_json else str(found))
+
+
+@cli.command(short_help="Move the branch back (or forward) to a version.")
+@_cube_options
+@click.option("--to", "version", required=True, metavar="REF", help="The version to return to.")
+@_json_option
+def rollback(target, config_files, branch, version, as_json) -> None:
+    """Move the branch to REF with a compare-and-swap on its tip, and print what was discarded.
+
+    Nothing is deleted: discarded commits stay readable by snapshot id until gc removes them,
+    and `rollback --to <discarded snapshot id>` undoes the rollback. If another writer commits
+    meanwhile, the rollback fails and changes nothing."""
+    result = _cube(target, config_files, branch).rollback(version)
+    if as_json:
+        _echo_json(_table_json(result))
+    else:
+        click.echo(result.describe())
+
+
+@cli.command(short_help="List commits, branch resets and tags (the operations log).")
+@_cube_options
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
+@_json_option
+def reflog(target, config_files, branch, limit, as_json) -> None:
+    """List every change of the repository, newest first: commits, branch resets (rollbacks,
+    promotions), branch and tag creations, expirations and garbage collections."""
+    entries = _cube(target, config_files, branch).reflog()
+    if limit:
+        del entries[limit:]
+    click.echo(json.dumps(entries.to_json(), indent=2) if as_json else str(entries))
+
+
+@cli.command(short_help="Summarise a version: dims, variables, labels, size.")
+@_cube_options
+@click.option("--at", "version", metavar="REF", help="The version to show (default: the tip).")
+@_json_option
+def show(target, config_files, branch, version, as_json) -> None:
+    """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
+    range, uncompressed size and stored size."""
+    info = _cube(target, config_files, branch).info(version)
+    if as_json:
+        _echo_json(info.to_json())
+    else:
+        click.echo(info.describe())
+
+
+@cli.command(short_help="Show what changed between two versions.")
+@click.argument("from_version", metavar="FROM")
+@click.argument("to_version", metavar="[TO]", required=False)
+@_cube_options
+@_json_option
+def diff(target, config_files, branch, from_version, to_version, as_json) -> None:
+    """Show what changed from version FROM to version TO (default: the branch tip): variables
+    added, removed or changed, append labels added, removed or rewritten, attribute changes."""
+    changes = _cube(target, config_files, branch).diff(from_version, to_version)
+    if as_json:
+        _echo_json(changes.to_json())
+    else:
+        click.echo(changes.describe())
+
+
+@cli.group(cls=_Group, short_help="List, create or delete branches.")
+@_cube_options
+@click.pass_context
+def branch(ctx: click.Context, target, config_files, branch) -> None:
+    """List, create or delete branches. A branch stages appends apart from main; `promote`
+    then fast-forwards main to it."""
+    ctx.obj = (target, config_files, branch)
+
+
+@branch.command("list")
+@_json_option
+@click.pass_obj
+def branch_list(options, as_json) -> None:
+    """List the branches with their tips, main first."""
+    found = _cube(*options).branches()
+    click.echo(json.dumps(found.to_json(), indent=2) if as_json else str(found))
+
+
+@branch.command("create")
+@click.argument("name")
+@click.option("--at", "version", metavar="REF", help="Where to start it (default: the tip).")
+@click.pass_obj
+def branch_create(options, name, version) -> None:
+    """Create branch NAME at a version (default: the tip of the current branch)."""
+    info = _cube(*options).create_branch(name, at=version)
+    click.echo(f"created branch {info.name} at {info.short_id}")
+
+
+@branch.command("delete")
+@click.argument("name")
+@click.pass_obj
+def branch_delete(options, name) -> None:
+    """Delete branch NAME (never main). Its commits stay readable by snapshot id until gc."""
+    tip = _cube(*options).delete_branch(name)
+    click.echo(
+        f"deleted branch {name} (was at {tip}; `branch create {name} --at {tip}` restores it)"
+    )
+
+
+@cli.command(short_help="Fast-forward main (or --into) to a branch.")
+@click.argument("name")
+@_cube_options
+@click.option("--into", default="main", show_default=True, help="The branch to move forward.")
+@_json_option
+def promote(target, config_files, branch, name, into, as_json) -> None:
+    """Fast-forward branch --into (default main) to the tip of branch NAME, when --into has not
+    moved since NAME started from it; otherwise refuse and change nothing."""
+    result = _cube(target, config_files, branch).promote(name, into=into)
+    if as_json:
+        _echo_json(_table_json(result))
+    else:
+        click.echo(result.describe())
+
+
+@cli.command(short_help="Expire old snapshots and delete unreachable data.")
+@_cube_options
+@click.option("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90min, 2w.")
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+@click.option("--force", is_flag=True, help="Allow a DURATION below the safe minimum (1 day).")
+@_json_option
+def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> None:
+    """Expire snapshots older than DURATION (never a tagged one or a branch tip), then delete
+    the objects no branch or tag reaches any more (such as rolled-back commits), and print what
+    was removed. This is the only command that deletes data."""
+    result = _cube(target, config_files, branch).gc(older_than, dry_run=dry_run, force=force)
+    if as_json:
+        _echo_json(_table_json(result))
+    else:
+        click.echo(result.describe())
 
 
 class _Progress:
@@ -197,6 +398,15 @@ class _Progress:
     def __exit__(self, *exc_info: Any) -> None:
         if self.enabled and self.in_terminal and self.results:
             click.echo(err=True)  # end the redrawn line
+
+
+def _table_json(record: Any) -> Any:
+    """A result dataclass as JSON-ready data (datetimes as ISO strings)."""
+    import dataclasses
+
+    from versioncube.tables import jsonable
+
+    return jsonable(dataclasses.asdict(record))
 
 
 def _jsonable(summary: Any) -> dict[str, Any]:

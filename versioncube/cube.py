@@ -14,6 +14,7 @@ Any error before step 4 leaves the branch tip exactly where it was.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -22,10 +23,14 @@ import icechunk
 import xarray as xr
 from icechunk.xarray import to_icechunk
 
+from versioncube import versions
 from versioncube.config import Config
+from versioncube.diff import CubeDiff, diff_versions
 from versioncube.encoding import creation_encoding
 from versioncube.errors import ConfigError, CubeNotFoundError, storage_errors
-from versioncube.history import CommitRecord, slices_in_history
+from versioncube.history import CommitRecord, Log, Reflog, read_reflog, slices_in_history
+from versioncube.refs import ResolvedVersion, VersionLike, resolve_version
+from versioncube.retention import GcResult, collect_garbage, parse_duration
 from versioncube.schema import AppendPlan, CubeOutline, plan_append, plan_first_slice
 from versioncube.slices import SliceLike, SliceRef, open_slice, slice_ref
 from versioncube.storage import (
@@ -35,7 +40,8 @@ from versioncube.storage import (
     open_repository,
     parse_target,
 )
-from versioncube.transaction import commit_change
+from versioncube.summary import CubeInfo, describe_version
+from versioncube.transaction import commit_change, update_repository
 
 DEFAULT_APPEND_DIM = "time"
 REPO_METADATA_KEY = "versioncube"
@@ -138,16 +144,25 @@ class Cube:
             )
         return stored or configured or DEFAULT_APPEND_DIM
 
-    def to_xarray(self) -> xr.Dataset:
-        """The head of the branch as a lazy (dask-backed) dataset."""
-        session = self.repository.readonly_session(branch=self.branch)
+    def to_xarray(self, version: VersionLike = None) -> xr.Dataset:
+        """The cube as it is at the branch tip, or as it was at ``version``, lazily (dask).
+
+        ``version``: a tag, branch, ``BRANCH~N``/``~N``, snapshot id (or a unique prefix), or
+        an ISO 8601 date-time / ``datetime`` meaning "as of" (see :mod:`versioncube.refs`).
+        """
+        resolved = self.resolve(version)
+        session = self.repository.readonly_session(snapshot_id=resolved.snapshot_id)
         with storage_errors(self.target.uri):
             dataset = _open_head(session.store, chunks={})
         if dataset is None or not dataset.variables:
-            raise CubeNotFoundError(
-                f"branch {self.branch!r} of {self.target.uri} holds no cube yet"
-            )
+            where = self.branch if version is None else f"version {resolved.text!r}"
+            raise CubeNotFoundError(f"{where} of {self.target.uri} holds no cube yet")
         return dataset
+
+    def resolve(self, version: VersionLike = None) -> ResolvedVersion:
+        """The snapshot a version names (see :mod:`versioncube.refs` for the accepted forms)."""
+        with storage_errors(self.target.uri):
+            return resolve_version(self.repository, version, branch=self.branch)
 
     def appended_slices(self) -> Mapping[str, str]:
         """Slice identity -> snapshot id, for every slice in the branch's history."""
@@ -159,6 +174,88 @@ class Cube:
                     ancestry = self.repository.ancestry(branch=self.branch)
                     self._history = slices_in_history(ancestry)
         return self._history
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def log(self, limit: int | None = None, *, version: VersionLike = None) -> Log:
+        """The branch's commits (or those leading to ``version``), newest first."""
+        snapshot_id = self.resolve(version).snapshot_id
+        with storage_errors(self.target.uri):
+            return versions.branch_log(self.repository, snapshot_id, limit)
+
+    def tag(self, name: str, *, at: VersionLike = None, message: str = "") -> versions.TagInfo:
+        """Name a version (default: the branch tip) as an immutable release."""
+        snapshot_id = self.resolve(at).snapshot_id
+        return versions.create_tag(self.repository, self.target, name, snapshot_id, message)
+
+    def tags(self) -> versions.TagList:
+        """All tags with their snapshots, times and messages, oldest first."""
+        with storage_errors(self.target.uri):
+            return versions.list_tags(self.repository)
+
+    def rollback(self, to: VersionLike) -> versions.RollbackResult:
+        """Move the branch to an earlier (or a discarded) version; nothing is deleted."""
+        snapshot_id = self.resolve(to).snapshot_id
+        result = versions.rollback(self.repository, self.target, self.branch, snapshot_id)
+        self._forget_state()
+        return result
+
+    def reflog(self) -> Reflog:
+        """Every change of the repository: commits, branch resets, tags, newest first."""
+        with storage_errors(self.target.uri):
+            return read_reflog(self.repository.ops_log())
+
+    def diff(self, from_version: VersionLike, to_version: VersionLike = None) -> CubeDiff:
+        """What changed from one version to another (default: to the branch tip)."""
+        start, end = self.resolve(from_version), self.resolve(to_version)
+        with storage_errors(self.target.uri):
+            return diff_versions(
+                self.repository, start.snapshot_id, end.snapshot_id, self.append_dim
+            )
+
+    def info(self, version: VersionLike = None) -> CubeInfo:
+        """Dims, variables, label range, sizes and refs of a version (default: the tip)."""
+        snapshot_id = self.resolve(version).snapshot_id
+        with storage_errors(self.target.uri):
+            refs = versions.ref_names(self.repository).get(snapshot_id, [])
+            return describe_version(
+                self.repository, self.target, snapshot_id, self.append_dim, refs
+            )
+
+    def branches(self) -> versions.BranchList:
+        """All branches with their tips, main first."""
+        with storage_errors(self.target.uri):
+            return versions.list_branches(self.repository)
+
+    def create_branch(self, name: str, *, at: VersionLike = None) -> versions.BranchInfo:
+        """Start a branch at a version (default: this branch's tip), e.g. to stage appends."""
+        snapshot_id = self.resolve(at).snapshot_id
+        return versions.create_branch(self.repository, self.target, name, snapshot_id)
+
+    def delete_branch(self, name: str) -> str:
+        """Delete a branch (never main); returns its last snapshot id, to recreate it."""
+        return versions.delete_branch(self.repository, self.target, name)
+
+    def promote(self, branch: str, *, into: str = "main") -> versions.RollbackResult:
+        """Fast-forward ``into`` to ``branch``'s tip; refused when ``into`` has moved on."""
+        result = versions.promote(self.repository, self.target, branch, into)
+        self._forget_state()
+        return result
+
+    def gc(
+        self, older_than: str | dt.timedelta, *, dry_run: bool = False, force: bool = False
+    ) -> GcResult:
+        """Expire snapshots older than ``older_than`` (e.g. "30d") and delete unreachable data."""
+        result = collect_garbage(
+            self.repository, self.target, parse_duration(older_than), dry_run=dry_run, force=force
+        )
+        self._forget_state()
+        return result
+
+    def _forget_state(self) -> None:
+        """Drop what was read from the branch; a ref change makes it stale."""
+        self._history = None
+        self._dry_run_outline = None
 
     # -- appending ---------------------------------------------------------------------------
 
@@ -184,10 +281,7 @@ class Cube:
                 plan_first_slice(dataset, self.append_dim, ref.name)  # refuse before creating
                 repo = self._create()
             snapshot_id, record = commit_change(
-                repo,
-                self.branch,
-                lambda session: self._write(session, ref, dataset),
-                where=self.target.uri,
+                repo, self.target, self.branch, lambda session: self._write(session, ref, dataset)
             )
         self.appended_slices()[ref.identity] = snapshot_id  # type: ignore[index]
         return AppendResult(ref.name, ref.identity, "appended", snapshot_id, record)
@@ -219,12 +313,14 @@ class Cube:
     def _create(self) -> icechunk.Repository:
         dim = self.append_dim
         repo = create_repository(self.target, dim)
-        with storage_errors(self.target.uri):
-            self._settings = {"schema": 1, "append_dim": dim}
-            repo.set_metadata({REPO_METADATA_KEY: dict(self._settings)})
+        self._settings = {"schema": 1, "append_dim": dim}
+
+        def initialise() -> None:
+            repo.set_metadata({REPO_METADATA_KEY: dict(self._settings or {})})
             if self.branch != "main":
-                root = repo.lookup_branch("main")
-                repo.create_branch(self.branch, root)
+                repo.create_branch(self.branch, repo.lookup_branch("main"))
+
+        update_repository(self.target, initialise)
         self._repo = repo
         return repo
 
@@ -299,6 +395,18 @@ def open_cube(
     return Cube(target, branch, append_dim=append_dim)
 
 
+def cube_from_config(config: Config) -> Cube:
+    """The cube a configuration names (target_dir, its storage options, branch, append_dim)."""
+    if not config.target_dir:
+        raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
+    return open_cube(
+        config.target_dir,
+        config.target_branch,
+        config.target_storage_options,
+        append_dim=config.append_dim,
+    )
+
+
 def append_slices(
     slices: Iterable[SliceLike],
     config: Config,
@@ -306,14 +414,7 @@ def append_slices(
     on_result: Callable[[AppendResult], None] | None = None,
 ) -> RunSummary:
     """Append each slice in order, one commit each; the core of ``append`` and the CLI."""
-    if not config.target_dir:
-        raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
-    cube = open_cube(
-        config.target_dir,
-        config.target_branch,
-        config.target_storage_options,
-        append_dim=config.append_dim,
-    )
+    cube = cube_from_config(config)
     summary = RunSummary(dry_run=config.dry_run)
     started = time.perf_counter()
     if isinstance(slices, str | xr.Dataset):

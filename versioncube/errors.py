@@ -47,6 +47,15 @@ class SliceValidationError(SliceError, ValueError):
     """A slice does not fit the cube (or, for the first slice, cannot start one)."""
 
 
+class RefNotFoundError(VersionCubeError, LookupError):
+    """A tag, branch, snapshot or date names no version of the cube."""
+
+
+class VersionError(VersionCubeError, ValueError):
+    """A version operation is not possible (a tag that exists, a promote that is not a
+    fast-forward, a garbage collection that is not safe, ...)."""
+
+
 class ConcurrentUpdateError(VersionCubeError):
     """Another writer moved the branch tip first (nothing of this change was committed)."""
 

@@ -21,13 +21,16 @@ Resume, ``log`` and ``diff`` read it; its meaning never changes within a schema 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from versioncube._version import __version__
 from versioncube.schema import AppendPlan, format_label
+from versioncube.tables import Table, short_time
 
 METADATA_KEY = "versioncube"
 SCHEMA_VERSION = 1
@@ -95,8 +98,7 @@ class CommitRecord:
         if self.labels is None:
             start, stop = self.index_range
             return f"{self.append_dim} [{start}:{stop}]"
-        first, last = (_short(label) for label in self.labels)
-        return f"{self.append_dim} {first}" + ("" if first == last else f" .. {last}")
+        return label_extent(self.append_dim, *self.labels)
 
 
 def label_to_json(value: Any) -> Label:
@@ -109,6 +111,12 @@ def label_to_json(value: Any) -> Label:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def label_extent(dim: str, first: Label, last: Label) -> str:
+    """``time 2024-03-01`` or ``time 2024-03-01 .. 2024-03-05``."""
+    start, end = _short(first), _short(last)
+    return f"{dim} {start}" + ("" if start == end else f" .. {end}")
 
 
 def _short(label: Label) -> str:
@@ -128,3 +136,114 @@ def slices_in_history(snapshots: Iterable[Any]) -> dict[str, str]:
         if record is not None:
             found.setdefault(record.slice, snapshot.id)
     return found
+
+
+@dataclasses.dataclass(frozen=True)
+class LogEntry:
+    """One commit of a branch's history, as ``log`` shows it."""
+
+    snapshot_id: str
+    written_at: dt.datetime
+    message: str
+    tags: tuple[str, ...]
+    record: CommitRecord | None  # None for commits versioncube did not write
+
+    @property
+    def short_id(self) -> str:
+        return self.snapshot_id[:12]
+
+    @property
+    def time(self) -> str:
+        return short_time(self.written_at)
+
+    @property
+    def operation(self) -> str:
+        return self.record.operation if self.record else "-"
+
+    @property
+    def slice(self) -> str:
+        return self.record.slice_name if self.record else self.message
+
+    @property
+    def labels(self) -> str:
+        return self.record.extent() if self.record else ""
+
+    @property
+    def tag_names(self) -> str:
+        return ", ".join(self.tags)
+
+
+class Log(Table[LogEntry]):
+    """A branch's commits, newest first."""
+
+    columns: ClassVar[tuple[str, ...]] = (
+        "short id",
+        "time",
+        "operation",
+        "slice",
+        "labels",
+        "tag names",
+    )
+    empty = "(no commits)"
+
+    def cells(self, row: LogEntry) -> tuple[str, ...]:
+        return (row.short_id, row.time, row.operation, row.slice, row.labels, row.tag_names)
+
+
+def read_log(
+    snapshots: Iterable[Any], tags_by_snapshot: Mapping[str, list[str]], limit: int | None = None
+) -> Log:
+    """Log entries for Icechunk SnapshotInfos (newest first), without the initial snapshot."""
+    log = Log()
+    for snapshot in snapshots:
+        if snapshot.parent_id is None or (limit is not None and len(log) >= limit):
+            break
+        log.append(
+            LogEntry(
+                snapshot_id=snapshot.id,
+                written_at=snapshot.written_at,
+                message=snapshot.message,
+                tags=tuple(sorted(tags_by_snapshot.get(snapshot.id, []))),
+                record=CommitRecord.from_metadata(snapshot.metadata),
+            )
+        )
+    return log
+
+
+@dataclasses.dataclass(frozen=True)
+class ReflogEntry:
+    """One change of the repository's state: a commit, a branch reset, a tag, ..."""
+
+    time: dt.datetime
+    kind: str
+    details: str
+
+    @property
+    def when(self) -> str:
+        return short_time(self.time)
+
+
+class Reflog(Table[ReflogEntry]):
+    """The repository's operations log, newest first."""
+
+    columns: ClassVar[tuple[str, ...]] = ("when", "kind", "details")
+
+
+def read_reflog(updates: Iterable[Any]) -> Reflog:
+    """Reflog entries from Icechunk's ``ops_log()`` updates."""
+    reflog = Reflog()
+    for update in updates:
+        kind = type(update.kind).__name__
+        fields = {
+            name: getattr(update.kind, name)
+            for name in ("branch", "name", "new_snap_id", "previous_snap_id")
+            if getattr(update.kind, name, None)
+        }
+        details = " ".join(f"{name}={value}" for name, value in fields.items())
+        reflog.append(ReflogEntry(time=update.updated_at, kind=_words(kind), details=details))
+    return reflog
+
+
+def _words(camel: str) -> str:
+    """``BranchReset`` -> ``branch reset``, ``GCRan`` -> ``gc ran``."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", camel).lower()

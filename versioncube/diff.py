@@ -1,0 +1,254 @@
+"""What changed between two versions of a cube: variables, append labels and attributes.
+
+Label changes come from the two versions' append coordinates (what is appended or gone after
+their common prefix) and from Icechunk's chunk-level diff against their common ancestor
+(which rows inside the common prefix were rewritten, e.g. re-appended after a rollback).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import icechunk
+import numpy as np
+import xarray as xr
+
+from versioncube.history import label_to_json
+from versioncube.schema import format_label
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelRange:
+    """A run of append labels: the first, the last, and how many."""
+
+    first: Any
+    last: Any
+    count: int
+
+    def __str__(self) -> str:
+        first, last = format_label(self.first), format_label(self.last)
+        span = first if self.count == 1 else f"{first} .. {last}"
+        return f"{span} ({self.count} step{'' if self.count == 1 else 's'})"
+
+
+@dataclasses.dataclass(frozen=True)
+class CubeDiff:
+    """The differences from one version (``from_snapshot``) to another (``to_snapshot``)."""
+
+    from_snapshot: str
+    to_snapshot: str
+    append_dim: str
+    variables_added: list[str]
+    variables_removed: list[str]
+    variables_changed: dict[str, list[str]]  # name -> what changed (dims, dtype, attrs)
+    labels_added: LabelRange | None
+    labels_removed: LabelRange | None
+    labels_rewritten: list[LabelRange]
+    attrs_changed: dict[str, tuple[Any, Any]]  # dataset attribute -> (before, after)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.variables_added or self.variables_removed or self.variables_changed
+            or self.labels_added or self.labels_removed or self.labels_rewritten
+            or self.attrs_changed
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        lines = [f"{self.from_snapshot[:12]} -> {self.to_snapshot[:12]}"]
+        if self.is_empty:
+            return lines[0] + "\nno differences"
+        dim = self.append_dim
+        lines += [f"+ variable {name}" for name in self.variables_added]
+        lines += [f"- variable {name}" for name in self.variables_removed]
+        for name, changes in self.variables_changed.items():
+            lines += [f"~ variable {name}: {change}" for change in changes]
+        if self.labels_added:
+            lines.append(f"+ {dim} {self.labels_added}")
+        if self.labels_removed:
+            lines.append(f"- {dim} {self.labels_removed}")
+        lines += [f"~ {dim} {span} rewritten" for span in self.labels_rewritten]
+        for key, (before, after) in self.attrs_changed.items():
+            lines.append(f"~ attribute {key}: {before!r} -> {after!r}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        def span(value: LabelRange | None) -> dict[str, Any] | None:
+            if value is None:
+                return None
+            return {"first": label_to_json(value.first), "last": label_to_json(value.last),
+                    "count": value.count}  # fmt: skip
+
+        record = dataclasses.asdict(self)
+        record["labels_added"] = span(self.labels_added)
+        record["labels_removed"] = span(self.labels_removed)
+        record["labels_rewritten"] = [span(value) for value in self.labels_rewritten]
+        record["attrs_changed"] = {
+            key: [_plain(before), _plain(after)]
+            for key, (before, after) in self.attrs_changed.items()
+        }
+        return record
+
+
+def diff_versions(
+    repo: icechunk.Repository, from_snapshot: str, to_snapshot: str, append_dim: str
+) -> CubeDiff:
+    """Compare two snapshots of the cube (they need not be on the same branch)."""
+    before, after = _open(repo, from_snapshot), _open(repo, to_snapshot)
+    names_before, names_after = set(map(str, before.variables)), set(map(str, after.variables))
+    changed = {
+        name: changes
+        for name in sorted(names_before & names_after)
+        if (changes := _variable_changes(before.variables[name], after.variables[name]))
+    }
+    labels_before = _labels(before, append_dim)
+    labels_after = _labels(after, append_dim)
+    common = _common_prefix(labels_before, labels_after)
+    rewritten = _rewritten_rows(repo, from_snapshot, to_snapshot, before, after, append_dim, common)
+    return CubeDiff(
+        from_snapshot=from_snapshot,
+        to_snapshot=to_snapshot,
+        append_dim=append_dim,
+        variables_added=sorted(names_after - names_before),
+        variables_removed=sorted(names_before - names_after),
+        variables_changed=changed,
+        labels_added=_span(labels_after, common, len(labels_after)),
+        labels_removed=_span(labels_before, common, len(labels_before)),
+        labels_rewritten=[
+            span for start, stop in rewritten if (span := _span(labels_after, start, stop))
+        ],
+        attrs_changed=_mapping_changes(before.attrs, after.attrs),
+    )
+
+
+def _open(repo: icechunk.Repository, snapshot_id: str) -> xr.Dataset:
+    store = repo.readonly_session(snapshot_id=snapshot_id).store
+    return xr.open_dataset(
+        store, engine="zarr", consolidated=False, chunks=None, create_default_indexes=False
+    )
+
+
+def _labels(dataset: xr.Dataset, dim: str) -> np.ndarray:
+    if dim in dataset.variables:
+        return dataset.variables[dim].values
+    return np.arange(dataset.sizes.get(dim, 0))
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    length = min(len(a), len(b))
+    if a.dtype != b.dtype:
+        return 0
+    unequal = np.nonzero(a[:length] != b[:length])[0]
+    return int(unequal[0]) if unequal.size else length
+
+
+def _span(labels: np.ndarray, start: int, stop: int) -> LabelRange | None:
+    if stop <= start:
+        return None
+    return LabelRange(labels[start], labels[stop - 1], stop - start)
+
+
+def _variable_changes(before: xr.Variable, after: xr.Variable) -> list[str]:
+    changes = []
+    if before.dims != after.dims:
+        changes.append(f"dims {before.dims} -> {after.dims}")
+    if before.dtype != after.dtype:
+        changes.append(f"dtype {before.dtype} -> {after.dtype}")
+    for key, (old, new) in _mapping_changes(before.attrs, after.attrs).items():
+        changes.append(f"attribute {key}: {old!r} -> {new!r}")
+    return changes
+
+
+def _mapping_changes(before: Mapping, after: Mapping) -> dict[str, tuple[Any, Any]]:
+    changes = {}
+    for key in sorted(set(before) | set(after), key=str):
+        old, new = before.get(key), after.get(key)
+        if not _same(old, new):
+            changes[str(key)] = (old, new)
+    return changes
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(a, b)) if a is not None and b is not None else a is b
+    except (TypeError, ValueError):
+        return a == b
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray | np.generic) else value
+
+
+def _rewritten_rows(
+    repo: icechunk.Repository,
+    from_snapshot: str,
+    to_snapshot: str,
+    before: xr.Dataset,
+    after: xr.Dataset,
+    dim: str,
+    common: int,
+) -> list[tuple[int, int]]:
+    """Row ranges inside the common label prefix whose values differ between the versions.
+
+    Icechunk's chunk-level diff against the common ancestor names the candidate rows cheaply;
+    their values are then compared, because a chunk holding several rows is rewritten whenever
+    one of them changes (an append into a partly filled chunk, for one).
+    """
+    if common == 0 or from_snapshot == to_snapshot:
+        return []
+    base = _common_ancestor(repo, from_snapshot, to_snapshot)
+    candidates: set[int] = set()
+    for side, dataset in ((from_snapshot, before), (to_snapshot, after)):
+        if base == side:
+            continue
+        changes = repo.diff(from_snapshot_id=base, to_snapshot_id=side).updated_chunks
+        for path, chunk_indices in changes.items():
+            name = path.strip("/")
+            if name == dim or name not in dataset.variables:
+                continue
+            variable = dataset.variables[name]
+            if dim not in variable.dims:
+                continue
+            axis = variable.dims.index(dim)
+            size = variable.encoding.get("chunks", variable.shape)[axis]
+            for index in chunk_indices:
+                start = index[axis] * size
+                candidates.update(range(start, min(start + size, common)))
+    rows = sorted(candidates)
+    differing = [
+        row
+        for row in rows
+        if any(
+            not _same_values(before.variables[name][{dim: row}], after.variables[name][{dim: row}])
+            for name in before.variables
+            if name != dim and name in after.variables and dim in before.variables[name].dims
+        )
+    ]
+    return _runs(differing)
+
+
+def _same_values(a: xr.Variable, b: xr.Variable) -> bool:
+    if a.shape != b.shape:
+        return False
+    values_a, values_b = a.values, b.values
+    return bool(np.array_equal(values_a, values_b, equal_nan=values_a.dtype.kind in "fcmM"))
+
+
+def _common_ancestor(repo: icechunk.Repository, a: str, b: str) -> str:
+    ancestors_of_a = {snapshot.id for snapshot in repo.ancestry(snapshot_id=a)}
+    for snapshot in repo.ancestry(snapshot_id=b):
+        if snapshot.id in ancestors_of_a:
+            return snapshot.id
+    raise AssertionError("every snapshot descends from the repository's first snapshot")
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], row + 1)
+        else:
+            runs.append((row, row + 1))
+    return runs

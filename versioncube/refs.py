@@ -1,0 +1,144 @@
+"""Turn what a user calls a version into a snapshot id.
+
+Wherever a version is asked for, these forms are accepted (tried in this order):
+
+===========================  ===================================================================
+form                         meaning
+===========================  ===================================================================
+``None``                     the tip of the cube's branch
+a tag name                   the snapshot the tag marks
+a branch name                that branch's tip
+``BRANCH~N`` or ``~N``       N commits before the tip of BRANCH (or of the cube's branch)
+a snapshot id                that snapshot, also after a rollback discarded it; a unique
+                             prefix of 4+ characters (as ``log`` shows) works too
+an ISO 8601 date-time        "as of": the last commit on the branch at or before it
+(or a ``datetime``)          (naive times are UTC)
+===========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable
+
+import icechunk
+
+from versioncube.errors import RefNotFoundError
+
+VersionLike = str | dt.datetime | None
+
+_ANCESTOR = re.compile(r"^(?P<branch>[^~]*)~(?P<count>\d+)$")
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Z]{4,20}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedVersion:
+    """A version as the user named it, and the snapshot it resolved to."""
+
+    snapshot_id: str
+    kind: str  # "branch", "tag", "ancestor", "snapshot", "as of"
+    text: str
+
+
+def resolve_version(
+    repo: icechunk.Repository, version: VersionLike, *, branch: str
+) -> ResolvedVersion:
+    """Resolve any accepted form of a version (see the module docstring) to a snapshot id."""
+    if version is None:
+        return ResolvedVersion(_branch_tip(repo, branch), "branch", branch)
+    if isinstance(version, dt.datetime):
+        return _as_of(repo, branch, version, str(version))
+    text = str(version).strip()
+    if text in repo.list_tags():
+        return ResolvedVersion(repo.lookup_tag(text), "tag", text)
+    if text in repo.list_branches():
+        return ResolvedVersion(repo.lookup_branch(text), "branch", text)
+    ancestor = _ANCESTOR.match(text)
+    if ancestor:
+        return _ancestor(repo, ancestor["branch"] or branch, int(ancestor["count"]), text)
+    if _SNAPSHOT_ID.match(text):
+        found = _snapshot_by_prefix(repo, text)
+        if found:
+            return ResolvedVersion(found, "snapshot", text)
+    moment = parse_datetime(text)
+    if moment is not None:
+        return _as_of(repo, branch, moment, text)
+    raise RefNotFoundError(_unknown_message(repo, text))
+
+
+def parse_datetime(text: str) -> dt.datetime | None:
+    """An ISO 8601 date or date-time as an aware UTC datetime, or None if it is not one."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _branch_tip(repo: icechunk.Repository, branch: str) -> str:
+    if branch not in repo.list_branches():
+        raise RefNotFoundError(_unknown_message(repo, branch, what="branch"))
+    return repo.lookup_branch(branch)
+
+
+def _as_of(repo: icechunk.Repository, branch: str, moment: dt.datetime, text: str):
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    for snapshot in repo.ancestry(snapshot_id=_branch_tip(repo, branch)):
+        if snapshot.written_at <= moment:
+            return ResolvedVersion(snapshot.id, "as of", text)
+    raise RefNotFoundError(
+        f"no commit on branch {branch!r} at or before {moment.isoformat()} "
+        "(the repository is younger)"
+    )
+
+
+def _ancestor(repo: icechunk.Repository, branch: str, count: int, text: str) -> ResolvedVersion:
+    history = repo.ancestry(snapshot_id=_branch_tip(repo, branch))
+    for index, snapshot in enumerate(history):
+        if index == count:
+            return ResolvedVersion(snapshot.id, "ancestor", text)
+    raise RefNotFoundError(f"{text}: branch {branch!r} has fewer than {count} earlier commits")
+
+
+def _snapshot_by_prefix(repo: icechunk.Repository, prefix: str) -> str | None:
+    if len(prefix) == 20:
+        try:
+            return repo.lookup_snapshot(prefix).id
+        except icechunk.IcechunkError:
+            return None
+    matches = {
+        snapshot_id for snapshot_id in known_snapshot_ids(repo) if snapshot_id.startswith(prefix)
+    }
+    if len(matches) > 1:
+        raise RefNotFoundError(
+            f"snapshot id prefix {prefix!r} is ambiguous: {', '.join(sorted(matches))}"
+        )
+    return matches.pop() if matches else None
+
+
+def known_snapshot_ids(repo: icechunk.Repository) -> Iterable[str]:
+    """Every snapshot id reachable from a branch or tag, or recorded in the operations log."""
+    for branch in repo.list_branches():
+        yield from (snapshot.id for snapshot in repo.ancestry(branch=branch))
+    for tag in repo.list_tags():
+        yield repo.lookup_tag(tag)
+    for update in repo.ops_log():
+        for field in ("new_snap_id", "previous_snap_id"):
+            snapshot_id = getattr(update.kind, field, None)
+            if snapshot_id:
+                yield snapshot_id
+
+
+def _unknown_message(repo: icechunk.Repository, text: str, what: str = "version") -> str:
+    names = sorted(repo.list_tags() | repo.list_branches())
+    close = difflib.get_close_matches(text, names, n=3, cutoff=0.5)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    known = f" (tags and branches: {', '.join(names)})" if names and not close else ""
+    return (
+        f"unknown {what} {text!r}: not a tag, branch, BRANCH~N, snapshot id or ISO date-time"
+        f"{hint}{known}"
+    )

@@ -1,0 +1,102 @@
+"""A one-screen summary of one version of a cube (``versioncube show``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import icechunk
+import xarray as xr
+
+from versioncube.history import label_to_json
+from versioncube.schema import format_label
+from versioncube.storage import Target
+from versioncube.tables import human_size, jsonable, short_time
+
+
+@dataclasses.dataclass(frozen=True)
+class CubeInfo:
+    """What a version of the cube holds, where it sits in the history, and what it costs."""
+
+    snapshot_id: str
+    written_at: dt.datetime
+    message: str
+    refs: list[str]  # branches and tags (as tag:NAME) pointing at this snapshot
+    append_dim: str
+    dims: dict[str, int]
+    variables: dict[str, str]  # name -> "(dims) dtype"
+    first_label: Any
+    last_label: Any
+    uncompressed_bytes: int
+    chunk_bytes: int  # chunks reachable from any branch or tag, all versions together
+    disk_bytes: int | None  # the repository folder on local disk, garbage included
+
+    def describe(self) -> str:
+        refs = f" ({', '.join(self.refs)})" if self.refs else ""
+        dims = ", ".join(f"{name}: {size}" for name, size in self.dims.items())
+        lines = [
+            f"snapshot   {self.snapshot_id}{refs}",
+            f"written    {short_time(self.written_at)} UTC: {self.message}",
+            f"dims       {dims}",
+        ]
+        if self.first_label is not None:
+            lines.append(
+                f"{self.append_dim:<10} {format_label(self.first_label)} .. "
+                f"{format_label(self.last_label)}"
+            )
+        width = max(map(len, self.variables), default=0)
+        lines += [f"variable   {name:<{width}}  {text}" for name, text in self.variables.items()]
+        lines.append(f"size       {human_size(self.uncompressed_bytes)} uncompressed")
+        stored = f"stored     {human_size(self.chunk_bytes)} of chunks, all versions"
+        if self.disk_bytes is not None:
+            stored += f"; {human_size(self.disk_bytes)} on disk"
+        lines.append(stored)
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        record = jsonable(dataclasses.asdict(self))
+        record["first_label"] = label_to_json(self.first_label)
+        record["last_label"] = label_to_json(self.last_label)
+        return record
+
+
+def describe_version(
+    repo: icechunk.Repository, target: Target, snapshot_id: str, append_dim: str, refs: list[str]
+) -> CubeInfo:
+    snapshot = repo.lookup_snapshot(snapshot_id)
+    store = repo.readonly_session(snapshot_id=snapshot_id).store
+    dataset = xr.open_dataset(
+        store, engine="zarr", consolidated=False, chunks=None, create_default_indexes=False
+    )
+    labels = dataset.variables.get(append_dim)
+    has_labels = labels is not None and labels.size > 0
+    stats = repo.chunk_storage_stats()
+    return CubeInfo(
+        snapshot_id=snapshot_id,
+        written_at=snapshot.written_at,
+        message=snapshot.message,
+        refs=refs,
+        append_dim=append_dim,
+        dims={str(name): size for name, size in dataset.sizes.items()},
+        variables={
+            str(name): f"({', '.join(map(str, variable.dims))}) {variable.dtype}"
+            for name, variable in sorted(dataset.variables.items())
+        },
+        first_label=labels[0].values[()] if has_labels else None,
+        last_label=labels[-1].values[()] if has_labels else None,
+        uncompressed_bytes=int(dataset.nbytes),
+        chunk_bytes=stats.native_bytes + stats.inlined_bytes + stats.virtual_bytes,
+        disk_bytes=folder_size(Path(target.location)) if target.kind == "local" else None,
+    )
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes in all files below ``folder``."""
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
