@@ -20,6 +20,7 @@ from versioncube.errors import (
     SliceValidationError,
     StorageError,
     TargetError,
+    UnsafeProcessError,
     VersionCubeError,
     VersionError,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "SliceValidationError",
     "StorageError",
     "TargetError",
+    "UnsafeProcessError",
     "VersionCubeError",
     "VersionError",
     "__version__",

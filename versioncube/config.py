@@ -66,6 +66,14 @@ class Config:
     slice_storage_options: dict[str, Any] = _setting(
         {}, "fsspec options for opening slices given as remote URIs."
     )
+    on_conflict: Literal["retry", "fail"] = _setting(
+        "retry",
+        "When another writer commits first: retry on the new tip (re-checking and re-validating "
+        "the slice), or fail.",
+    )
+    max_retries: int = _setting(
+        20, "How many times to retry a conflicting commit, with jittered exponential backoff."
+    )
     dry_run: bool = _setting(
         False, "Validate every slice and report what would be committed, but write nothing."
     )

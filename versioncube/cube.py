@@ -28,7 +28,7 @@ from versioncube.config import Config
 from versioncube.diff import CubeDiff, diff_versions
 from versioncube.encoding import creation_encoding
 from versioncube.errors import ConfigError, CubeNotFoundError, storage_errors
-from versioncube.history import CommitRecord, Log, Reflog, read_reflog, slices_in_history
+from versioncube.history import CommitRecord, Log, Reflog, SliceHistory, read_reflog
 from versioncube.refs import ResolvedVersion, VersionLike, resolve_version
 from versioncube.retention import GcResult, collect_garbage, parse_duration
 from versioncube.schema import AppendPlan, CubeOutline, plan_append, plan_first_slice
@@ -36,12 +36,19 @@ from versioncube.slices import SliceLike, SliceRef, open_slice, slice_ref
 from versioncube.storage import (
     Target,
     TargetLike,
-    create_repository,
     open_repository,
     parse_target,
+    repository_config,
 )
 from versioncube.summary import CubeInfo, describe_version
-from versioncube.transaction import commit_change, update_repository
+from versioncube.transaction import (
+    DEFAULT_RETRY,
+    AlreadyCommitted,
+    RetryPolicy,
+    commit_change,
+    open_or_create_repository,
+)
+from versioncube.verify import VerifyReport, verify_version
 
 DEFAULT_APPEND_DIM = "time"
 REPO_METADATA_KEY = "versioncube"
@@ -101,12 +108,20 @@ class Cube:
     first append.
     """
 
-    def __init__(self, target: Target, branch: str = "main", *, append_dim: str | None = None):
+    def __init__(
+        self,
+        target: Target,
+        branch: str = "main",
+        *,
+        append_dim: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ):
         self.target = target
         self.branch = branch
+        self.retry = retry
         self._configured_append_dim = append_dim
         self._repo: icechunk.Repository | None = None
-        self._history: dict[str, str] | None = None  # slice identity -> snapshot id
+        self._history = SliceHistory()
         self._dry_run_outline: CubeOutline | None = None
         self._settings: Mapping[str, Any] | None = None  # stored with the cube at creation
 
@@ -166,14 +181,11 @@ class Cube:
 
     def appended_slices(self) -> Mapping[str, str]:
         """Slice identity -> snapshot id, for every slice in the branch's history."""
-        if self._history is None:
-            if not self.exists():
-                self._history = {}
-            else:
-                with storage_errors(self.target.uri):
-                    ancestry = self.repository.ancestry(branch=self.branch)
-                    self._history = slices_in_history(ancestry)
-        return self._history
+        if self.exists():
+            with storage_errors(self.target.uri):
+                tip = self.repository.lookup_branch(self.branch)
+                self._history.catch_up(self.repository, tip)
+        return self._history.as_mapping()
 
     # -- versions ----------------------------------------------------------------------------
 
@@ -252,9 +264,14 @@ class Cube:
         self._forget_state()
         return result
 
+    def verify(self, version: VersionLike = None) -> VerifyReport:
+        """Check a version (default: the tip) for damage; see :mod:`versioncube.verify`."""
+        snapshot_id = self.resolve(version).snapshot_id
+        with storage_errors(self.target.uri):
+            return verify_version(self.repository, snapshot_id, self.append_dim)
+
     def _forget_state(self) -> None:
-        """Drop what was read from the branch; a ref change makes it stale."""
-        self._history = None
+        """Drop what was simulated from the branch; a ref change makes it stale."""
         self._dry_run_outline = None
 
     # -- appending ---------------------------------------------------------------------------
@@ -280,13 +297,26 @@ class Cube:
             else:
                 plan_first_slice(dataset, self.append_dim, ref.name)  # refuse before creating
                 repo = self._create()
-            snapshot_id, record = commit_change(
-                repo, self.target, self.branch, lambda session: self._write(session, ref, dataset)
+            outcome = commit_change(
+                repo,
+                self.target,
+                self.branch,
+                lambda session: self._write(session, ref, dataset),
+                self.retry,
             )
-        self.appended_slices()[ref.identity] = snapshot_id  # type: ignore[index]
-        return AppendResult(ref.name, ref.identity, "appended", snapshot_id, record)
+        if outcome.record is None:  # another writer appended this very slice first
+            return AppendResult(ref.name, ref.identity, "skipped", outcome.snapshot_id, None)
+        self._history.committed(ref.identity, outcome.snapshot_id)
+        return AppendResult(ref.name, ref.identity, "appended", outcome.snapshot_id, outcome.record)
 
-    def _write(self, session: icechunk.Session, ref: SliceRef, dataset: xr.Dataset) -> CommitRecord:
+    def _write(
+        self, session: icechunk.Session, ref: SliceRef, dataset: xr.Dataset
+    ) -> CommitRecord | AlreadyCommitted:
+        """Validate against and write into ``session``, a fresh session on the branch tip."""
+        self._history.catch_up(self.repository, session.snapshot_id)
+        done = self._history.get(ref.identity)
+        if done is not None:
+            return AlreadyCommitted(done)
         dim = self.append_dim
         outline = read_outline(session.store, dim)
         plan = _plan(outline, dataset, ref, dim)
@@ -312,17 +342,16 @@ class Cube:
 
     def _create(self) -> icechunk.Repository:
         dim = self.append_dim
-        repo = create_repository(self.target, dim)
-        self._settings = {"schema": 1, "append_dim": dim}
+        settings = {"schema": 1, "append_dim": dim}
 
-        def initialise() -> None:
-            repo.set_metadata({REPO_METADATA_KEY: dict(self._settings or {})})
+        def initialise(repo: icechunk.Repository) -> None:
+            repo.set_metadata({REPO_METADATA_KEY: settings})
             if self.branch != "main":
                 repo.create_branch(self.branch, repo.lookup_branch("main"))
 
-        update_repository(self.target, initialise)
-        self._repo = repo
-        return repo
+        self._repo = open_or_create_repository(self.target, repository_config(dim), initialise)
+        self._check_branch(self._repo)
+        return self._repo
 
     def _stored_settings(self) -> Mapping[str, Any]:
         if self._settings is None:
@@ -330,7 +359,9 @@ class Cube:
                 return {}
             with storage_errors(self.target.uri):
                 settings = self.repository.get_metadata().get(REPO_METADATA_KEY)
-            self._settings = settings if isinstance(settings, Mapping) else {}
+            if not isinstance(settings, Mapping):
+                return {}  # not (yet) written: look again next time
+            self._settings = settings
         return self._settings
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
@@ -388,11 +419,12 @@ def open_cube(
     storage_options: Mapping[str, Any] | None = None,
     *,
     append_dim: str | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> Cube:
     """A Cube for the target and branch (reads nothing until used)."""
     if not isinstance(target, Target):
         target = parse_target(target, storage_options)
-    return Cube(target, branch, append_dim=append_dim)
+    return Cube(target, branch, append_dim=append_dim, retry=retry)
 
 
 def cube_from_config(config: Config) -> Cube:
@@ -404,6 +436,7 @@ def cube_from_config(config: Config) -> Cube:
         config.target_branch,
         config.target_storage_options,
         append_dim=config.append_dim,
+        retry=RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries),
     )
 
 

@@ -56,6 +56,10 @@ class VersionError(VersionCubeError, ValueError):
     fast-forward, a garbage collection that is not safe, ...)."""
 
 
+class UnsafeProcessError(VersionCubeError):
+    """versioncube was called in a process that cannot use Icechunk safely (a fork() child)."""
+
+
 class ConcurrentUpdateError(VersionCubeError):
     """Another writer moved the branch tip first (nothing of this change was committed)."""
 
@@ -68,6 +72,9 @@ def storage_errors(where: str) -> Iterator[None]:
     """
     import icechunk
 
+    from versioncube._fork import check_not_forked
+
+    check_not_forked()
     try:
         yield
     except icechunk.ConflictError:

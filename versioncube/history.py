@@ -128,14 +128,45 @@ def _short(label: Label) -> str:
     return str(label)
 
 
-def slices_in_history(snapshots: Iterable[Any]) -> dict[str, str]:
-    """Map each slice identity recorded in ``snapshots`` (Icechunk SnapshotInfo) to its commit."""
-    found: dict[str, str] = {}
-    for snapshot in snapshots:
-        record = CommitRecord.from_metadata(snapshot.metadata)
-        if record is not None:
-            found.setdefault(record.slice, snapshot.id)
-    return found
+class SliceHistory:
+    """Which slice identities a branch's history holds, kept current incrementally.
+
+    Catching up with a moved tip walks only the commits added since the last look, so checking
+    a slice costs the same for the 10th and the 10,000th append. A tip that no longer descends
+    from the last one seen (a rollback) makes it re-read the whole history once.
+    """
+
+    def __init__(self) -> None:
+        self.tip: str | None = None
+        self._commits: dict[str, str] = {}  # identity -> snapshot id
+
+    def catch_up(self, repo: Any, tip: str) -> None:
+        """Bring the identities up to date with ``tip`` (a snapshot id of the branch)."""
+        if tip == self.tip:
+            return
+        added: dict[str, str] = {}
+        reached_known_tip = False
+        for snapshot in repo.ancestry(snapshot_id=tip):
+            if snapshot.id == self.tip:
+                reached_known_tip = True
+                break
+            record = CommitRecord.from_metadata(snapshot.metadata)
+            if record is not None:
+                added.setdefault(record.slice, snapshot.id)
+        self._commits = {**self._commits, **added} if reached_known_tip else added
+        self.tip = tip
+
+    def committed(self, identity: str, snapshot_id: str) -> None:
+        """Note our own commit on top of the tip we had caught up with."""
+        self._commits[identity] = snapshot_id
+        self.tip = snapshot_id
+
+    def get(self, identity: str) -> str | None:
+        """The snapshot that appended this slice, or None."""
+        return self._commits.get(identity)
+
+    def as_mapping(self) -> Mapping[str, str]:
+        return dict(self._commits)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 import icechunk
 
+from versioncube._fork import check_not_forked, note_icechunk_use
 from versioncube.errors import CubeNotFoundError, TargetError, storage_errors
 
 TargetLike = str | os.PathLike
@@ -113,6 +114,8 @@ class Target:
 
     def storage(self) -> icechunk.Storage:
         """Build the Icechunk storage (cheap; nothing is contacted until it is used)."""
+        check_not_forked()
+        note_icechunk_use()
         if self.kind == "local":
             return icechunk.local_filesystem_storage(self.location)
         if self.kind == "memory":
@@ -217,12 +220,3 @@ def open_repository(target: Target) -> icechunk.Repository:
         if not icechunk.Repository.exists(storage):
             raise CubeNotFoundError(f"no versioncube repository at {target.uri}")
         return icechunk.Repository.open(storage)
-
-
-def create_repository(target: Target, append_dim: str) -> icechunk.Repository:
-    """Create the repository for a new cube and persist its settings with it."""
-    storage = target.storage()
-    with storage_errors(target.uri):
-        repo = icechunk.Repository.create(storage, config=repository_config(append_dim))
-        repo.save_config()
-        return repo

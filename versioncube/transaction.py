@@ -16,9 +16,13 @@ file's existence means nothing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import random
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import icechunk
 
@@ -28,7 +32,42 @@ from versioncube.storage import Target
 
 LOCK_FILE_NAME = "versioncube.lock"
 
-Change = Callable[[icechunk.Session], CommitRecord]
+
+@dataclasses.dataclass(frozen=True)
+class AlreadyCommitted:
+    """What a change returns when the branch already holds it (another writer was first)."""
+
+    snapshot_id: str
+
+
+Change = Callable[[icechunk.Session], CommitRecord | AlreadyCommitted]
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """What to do when another writer moved the branch tip during a commit."""
+
+    on_conflict: Literal["retry", "fail"] = "retry"
+    max_retries: int = 20
+    base_delay: float = 0.05  # seconds; doubled per attempt, jittered, capped at max_delay
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        """Jittered exponential backoff: colliding writers spread out instead of colliding
+        again in lockstep."""
+        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitOutcome:
+    """A committed change (``record`` set) or one the branch already held (``record`` None)."""
+
+    snapshot_id: str
+    record: CommitRecord | None
+    attempts: int
 
 
 @contextlib.contextmanager
@@ -52,25 +91,70 @@ def update_repository[T](target: Target, update: Callable[[], T]) -> T:
         return update()
 
 
-def commit_change(
-    repo: icechunk.Repository, target: Target, branch: str, change: Change
-) -> tuple[str, CommitRecord]:
-    """Run ``change`` in one writable session on ``branch`` and commit it once.
+def open_or_create_repository(
+    target: Target,
+    config: icechunk.RepositoryConfig,
+    initialise: Callable[[icechunk.Repository], None],
+) -> icechunk.Repository:
+    """Create the repository and ``initialise`` it, or open it if another writer was first.
 
-    Returns the new snapshot id and the record committed with it.
+    On local disk the check and the creation happen under the update lock; on object stores
+    Icechunk's creation is itself conditional, and the loser of a race opens the winner's.
     """
-    with storage_errors(target.uri):
-        session = repo.writable_session(branch)
-        record = change(session)
+    storage = target.storage()
+    if target.kind == "local":
+        Path(target.location).mkdir(parents=True, exist_ok=True)
+    with storage_errors(target.uri), repository_lock(target):
+        if icechunk.Repository.exists(storage):
+            return icechunk.Repository.open(storage)
         try:
-            with repository_lock(target):
-                snapshot_id = session.commit(record.message(), metadata=record.to_metadata())
-        except icechunk.ConflictError as error:
-            raise ConcurrentUpdateError(
-                f"branch {branch!r} of {target.uri} moved while committing {record.slice_name}; "
-                "nothing was written, re-run to append it on the new tip"
-            ) from error
-    return snapshot_id, record
+            repo = icechunk.Repository.create(
+                storage, config=config, check_clean_root=target.kind != "local"
+            )
+        except icechunk.IcechunkError:
+            if icechunk.Repository.exists(storage):
+                return icechunk.Repository.open(storage)
+            raise
+        repo.save_config()
+        initialise(repo)
+        return repo
+
+
+def commit_change(
+    repo: icechunk.Repository,
+    target: Target,
+    branch: str,
+    change: Change,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> CommitOutcome:
+    """Run ``change`` in a fresh writable session on the branch tip and commit it once.
+
+    When another writer moved the tip first, the commit fails without writing anything; the
+    change then runs again in a fresh session on the new tip (where it re-checks whether the
+    branch already holds it and re-validates), after a jittered backoff, up to
+    ``policy.max_retries`` times.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        with storage_errors(target.uri):
+            session = repo.writable_session(branch)
+            outcome = change(session)
+            if isinstance(outcome, AlreadyCommitted):
+                return CommitOutcome(outcome.snapshot_id, None, attempt)
+            try:
+                with repository_lock(target):
+                    snapshot_id = session.commit(outcome.message(), metadata=outcome.to_metadata())
+                return CommitOutcome(snapshot_id, outcome, attempt)
+            except icechunk.ConflictError as error:
+                if policy.on_conflict == "fail" or attempt > policy.max_retries:
+                    tries = "" if policy.on_conflict == "fail" else f" ({attempt} attempts)"
+                    raise ConcurrentUpdateError(
+                        f"branch {branch!r} of {target.uri} moved while committing "
+                        f"{outcome.slice_name}{tries}; nothing was written, re-run to append it "
+                        "on the new tip"
+                    ) from error
+        time.sleep(policy.delay(attempt))
 
 
 def move_branch(
