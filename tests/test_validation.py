@@ -166,7 +166,9 @@ def test_unopenable_slices_are_named(tmp_path, memory_target, small_slice):
         cube.append(tmp_path / "nowhere.nc")
     with pytest.raises(versioncube.SliceOpenError, match="slice 2024-01-02.nc: cannot be read"):
         cube.append(corrupt)
-    with pytest.raises(versioncube.SliceOpenError, match="expected a path, a URI or a Dataset"):
+    with pytest.raises(
+        versioncube.SliceOpenError, match="expected a path, a URI or an xarray Dataset"
+    ):
         cube.append(42)
     assert tip(cube) == before
 

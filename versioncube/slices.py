@@ -54,7 +54,8 @@ def slice_ref(item: SliceLike) -> SliceRef:
         return SliceRef(item, identity, name)
     if not isinstance(item, str | os.PathLike):
         raise SliceOpenError(
-            repr(item)[:60], f"is a {type(item).__name__}; expected a path, a URI or a Dataset"
+            repr(item)[:60],
+            f"is of type {type(item).__name__}; expected a path, a URI or an xarray Dataset",
         )
     text = os.fspath(item)
     scheme = urlparse(text).scheme
@@ -133,6 +134,8 @@ def open_slice(
 def _open_local(path: str, engine: str | None) -> xr.Dataset:
     if not os.path.exists(path):
         raise SliceOpenError(Path(path).name, f"file not found: {path}")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise SliceOpenError(Path(path).name, f"file is empty (0 bytes): {path}")
     if engine is None and (os.path.isdir(path) or path.rstrip("/").endswith(".zarr")):
         engine = "zarr"
     if engine == "zarr":
@@ -165,4 +168,6 @@ def _open_zarr(location: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
 
 def _describe(error: Exception) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if text.startswith("did not find a match in any of xarray's currently installed IO backends"):
+        return "not a NetCDF, HDF5 or Zarr file that an installed reader recognises"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
