@@ -67,3 +67,22 @@ def test_server_down_mid_append_leaves_the_tip(private_seaweedfs, small_slice):
     assert fresh.append(item).status == "appended"
     expected = xr.concat([small_slice("2024-01-01"), item], "time")
     xr.testing.assert_identical(fresh.to_xarray().load(), expected)
+
+
+def test_rollback_undo_and_time_travel_on_s3(s3_target, small_slice):
+    target, options = s3_target
+    days = [small_slice(f"2024-01-0{d}") for d in range(1, 6)]
+    cube = open_cube(target, storage_options=options)
+    for item in days:
+        cube.append(item)
+    cube.tag("v5")
+
+    result = cube.rollback("~2")
+    assert len(result.discarded) == 2
+    xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(days[:3], "time"))
+    xr.testing.assert_identical(cube.to_xarray("v5").load(), xr.concat(days, "time"))
+
+    assert cube.append(days[3]).status == "appended"  # appends continue from the rollback
+    cube.rollback(result.previous_tip)  # and a rollback can be undone
+    xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(days, "time"))
+    assert cube.verify().ok
