@@ -30,7 +30,7 @@ import numpy as np
 
 from versioncube._version import __version__
 from versioncube.schema import AppendPlan, format_label
-from versioncube.tables import Table, short_time
+from versioncube.tables import SnapshotRow, Table, short_time
 
 METADATA_KEY = "versioncube"
 SCHEMA_VERSION = 1
@@ -170,7 +170,7 @@ class SliceHistory:
 
 
 @dataclasses.dataclass(frozen=True)
-class LogEntry:
+class LogEntry(SnapshotRow):
     """One commit of a branch's history, as ``log`` shows it."""
 
     snapshot_id: str
@@ -178,10 +178,6 @@ class LogEntry:
     message: str
     tags: tuple[str, ...]
     record: CommitRecord | None  # None for commits versioncube did not write
-
-    @property
-    def short_id(self) -> str:
-        return self.snapshot_id[:12]
 
     @property
     def time(self) -> str:

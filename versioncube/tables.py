@@ -48,6 +48,16 @@ class Table[Row](list[Row]):
         return [jsonable(dataclasses.asdict(row)) for row in self]  # type: ignore[call-overload]
 
 
+class SnapshotRow:
+    """For records that name a snapshot: the short id tables show (12 of its 20 characters)."""
+
+    snapshot_id: str
+
+    @property
+    def short_id(self) -> str:
+        return self.snapshot_id[:12]
+
+
 def jsonable(value: Any) -> Any:
     """Datetimes to ISO strings and tuples to lists, recursively."""
     if isinstance(value, dt.datetime):

@@ -17,7 +17,7 @@ import icechunk
 from versioncube.errors import RefNotFoundError, VersionError
 from versioncube.history import Log, label_extent, read_log
 from versioncube.storage import Target
-from versioncube.tables import Table, short_time
+from versioncube.tables import SnapshotRow, Table, short_time
 from versioncube.transaction import move_branch, update_repository
 
 #: Repository-metadata key under which tag messages and times are kept (tags have none).
@@ -28,17 +28,13 @@ TAGS_METADATA_KEY = "versioncube.tags"
 
 
 @dataclasses.dataclass(frozen=True)
-class TagInfo:
+class TagInfo(SnapshotRow):
     """A release name: the snapshot it marks, when it was made, and why."""
 
     name: str
     snapshot_id: str
     created_at: dt.datetime | None
     message: str
-
-    @property
-    def short_id(self) -> str:
-        return self.snapshot_id[:12]
 
     @property
     def created(self) -> str:
@@ -171,17 +167,13 @@ def _label_span(log: Log) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class BranchInfo:
+class BranchInfo(SnapshotRow):
     """A branch and the commit at its tip."""
 
     name: str
     snapshot_id: str
     written_at: dt.datetime
     message: str
-
-    @property
-    def short_id(self) -> str:
-        return self.snapshot_id[:12]
 
     @property
     def updated(self) -> str:
