@@ -3,17 +3,23 @@
 :meth:`Cube.append` is the pipeline every append follows, from the API and the CLI alike:
 
 1. name the slice (its identity) and skip it when the branch's history already holds it;
-2. open the slice;
-3. in one writable session on the branch tip: read the cube's outline, check the slice against
-   it, write the slice along the append dimension;
+2. open the slice (from its file, URI, dataset or configured slice source);
+3. in one writable session on the branch tip: read the cube's outline, tailor the slice to the
+   target outline (variables, dims, configured variables it lacks), check it against the cube,
+   write it along the append dimension (a first slice with the configured encodings), and set
+   the global attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values);
 4. commit once, with the commit record as metadata.
 
-Any error before step 4 leaves the branch tip exactly where it was.
+Any error before step 4 leaves the branch tip exactly where it was. The target outline is
+stored in the repository's metadata when the cube is created (see :mod:`versioncube.outline`);
+``force_new`` starts the cube afresh with the first slice of a run, as a new commit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -22,12 +28,17 @@ import icechunk
 import xarray as xr
 from icechunk.xarray import to_icechunk
 
-from versioncube.config import Config
+from versioncube.attrs import evaluate_attrs, has_expressions, merged_attrs
+from versioncube.config import Config, ConfigLike, load_config
 from versioncube.encoding import creation_encoding
 from versioncube.errors import ConfigError, CubeNotFoundError, storage_errors
 from versioncube.history import CommitRecord, slices_in_history
+from versioncube.outline import TargetOutline
+from versioncube.profiling import profiled
+from versioncube.run_logging import logging_for_run
 from versioncube.schema import AppendPlan, CubeOutline, plan_append, plan_first_slice
-from versioncube.slices import SliceLike, SliceRef, open_slice, slice_ref
+from versioncube.slice_sources import SliceSource
+from versioncube.slices import SliceLike, SliceOptions, SliceRef, open_slice, slice_ref
 from versioncube.storage import (
     Target,
     TargetLike,
@@ -35,12 +46,15 @@ from versioncube.storage import (
     open_repository,
     parse_target,
 )
+from versioncube.tailoring import tailor_slice
 from versioncube.transaction import commit_change
 
 DEFAULT_APPEND_DIM = "time"
 REPO_METADATA_KEY = "versioncube"
 
 AppendStatus = Literal["appended", "skipped", "would append"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,17 +106,30 @@ class Cube:
     """A datacube at a target (an Icechunk repository) on one branch.
 
     Creating a Cube reads nothing; the repository is opened on first use and created by the
-    first append.
+    first append. ``config`` gives the run's settings (target outline, slice options,
+    ``force_new``); the target and branch given here win over its ``target_*`` keys.
     """
 
-    def __init__(self, target: Target, branch: str = "main", *, append_dim: str | None = None):
+    def __init__(
+        self,
+        target: Target,
+        branch: str = "main",
+        *,
+        append_dim: str | None = None,
+        config: Config | None = None,
+    ):
+        config = config or Config()
+        if append_dim is not None:
+            config = dataclasses.replace(config, append_dim=append_dim)
         self.target = target
         self.branch = branch
-        self._configured_append_dim = append_dim
+        self._configured = TargetOutline.from_config(config)
+        self._slice_options = SliceOptions.from_config(config)
+        self._start_afresh = config.force_new  # the next append starts the cube anew
         self._repo: icechunk.Repository | None = None
         self._history: dict[str, str] | None = None  # slice identity -> snapshot id
         self._dry_run_outline: CubeOutline | None = None
-        self._settings: Mapping[str, Any] | None = None  # stored with the cube at creation
+        self._stored: Mapping[str, Any] | None = None  # the repository's versioncube metadata
 
     def __repr__(self) -> str:
         return f"Cube({self.target.uri!r}, branch={self.branch!r})"
@@ -127,16 +154,19 @@ class Cube:
         return True
 
     @property
+    def outline(self) -> TargetOutline:
+        """The target outline: the one stored with the cube, else the configured one.
+
+        A configured setting that contradicts the stored outline raises ConfigError.
+        """
+        if self._start_afresh or not self.exists():
+            return self._configured
+        return self._configured.reconciled(self._stored_settings(), self.target.uri)
+
+    @property
     def append_dim(self) -> str:
         """The cube's append dimension: the one it was created with, else the configured one."""
-        stored = self._stored_settings().get("append_dim")
-        configured = self._configured_append_dim
-        if stored and configured and stored != configured:
-            raise ConfigError(
-                f"append_dim is {configured!r}, but the cube at {self.target.uri} was created "
-                f"with append_dim {stored!r}"
-            )
-        return stored or configured or DEFAULT_APPEND_DIM
+        return self.outline.append_dim or DEFAULT_APPEND_DIM
 
     def to_xarray(self) -> xr.Dataset:
         """The head of the branch as a lazy (dask-backed) dataset."""
@@ -150,7 +180,7 @@ class Cube:
         return dataset
 
     def appended_slices(self) -> Mapping[str, str]:
-        """Slice identity -> snapshot id, for every slice in the branch's history."""
+        """Slice identity -> snapshot id, for every slice since the cube was (last) created."""
         if self._history is None:
             if not self.exists():
                 self._history = {}
@@ -171,71 +201,109 @@ class Cube:
         storage_options: Mapping[str, Any] | None = None,
     ) -> AppendResult:
         """Append one slice as one commit (see the module docstring for the steps)."""
-        ref = slice_ref(item)
-        done = self.appended_slices().get(ref.identity)
-        if done is not None:
+        options = self._slice_options.overridden(engine=engine, storage_options=storage_options)
+        ref = slice_ref(item, options)
+        if (done := self._commit_holding(ref)) is not None:
             return AppendResult(ref.name, ref.identity, "skipped", done, None)
-        with open_slice(ref, engine=engine, storage_options=storage_options) as dataset:
+        with open_slice(ref, options) as dataset:
+            ref = ref.identified(dataset)
+            if (done := self._commit_holding(ref)) is not None:
+                return AppendResult(ref.name, ref.identity, "skipped", done, None)
             if dry_run:
                 return self._dry_run(ref, dataset)
-            if self.exists():
-                repo = self.repository
-            else:
-                plan_first_slice(dataset, self.append_dim, ref.name)  # refuse before creating
-                repo = self._create()
+            afresh, outline, dim = self._start_afresh, self.outline, self.append_dim
+            if afresh or not self.exists():
+                _first_slice_plan(dataset, ref, outline, dim)  # refuse before creating anything
+            repo = self.repository if self.exists() else self._create(outline, dim)
             snapshot_id, record = commit_change(
                 repo,
                 self.branch,
-                lambda session: self._write(session, ref, dataset),
+                lambda session: self._write(session, ref, dataset, outline, afresh),
                 where=self.target.uri,
             )
+        if afresh:
+            self._restarted(outline, dim)
         self.appended_slices()[ref.identity] = snapshot_id  # type: ignore[index]
         return AppendResult(ref.name, ref.identity, "appended", snapshot_id, record)
 
-    def _write(self, session: icechunk.Session, ref: SliceRef, dataset: xr.Dataset) -> CommitRecord:
-        dim = self.append_dim
-        outline = read_outline(session.store, dim)
-        plan = _plan(outline, dataset, ref, dim)
+    def _commit_holding(self, ref: SliceRef) -> str | None:
+        """The commit that already holds this slice, or None (always None when starting anew)."""
+        if ref.identity is None or self._start_afresh:
+            return None
+        return self.appended_slices().get(ref.identity)
+
+    def _write(
+        self,
+        session: icechunk.Session,
+        ref: SliceRef,
+        dataset: xr.Dataset,
+        outline: TargetOutline,
+        afresh: bool,
+    ) -> CommitRecord:
+        dim = outline.append_dim or DEFAULT_APPEND_DIM
+        cube = None if afresh else read_outline(session.store, dim)
+        plan = _plan(cube, dataset, ref, outline, dim)
+        to_write = plan.dataset.copy(deep=False)
+        to_write.attrs = merged_attrs(
+            outline.attrs_update_mode,
+            cube.attrs if cube is not None else None,
+            plan.dataset.attrs,
+            outline.attrs,
+        )
         if plan.creates_cube:
-            to_icechunk(_with_creation_encoding(plan.dataset, dim), session, mode="w-")
+            to_write = _with_creation_encoding(to_write, dim, outline)
+            to_icechunk(to_write, session, mode="w" if afresh else "w-")
         else:
-            to_icechunk(plan.dataset, session, append_dim=dim)
+            to_icechunk(to_write, session, append_dim=dim)
+        if outline.permit_eval and has_expressions(outline.attrs):
+            _write_evaluated_attrs(session, outline.attrs)
         return CommitRecord.for_plan(plan, ref.identity, dim)
 
     def _dry_run(self, ref: SliceRef, dataset: xr.Dataset) -> AppendResult:
-        dim = self.append_dim
-        if self._dry_run_outline is None and self.exists():
+        outline, dim = self.outline, self.append_dim
+        if self._dry_run_outline is None and self.exists() and not self._start_afresh:
             session = self.repository.readonly_session(branch=self.branch)
             with storage_errors(self.target.uri):
                 self._dry_run_outline = read_outline(session.store, dim)
-        plan = _plan(self._dry_run_outline, dataset, ref, dim)
-        if plan.creates_cube:
-            self._dry_run_outline = CubeOutline.of_dataset(dataset, dim)
+        if self._dry_run_outline is None:
+            plan = _first_slice_plan(dataset, ref, outline, dim)
+            self._dry_run_outline = CubeOutline.of_dataset(plan.dataset, dim)
         else:
-            self._dry_run_outline = self._dry_run_outline.extended(plan)  # type: ignore[union-attr]
+            plan = _plan(self._dry_run_outline, dataset, ref, outline, dim)
+            self._dry_run_outline = self._dry_run_outline.extended(plan)
         record = CommitRecord.for_plan(plan, ref.identity, dim)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
-    def _create(self) -> icechunk.Repository:
-        dim = self.append_dim
+    def _create(self, outline: TargetOutline, dim: str) -> icechunk.Repository:
         repo = create_repository(self.target, dim)
-        with storage_errors(self.target.uri):
-            self._settings = {"schema": 1, "append_dim": dim}
-            repo.set_metadata({REPO_METADATA_KEY: dict(self._settings)})
-            if self.branch != "main":
-                root = repo.lookup_branch("main")
-                repo.create_branch(self.branch, root)
+        self._store_outline(repo, outline, dim)
+        if self.branch != "main":
+            with storage_errors(self.target.uri):
+                repo.create_branch(self.branch, repo.lookup_branch("main"))
         self._repo = repo
         return repo
 
+    def _restarted(self, outline: TargetOutline, dim: str) -> None:
+        """After a force_new append: the cube's outline and history begin with it."""
+        self._store_outline(self.repository, outline, dim)
+        self._start_afresh = False
+        self._history = {}
+        self._dry_run_outline = None
+
+    def _store_outline(self, repo: icechunk.Repository, outline: TargetOutline, dim: str) -> None:
+        settings = {"schema": 1, **outline.to_metadata(), "append_dim": dim}
+        with storage_errors(self.target.uri):
+            repo.set_metadata({REPO_METADATA_KEY: settings})
+        self._stored = settings
+
     def _stored_settings(self) -> Mapping[str, Any]:
-        if self._settings is None:
+        if self._stored is None:
             if not self.exists():
                 return {}
             with storage_errors(self.target.uri):
                 settings = self.repository.get_metadata().get(REPO_METADATA_KEY)
-            self._settings = settings if isinstance(settings, Mapping) else {}
-        return self._settings
+            self._stored = settings if isinstance(settings, Mapping) else {}
+        return self._stored
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
         with storage_errors(self.target.uri):
@@ -272,18 +340,50 @@ def _open_head(store: Any, **options: Any) -> xr.Dataset | None:
         return None
 
 
-def _plan(outline: CubeOutline | None, dataset: xr.Dataset, ref: SliceRef, dim: str) -> AppendPlan:
-    if outline is None:
-        return plan_first_slice(dataset, dim, ref.name)
-    return plan_append(outline, dataset, ref.name)
+def _plan(
+    cube: CubeOutline | None,
+    dataset: xr.Dataset,
+    ref: SliceRef,
+    outline: TargetOutline,
+    dim: str,
+) -> AppendPlan:
+    """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
+    tailored = tailor_slice(dataset, outline, dim, ref.name)
+    if cube is None:
+        return plan_first_slice(tailored, dim, ref.name, step=outline.step)
+    converted = {name for name in cube.variables if outline.converts(name)}
+    return plan_append(cube, tailored, ref.name, step=outline.step, converted=converted)
 
 
-def _with_creation_encoding(dataset: xr.Dataset, append_dim: str) -> xr.Dataset:
+def _first_slice_plan(
+    dataset: xr.Dataset, ref: SliceRef, outline: TargetOutline, dim: str
+) -> AppendPlan:
+    """Check that a slice can start the cube, configured encodings included."""
+    plan = _plan(None, dataset, ref, outline, dim)
+    _with_creation_encoding(plan.dataset, dim, outline)
+    return plan
+
+
+def _with_creation_encoding(
+    dataset: xr.Dataset, append_dim: str, outline: TargetOutline
+) -> xr.Dataset:
     dataset = dataset.copy(deep=False)
-    for name, update in creation_encoding(dataset, append_dim).items():
+    for name, update in creation_encoding(dataset, append_dim, outline).items():
         variable = dataset.variables[name]
         variable.encoding = {**variable.encoding, **update}
+    for name, variable in dataset.variables.items():
+        configured = outline.variable(str(name)).get("attrs")
+        if configured:
+            variable.attrs = {**variable.attrs, **configured}
     return dataset
+
+
+def _write_evaluated_attrs(session: icechunk.Session, attrs: Mapping[str, Any]) -> None:
+    """Compute the ``{{ }}`` attributes over the whole cube as this session holds it."""
+    import zarr
+
+    cube = _open_head(session.store, chunks={})
+    zarr.open_group(session.store, mode="r+").attrs.update(evaluate_attrs(attrs, cube))
 
 
 def open_cube(
@@ -292,11 +392,18 @@ def open_cube(
     storage_options: Mapping[str, Any] | None = None,
     *,
     append_dim: str | None = None,
+    config: ConfigLike | Config = None,
 ) -> Cube:
-    """A Cube for the target and branch (reads nothing until used)."""
+    """A Cube for the target and branch (reads nothing until used).
+
+    ``config`` (a Config, dict, file or list of them) gives the outline and slice settings for
+    appends made through the Cube.
+    """
     if not isinstance(target, Target):
         target = parse_target(target, storage_options)
-    return Cube(target, branch, append_dim=append_dim)
+    if not isinstance(config, Config):
+        config = load_config(config)
+    return Cube(target, branch, append_dim=append_dim, config=config)
 
 
 def append_slices(
@@ -309,26 +416,22 @@ def append_slices(
     if not config.target_dir:
         raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
     cube = open_cube(
-        config.target_dir,
-        config.target_branch,
-        config.target_storage_options,
-        append_dim=config.append_dim,
+        config.target_dir, config.target_branch, config.target_storage_options, config=config
     )
     summary = RunSummary(dry_run=config.dry_run)
     started = time.perf_counter()
-    if isinstance(slices, str | xr.Dataset):
+    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource):
         slices = [slices]
     try:
-        for item in slices:
-            result = cube.append(
-                item,
-                dry_run=config.dry_run,
-                engine=config.slice_engine,
-                storage_options=config.slice_storage_options,
-            )
-            summary.results.append(result)
-            if on_result is not None:
-                on_result(result)
+        with logging_for_run(config.logging), profiled(config.profiling):
+            logger.info("appending to %s (branch %s)", cube.target.uri, cube.branch)
+            for item in slices:
+                result = cube.append(item, dry_run=config.dry_run)
+                logger.info("%s", result.describe())
+                summary.results.append(result)
+                if on_result is not None:
+                    on_result(result)
+            logger.info("%s", summary)
     finally:
         summary.elapsed = time.perf_counter() - started
     return summary

@@ -121,10 +121,16 @@ def _short(label: Label) -> str:
 
 
 def slices_in_history(snapshots: Iterable[Any]) -> dict[str, str]:
-    """Map each slice identity recorded in ``snapshots`` (Icechunk SnapshotInfo) to its commit."""
+    """Map each slice identity in ``snapshots`` (Icechunk SnapshotInfo, newest first) to its commit.
+
+    Only the cube's current content counts: the walk stops at the newest ``create`` commit, so
+    the slices of a cube that ``force_new`` replaced are appended again.
+    """
     found: dict[str, str] = {}
     for snapshot in snapshots:
         record = CommitRecord.from_metadata(snapshot.metadata)
         if record is not None:
             found.setdefault(record.slice, snapshot.id)
+            if record.operation == "create":
+                break
     return found
