@@ -79,9 +79,9 @@ def _evaluate(key: str, text: str, names: dict[str, Any]) -> Any:
                 f"{type(error).__name__}: {error}"
             ) from None
 
-    whole = _EXPRESSION.fullmatch(text.strip())
-    if whole:
-        return value_of(whole.group(1))
+    matches = list(_EXPRESSION.finditer(text.strip()))
+    if len(matches) == 1 and matches[0].span() == (0, len(text.strip())):
+        return value_of(matches[0].group(1))  # one expression alone keeps its value's type
     return _EXPRESSION.sub(lambda match: str(value_of(match.group(1))), text)
 
 
