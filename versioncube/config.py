@@ -457,14 +457,15 @@ def substitute_env(text: str, *, source: str) -> str:
 
 def _check(value: Any, expected: Any, path: str) -> None:
     """Check ``value`` against a type hint, naming ``path`` (``variables.tas.dims``) on error."""
-    expected, rules, reasons = unwrap(expected)
+    declared = expected
+    expected, rules, reasons = unwrap(declared)
     if is_union(expected):
         option = next((o for o in typing.get_args(expected) if _matches(value, unwrap(o)[0])), None)
         if option is None:
-            _mismatch(value, expected, path, reasons)
+            _mismatch(value, declared, path, reasons)
         _check(value, option, path)
     elif not _matches(value, expected):
-        _mismatch(value, expected, path, reasons)
+        _mismatch(value, declared, path, reasons)
     elif typing.is_typeddict(expected):
         _check_mapping(value, typing.get_type_hints(expected, include_extras=True), path)
     elif _origin(expected) is dict:

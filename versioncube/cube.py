@@ -250,11 +250,12 @@ class Cube:
             plan.dataset.attrs,
             outline.attrs,
         )
+        # align_chunks: dask-backed slices are rechunked to the cube's chunks, as zappend does
         if plan.creates_cube:
             to_write = _with_creation_encoding(to_write, dim, outline)
-            to_icechunk(to_write, session, mode="w" if afresh else "w-")
+            to_icechunk(to_write, session, mode="w" if afresh else "w-", align_chunks=True)
         else:
-            to_icechunk(to_write, session, append_dim=dim)
+            to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
         if outline.permit_eval and has_expressions(outline.attrs):
             _write_evaluated_attrs(session, outline.attrs)
         return CommitRecord.for_plan(plan, ref.identity, dim)
