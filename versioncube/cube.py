@@ -159,14 +159,15 @@ class Cube:
 
         A configured setting that contradicts the stored outline raises ConfigError.
         """
-        if self._start_afresh or not self.exists():
-            return self._configured
-        return self._configured.reconciled(self._stored_settings(), self.target.uri)
+        outline = self._configured
+        if not self._start_afresh and self.exists():
+            outline = outline.reconciled(self._stored_settings(), self.target.uri)
+        return dataclasses.replace(outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM)
 
     @property
     def append_dim(self) -> str:
         """The cube's append dimension: the one it was created with, else the configured one."""
-        return self.outline.append_dim or DEFAULT_APPEND_DIM
+        return self.outline.append_dim  # type: ignore[return-value]
 
     def to_xarray(self) -> xr.Dataset:
         """The head of the branch as a lazy (dask-backed) dataset."""
@@ -211,10 +212,10 @@ class Cube:
                 return AppendResult(ref.name, ref.identity, "skipped", done, None)
             if dry_run:
                 return self._dry_run(ref, dataset)
-            afresh, outline, dim = self._start_afresh, self.outline, self.append_dim
+            afresh, outline = self._start_afresh, self.outline
             if afresh or not self.exists():
-                _first_slice_plan(dataset, ref, outline, dim)  # refuse before creating anything
-            repo = self.repository if self.exists() else self._create(outline, dim)
+                _first_slice_plan(dataset, ref, outline)  # refuse before creating anything
+            repo = self.repository if self.exists() else self._create(outline)
             snapshot_id, record = commit_change(
                 repo,
                 self.branch,
@@ -222,7 +223,7 @@ class Cube:
                 where=self.target.uri,
             )
         if afresh:
-            self._restarted(outline, dim)
+            self._restarted(outline)
         self.appended_slices()[ref.identity] = snapshot_id  # type: ignore[index]
         return AppendResult(ref.name, ref.identity, "appended", snapshot_id, record)
 
@@ -240,9 +241,9 @@ class Cube:
         outline: TargetOutline,
         afresh: bool,
     ) -> CommitRecord:
-        dim = outline.append_dim or DEFAULT_APPEND_DIM
+        dim = outline.append_dim
         cube = None if afresh else read_outline(session.store, dim)
-        plan = _plan(cube, dataset, ref, outline, dim)
+        plan = _plan(cube, dataset, ref, outline)
         to_write = plan.dataset.copy(deep=False)
         to_write.attrs = merged_attrs(
             outline.attrs_update_mode,
@@ -252,7 +253,7 @@ class Cube:
         )
         # align_chunks: dask-backed slices are rechunked to the cube's chunks, as zappend does
         if plan.creates_cube:
-            to_write = _with_creation_encoding(to_write, dim, outline)
+            to_write = _with_creation_encoding(to_write, outline)
             to_icechunk(to_write, session, mode="w" if afresh else "w-", align_chunks=True)
         else:
             to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
@@ -261,38 +262,39 @@ class Cube:
         return CommitRecord.for_plan(plan, ref.identity, dim)
 
     def _dry_run(self, ref: SliceRef, dataset: xr.Dataset) -> AppendResult:
-        outline, dim = self.outline, self.append_dim
+        outline = self.outline
+        dim = outline.append_dim
         if self._dry_run_outline is None and self.exists() and not self._start_afresh:
             session = self.repository.readonly_session(branch=self.branch)
             with storage_errors(self.target.uri):
                 self._dry_run_outline = read_outline(session.store, dim)
         if self._dry_run_outline is None:
-            plan = _first_slice_plan(dataset, ref, outline, dim)
+            plan = _first_slice_plan(dataset, ref, outline)
             self._dry_run_outline = CubeOutline.of_dataset(plan.dataset, dim)
         else:
-            plan = _plan(self._dry_run_outline, dataset, ref, outline, dim)
+            plan = _plan(self._dry_run_outline, dataset, ref, outline)
             self._dry_run_outline = self._dry_run_outline.extended(plan)
         record = CommitRecord.for_plan(plan, ref.identity, dim)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
-    def _create(self, outline: TargetOutline, dim: str) -> icechunk.Repository:
-        repo = create_repository(self.target, dim)
-        self._store_outline(repo, outline, dim)
+    def _create(self, outline: TargetOutline) -> icechunk.Repository:
+        repo = create_repository(self.target, outline.append_dim)
+        self._store_outline(repo, outline)
         if self.branch != "main":
             with storage_errors(self.target.uri):
                 repo.create_branch(self.branch, repo.lookup_branch("main"))
         self._repo = repo
         return repo
 
-    def _restarted(self, outline: TargetOutline, dim: str) -> None:
+    def _restarted(self, outline: TargetOutline) -> None:
         """After a force_new append: the cube's outline and history begin with it."""
-        self._store_outline(self.repository, outline, dim)
+        self._store_outline(self.repository, outline)
         self._start_afresh = False
         self._history = {}
         self._dry_run_outline = None
 
-    def _store_outline(self, repo: icechunk.Repository, outline: TargetOutline, dim: str) -> None:
-        settings = {"schema": 1, **outline.to_metadata(), "append_dim": dim}
+    def _store_outline(self, repo: icechunk.Repository, outline: TargetOutline) -> None:
+        settings = {"schema": 1, **outline.to_metadata()}
         with storage_errors(self.target.uri):
             repo.set_metadata({REPO_METADATA_KEY: settings})
         self._stored = settings
@@ -342,34 +344,27 @@ def _open_head(store: Any, **options: Any) -> xr.Dataset | None:
 
 
 def _plan(
-    cube: CubeOutline | None,
-    dataset: xr.Dataset,
-    ref: SliceRef,
-    outline: TargetOutline,
-    dim: str,
+    cube: CubeOutline | None, dataset: xr.Dataset, ref: SliceRef, outline: TargetOutline
 ) -> AppendPlan:
     """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
-    tailored = tailor_slice(dataset, outline, dim, ref.name)
+    dim = outline.append_dim
+    tailored = tailor_slice(dataset, outline, ref.name)
     if cube is None:
         return plan_first_slice(tailored, dim, ref.name, step=outline.step)
     converted = {name for name in cube.variables if outline.converts(name)}
     return plan_append(cube, tailored, ref.name, step=outline.step, converted=converted)
 
 
-def _first_slice_plan(
-    dataset: xr.Dataset, ref: SliceRef, outline: TargetOutline, dim: str
-) -> AppendPlan:
+def _first_slice_plan(dataset: xr.Dataset, ref: SliceRef, outline: TargetOutline) -> AppendPlan:
     """Check that a slice can start the cube, configured encodings included."""
-    plan = _plan(None, dataset, ref, outline, dim)
-    _with_creation_encoding(plan.dataset, dim, outline)
+    plan = _plan(None, dataset, ref, outline)
+    _with_creation_encoding(plan.dataset, outline)
     return plan
 
 
-def _with_creation_encoding(
-    dataset: xr.Dataset, append_dim: str, outline: TargetOutline
-) -> xr.Dataset:
+def _with_creation_encoding(dataset: xr.Dataset, outline: TargetOutline) -> xr.Dataset:
     dataset = dataset.copy(deep=False)
-    for name, update in creation_encoding(dataset, append_dim, outline).items():
+    for name, update in creation_encoding(dataset, outline.append_dim, outline).items():
         variable = dataset.variables[name]
         variable.encoding = {**variable.encoding, **update}
     for name, variable in dataset.variables.items():

@@ -16,11 +16,9 @@ from versioncube.outline import TargetOutline
 from versioncube.schema import format_dims, quote_names
 
 
-def tailor_slice(
-    dataset: xr.Dataset, outline: TargetOutline, append_dim: str, slice_name: str
-) -> xr.Dataset:
+def tailor_slice(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> xr.Dataset:
     """The slice with the outline's variables, checked against its fixed and configured dims."""
-    _check_fixed_dims(dataset, outline, append_dim, slice_name)
+    _check_fixed_dims(dataset, outline, slice_name)
     names = outline.selected_variables(map(str, dataset.variables))
     unknown = [name for name in names if name not in dataset.variables]
     unknown = [name for name in unknown if name not in outline.variables]
@@ -79,12 +77,10 @@ def filled_variable(
     return xr.Variable(dims, np.full(shape, value, dtype=memory), settings.get("attrs") or {})
 
 
-def _check_fixed_dims(
-    dataset: xr.Dataset, outline: TargetOutline, append_dim: str, slice_name: str
-) -> None:
-    if append_dim in outline.fixed_dims:
+def _check_fixed_dims(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> None:
+    if outline.append_dim in outline.fixed_dims:
         raise ConfigError(
-            f"fixed_dims names the append dimension {append_dim!r}, whose size grows with "
+            f"fixed_dims names the append dimension {outline.append_dim!r}, whose size grows with "
             "every append; remove it from fixed_dims"
         )
     for dim, size in outline.fixed_dims.items():
