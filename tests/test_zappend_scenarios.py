@@ -192,7 +192,7 @@ def test_failing_slice_source_names_the_slice_and_changes_nothing(memory_target,
     def broken(path):
         raise RuntimeError(f"cannot crop {path}")
 
-    with pytest.raises(versioncube.SliceOpenError, match="slice b.nc: slice_source failed: .*crop"):
+    with pytest.raises(versioncube.SliceOpenError, match="slice b.nc: slice source failed: .*crop"):
         versioncube.append(["b.nc"], target_dir=memory_target, slice_source=broken)
     assert tip(cube) == before
 

@@ -335,12 +335,12 @@ class Config:
         """(name, type, default, help) of every setting, for generated references."""
         hints = cls.hints()
         return [
-            (field.name, type_name(hints[field.name]), default(field), field.metadata["help"])
+            (field.name, type_name(hints[field.name]), default_of(field), field.metadata["help"])
             for field in dataclasses.fields(cls)
         ]
 
 
-def default(field: dataclasses.Field) -> Any:
+def default_of(field: dataclasses.Field) -> Any:
     """A setting's default value (a fresh one for mutable defaults)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()

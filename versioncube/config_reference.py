@@ -17,7 +17,7 @@ from versioncube.config import (
     CATEGORIES,
     POSITIVE,
     Config,
-    default,
+    default_of,
     help_text,
     is_union,
     jsonable,
@@ -57,7 +57,7 @@ def markdown() -> str:
             if field.metadata["category"] != category:
                 continue
             hint = hints[field.name]
-            shown = f"`{json.dumps(default(field))}`"
+            shown = f"`{json.dumps(default_of(field))}`"
             parts.append(_row(field.name, hint, shown, field.metadata["help"]))
             parts += [
                 _row(path, sub, "", help_text(sub)) for path, sub in _nested(field.name, hint)
@@ -93,7 +93,7 @@ def json_schema() -> dict[str, Any]:
         properties[field.name] = {
             **_schema(hints[field.name]),
             "description": field.metadata["help"],
-            "default": jsonable(default(field)),
+            "default": jsonable(default_of(field)),
         }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -226,8 +226,10 @@ def open_slice(
         provided = ref.item
         if options.source is not None:
             context = options.context or Context(Config())
-            provided = _provide(ref, options.source, options.source_kwargs, context)
-        provided = stack.enter_context(_entered(ref, provided))
+            with _source_errors(ref):
+                provided = call_source(options.source, ref.item, options.source_kwargs, context)
+        with _source_errors(ref):
+            provided = stack.enter_context(entered(provided))
         if isinstance(provided, xr.Dataset):
             yield _persisted(provided, options, stack) if options.persist else provided
         elif isinstance(provided, str | os.PathLike):
@@ -240,24 +242,15 @@ def open_slice(
             )
 
 
-def _provide(
-    ref: SliceRef, source: Callable[..., Any], kwargs: Mapping[str, Any], context: Context
-) -> Any:
-    try:
-        return call_source(source, ref.item, kwargs, context)
-    except Exception as error:  # any failure of user code means this slice cannot be used
-        raise SliceOpenError(ref.name, f"slice_source failed: {_describe(error)}") from error
-
-
 @contextlib.contextmanager
-def _entered(ref: SliceRef, provided: Any) -> Iterator[Any]:
-    """Enter a SliceSource or context manager; its own failures name the slice."""
-    with contextlib.ExitStack() as stack:
-        try:
-            value = stack.enter_context(entered(provided))
-        except Exception as error:  # user code: any failure means this slice cannot be used
-            raise SliceOpenError(ref.name, f"slice source failed: {_describe(error)}") from error
-        yield value
+def _source_errors(ref: SliceRef) -> Iterator[None]:
+    """Report a failure of user code (a slice source) as this slice's SliceOpenError."""
+    try:
+        yield
+    except SliceOpenError:
+        raise
+    except Exception as error:  # any failure of user code means this slice cannot be used
+        raise SliceOpenError(ref.name, f"slice source failed: {_describe(error)}") from error
 
 
 def _location(item: str | os.PathLike) -> str:
