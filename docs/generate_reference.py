@@ -8,11 +8,10 @@ cannot drift from the code.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from versioncube.cli import cli
-from versioncube.config import Config
+from versioncube.config_reference import reference
 
 DOCS = Path(__file__).parent
 WIDTH = 90
@@ -38,22 +37,7 @@ def cli_reference() -> str:
 
 
 def configuration_reference() -> str:
-    parts = [
-        "# Configuration reference",
-        "",
-        "Generated from `versioncube.config.Config` by `make docs`; a test fails when it is out",
-        "of date. A configuration is a dict, a YAML or JSON file, or a list of these merged in",
-        "order (mappings merge key by key, everything else is replaced); keyword arguments and",
-        "command-line flags override it. `${VAR}` in a file is replaced by the environment",
-        "variable `VAR` (an unset variable is an error). Unknown keys and wrong types are",
-        "rejected with the key's name.",
-        "",
-        "| key | type | default | meaning |",
-        "|---|---|---|---|",
-    ]
-    for name, type_name, default, help_text in Config.settings():
-        parts.append(f"| `{name}` | {type_name} | `{json.dumps(default)}` | {help_text} |")
-    return "\n".join(parts) + "\n"
+    return reference("md")
 
 
 def bad_input_reference() -> str:

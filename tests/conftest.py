@@ -98,8 +98,13 @@ class SeaweedServer:
     def __init__(self, folder: Path):
         self.folder = folder
         self.port = _free_port()
-        self.ports = {
-            name: _free_port() for name in ("master", "volume", "filer", "webdav", "admin")
+        # every listener gets a free port or is disabled: gRPC ports default to the HTTP port +
+        # 10000 (beyond 65535 for high free ports), Iceberg and Lance to fixed ports that a
+        # concurrent test run may already hold
+        servers = ("master", "volume", "filer", "webdav", "admin")
+        self.ports = {f"{name}.port": _free_port() for name in servers}
+        self.ports |= {
+            f"{name}.port.grpc": _free_port() for name in ("master", "volume", "filer", "s3")
         }
         self.process: subprocess.Popen | None = None
         self.options = {
@@ -117,7 +122,8 @@ class SeaweedServer:
         command = [
             weed, "mini", f"-dir={self.folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={self.port}", f"-bucket={S3_BUCKET}",
-            *(f"-{name}.port={number}" for name, number in self.ports.items()),
+            *(f"-{flag}={number}" for flag, number in self.ports.items()),
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]  # fmt: skip
         with open(self.folder / "weed.log", "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -257,3 +257,62 @@ def test_unknown_ref_is_one_line(runner, cube_dir):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: unknown version 'nope'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", [[], ["append"]], ids=["versioncube", "versioncube-append"])
+def test_help_config_prints_the_reference(runner, where):
+    from versioncube.config_reference import json_schema, markdown
+
+    as_markdown = _run(runner, *where, "--help-config", "md")
+    as_json = _run(runner, *where, "--help-config", "json")
+
+    assert as_markdown.exit_code == 0
+    assert as_markdown.stdout == markdown() + "\n"
+    assert "| `variables.NAME.encoding.chunks` |" in as_markdown.stdout
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout) == json_schema()
+
+
+def test_a_zappend_config_file_then_only_the_target(runner, daily_files, tmp_path):
+    target = tmp_path / "cube"
+    config = tmp_path / "zappend.yaml"
+    config.write_text(
+        f"target_dir: {target}\n"
+        "append_step: 1D\n"
+        "variables:\n"
+        "  tas:\n    encoding: {dtype: int16, scale_factor: 0.01, add_offset: 273.15, "
+        "fill_value: -32768}\n"
+        "attrs_update_mode: ignore\n"
+        "attrs: {title: daily fields}\n"
+    )
+    first = _run(runner, "append", "-c", config, *daily_files[:2])
+    assert first.exit_code == 0, first.output
+
+    gap = _run(runner, "append", "-t", target, daily_files[3])
+    assert gap.exit_code == 1
+    assert "by 2D, but append_step is '1D'" in gap.stderr
+    later = _run(runner, "append", "-t", target, daily_files[2])
+    assert later.exit_code == 0, later.output
+    cube = open_cube(target)
+    assert len(commits(cube)) == 3
+    assert cube.to_xarray().attrs == {"title": "daily fields"}
+
+    other = tmp_path / "other.yaml"
+    other.write_text("append_step: 2D\n")
+    refused = _run(runner, "append", "-c", other, "-t", target, daily_files[4])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("Error: append_step is '2D', but the cube at ")
+    assert len(commits(open_cube(target))) == 3
+
+
+def test_force_new_flag(runner, daily_files, tmp_path):
+    target = tmp_path / "cube"
+    _run(runner, "append", "-t", target, *daily_files[:3])
+
+    result = _run(runner, "append", "--force-new", "-t", target, *daily_files[5:7])
+
+    assert result.exit_code == 0, result.output
+    assert "appended 2 slices, skipped 0" in result.stdout
+    cube = open_cube(target)
+    assert len(commits(cube)) == 5
+    assert cube.to_xarray().sizes["time"] == 2

@@ -70,3 +70,55 @@ def test_conflicting_fill_values_settle_on_missing_value(small_slice):
     encoding = creation_encoding(dataset, "time")
     assert encoding["tas"] == {"_FillValue": 1e20}
     assert "pr" not in encoding
+
+
+def test_configured_time_units_and_calendar_are_used_and_checked(memory_target, small_slice):
+    variables = {"time": {"encoding": {"units": "hours since 2000-01-01", "calendar": "standard"}}}
+    slices = [small_slice(label) for label in ("2024-01-01", "2024-01-01T06")]
+    versioncube.append(slices, target_dir=memory_target, variables=variables)
+
+    cube = open_cube(memory_target)
+    head = cube.to_xarray()
+    assert head.time.encoding["units"] == "hours since 2000-01-01"
+    assert head.time.encoding["calendar"] == "standard"
+    xr.testing.assert_identical(head.load(), xr.concat(slices, "time"))
+    with pytest.raises(versioncube.SliceValidationError, match="units 'hours since 2000-01-01'"):
+        cube.append(small_slice("2024-01-01T06:30"))
+
+
+def test_time_units_for_other_variables_are_reported_and_not_used(
+    memory_target, small_slice, caplog
+):
+    with caplog.at_level("WARNING", logger="versioncube"):
+        versioncube.append(
+            [small_slice("2024-01-01")],
+            target_dir=memory_target,
+            variables={"tas": {"encoding": {"units": "days since 2000-01-01"}}},
+        )
+    assert "variables.tas.encoding.units applies to datetime variables only" in caplog.text
+    xr.testing.assert_identical(
+        open_cube(memory_target).to_xarray().load(), small_slice("2024-01-01")
+    )
+
+
+def test_a_dry_run_checks_the_configured_encodings(memory_target, small_slice):
+    variables = {"tas": {"encoding": {"chunks": [1, 4, 4], "shards": [1, 6, 12]}}}
+    with pytest.raises(versioncube.ConfigError, match="shards' must be a multiple of the chunks"):
+        versioncube.append(
+            [small_slice("2024-01-01")], target_dir=memory_target, variables=variables, dry_run=True
+        )
+    assert not open_cube(memory_target).exists()
+
+
+def test_settings_that_icechunk_makes_unnecessary_are_accepted(
+    tmp_path, memory_target, small_slice
+):
+    unneeded = {
+        "temp_dir": str(tmp_path / "t"),
+        "temp_storage_options": {},
+        "disable_rollback": True,
+    }
+    assert (
+        versioncube.append([small_slice("2024-01-01")], target_dir=memory_target, **unneeded) == 1
+    )
+    assert not (tmp_path / "t").exists()  # nothing is written there

@@ -27,27 +27,35 @@ from versioncube.errors import (
 
 if TYPE_CHECKING:
     from versioncube.api import append, open_cube, open_dataset
+    from versioncube.config import Config
     from versioncube.cube import AppendResult, Cube, RunSummary
+    from versioncube.slice_sources import Context, SliceSource
 
 _LAZY = {
     "append": "versioncube.api",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
+    "Config": "versioncube.config",
+    "Context": "versioncube.slice_sources",
     "Cube": "versioncube.cube",
     "AppendResult": "versioncube.cube",
     "RunSummary": "versioncube.cube",
+    "SliceSource": "versioncube.slice_sources",
 }
 
 __all__ = [
     "AppendResult",
     "ConcurrentUpdateError",
+    "Config",
     "ConfigError",
+    "Context",
     "Cube",
     "CubeNotFoundError",
     "RefNotFoundError",
     "RunSummary",
     "SliceError",
     "SliceOpenError",
+    "SliceSource",
     "SliceValidationError",
     "StorageError",
     "TargetError",

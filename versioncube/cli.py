@@ -47,8 +47,28 @@ _traceback_option = click.option(
 )
 
 
+def _print_config_reference(ctx: click.Context, _param: click.Parameter, value: str) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from versioncube.config_reference import reference
+
+    click.echo(reference(value))  # type: ignore[arg-type]
+    ctx.exit()
+
+
+_help_config_option = click.option(
+    "--help-config",
+    type=click.Choice(["md", "json"]),
+    expose_value=False,
+    is_eager=True,
+    callback=_print_config_reference,
+    help="Print the configuration reference (Markdown or JSON Schema) and exit.",
+)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="versioncube")
+@_help_config_option
 @_traceback_option
 def cli() -> None:
     """Grow Zarr datacubes slice by slice, with version control built in.
@@ -130,6 +150,13 @@ def _echo_json(value: Any) -> None:
     default=None,
     help="Validate every slice and report what would be committed; write nothing.",
 )
+@click.option(
+    "--force-new",
+    is_flag=True,
+    default=None,
+    help="Start the cube afresh with the first slice, as a new commit (the old content stays "
+    "in the history).",
+)
 @_json_option
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped slice.")
 @click.option(
@@ -137,6 +164,7 @@ def _echo_json(value: Any) -> None:
     default=None,
     help="Show a progress bar across slices (default: when stderr is a terminal).",
 )
+@_help_config_option
 @_traceback_option
 def append(
     slices: tuple[str, ...],
@@ -145,6 +173,7 @@ def append(
     branch: str | None,
     append_dim: str | None,
     dry_run: bool | None,
+    force_new: bool | None,
     as_json: bool,
     verbose: bool,
     progress: bool | None,
@@ -153,11 +182,14 @@ def append(
 
     Slices already in the branch's history are skipped, so running the same command again after
     a failure appends exactly what is missing. A slice that does not fit the cube stops the run
-    with an error naming it; the cube stays at the last good commit.
+    with an error naming it; the cube stays at the last good commit. Configuration files use
+    zappend's keys (--help-config md lists them); the cube remembers its outline, so later runs
+    need only the target. With a slice_source configured, each SLICE is its argument.
 
     \b
-    Example:
+    Examples:
       versioncube append -t cube.icechunk data/2024-03-*.nc
+      versioncube append -c zappend-config.yaml -t cube.icechunk data/*.nc
     """
     _quiet_icechunk()
     from versioncube.cube import append_slices
@@ -168,6 +200,7 @@ def append(
         target_branch=branch,
         append_dim=append_dim,
         dry_run=dry_run,
+        force_new=force_new,
     )
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()

@@ -1,11 +1,15 @@
 """The settings model: every setting is declared once, in :class:`Config`.
 
-Validation (unknown keys, wrong types), typed access and the generated reference all come from
-that one declaration. Keys follow zappend's names so existing configuration files keep working.
+Validation (unknown keys with a did-you-mean, wrong types and values named by their full key
+path such as ``variables.tas.encoding.chunks``), typed access and the generated reference
+(``--help-config``, docs/configuration.md) all come from that one declaration: a field's type
+hint is its schema, nested mappings are ``TypedDict``s whose keys carry their help text in
+``Annotated[...]``. Keys follow zappend's names so existing configuration files keep working.
 
-A configuration can be given as a dict, a YAML or JSON file, or a list of these; later ones are
-deep-merged into earlier ones (dicts merge, lists and scalars are replaced) and keyword overrides
-win last. ``${VAR}`` in a configuration file is replaced by the environment variable ``VAR``.
+A configuration can be given as a dict, a YAML or JSON file (a path or an fsspec URI), or a list
+of these; later ones are deep-merged into earlier ones (dicts merge, lists and scalars are
+replaced) and keyword overrides win last. ``${VAR}`` (or ``$VAR``) in a configuration file is
+replaced by the environment variable ``VAR``; ``$$`` stands for a literal ``$``.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 import yaml
 
@@ -29,82 +34,338 @@ ConfigItem = Mapping[str, Any] | str | os.PathLike
 ConfigLike = ConfigItem | Sequence[ConfigItem] | None
 
 
-def _setting(default: Any, help: str) -> Any:
-    """Declare one setting: its default and the one-sentence help shown in the reference."""
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A constraint beyond the type (``Annotated[int, POSITIVE]``): a test and what it expects."""
+
+    test: Callable[[Any], bool]
+    expected: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Because:
+    """Why a value is refused, added to the error message (``Annotated[..., Because(...)]``)."""
+
+    reason: str
+
+
+def _valid_append_step(value: Any) -> bool:
+    from versioncube.outline import AppendStep
+
+    try:
+        AppendStep.parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+POSITIVE = Rule(lambda value: value > 0, "greater than 0")
+APPEND_STEP = Rule(
+    _valid_append_step,
+    'null, "+", "-", a non-zero time delta such as "1D", "-6h", "30m" (a count and a numpy '
+    "unit: W, D, h, m, s, ms, us, ns) or a non-zero number",
+)
+
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"]
+StorageDtype = Literal[
+    "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"
+]  # fmt: skip
+#: One compressor or filter: numcodecs-style ``{id: zstd, level: 5}`` (zappend) or Zarr v3
+#: ``{name: zstd, configuration: {level: 5}}``.
+Codec = dict[str, Any]
+Sizes = list[Annotated[int, POSITIVE] | None] | None
+
+
+class EncodingSettings(TypedDict, total=False):
+    """How one variable is stored (zappend's ``variables.NAME.encoding``)."""
+
+    dtype: Annotated[
+        StorageDtype,
+        "Storage data type; values are converted (packed, with scale_factor/add_offset) on write.",
+    ]
+    chunks: Annotated[
+        Sizes,
+        "Chunk size per dimension; a null entry means the dimension's whole length in the first "
+        "slice, null means one chunk for the whole first slice.",
+    ]
+    chunksizes: Annotated[Sizes, "NetCDF's name for chunks (used when chunks is not given)."]
+    shards: Annotated[
+        Sizes,
+        "Beyond zappend: Zarr v3 shard size per dimension, a multiple of the chunk size; each "
+        "shard is one stored object holding many chunks (null entries as for chunks).",
+    ]
+    fill_value: Annotated[
+        int | float | Literal["NaN"] | None,
+        'Stored value that marks missing data, in the storage dtype ("NaN" for floats, null for '
+        "none).",
+    ]
+    _FillValue: Annotated[
+        int | float | Literal["NaN"] | None, "xarray's name for fill_value (used when it is not)."
+    ]
+    scale_factor: Annotated[
+        float, "Packing: memory value = scale_factor * stored value + add_offset."
+    ]
+    add_offset: Annotated[float, "Packing offset, see scale_factor."]
+    units: Annotated[str, 'Storage units of a datetime variable, e.g. "hours since 2000-01-01".']
+    calendar: Annotated[str, 'Calendar of a datetime variable, e.g. "proleptic_gregorian".']
+    compressor: Annotated[
+        Codec | None,
+        "One compressor, numcodecs-style as in zappend ({id: blosc, cname: zstd, clevel: 5}) "
+        "or a Zarr v3 codec ({name: zstd, configuration: {level: 5}}); null: no compression.",
+    ]
+    compressors: Annotated[
+        list[Codec] | None, "Beyond zappend: Zarr v3's list of compressors, applied in order."
+    ]
+    filters: Annotated[
+        list[Codec] | None,
+        "Filters (same forms as compressor); byte filters such as shuffle run before the "
+        "compressor, as in Zarr v2.",
+    ]
+
+
+class VariableSettings(TypedDict, total=False):
+    """One variable of the cube (zappend's ``variables.NAME``; ``"*"`` applies to all)."""
+
+    dims: Annotated[
+        list[str],
+        "The variable's dimensions in order; a slice with others is refused, and a configured "
+        "variable missing from a slice is created with them.",
+    ]
+    encoding: Annotated[EncodingSettings, "How the variable is stored."]
+    attrs: Annotated[dict[str, Any], "Extra attributes of the variable."]
+
+
+class PollingSettings(TypedDict, total=False):
+    """How long to wait for slices that are not there yet."""
+
+    interval: Annotated[float, POSITIVE, "Seconds between attempts (default 2)."]
+    timeout: Annotated[float, POSITIVE, "Seconds to wait before failing (default 60)."]
+
+
+class ProfilingSettings(TypedDict, total=False):
+    """What to profile and where the report goes."""
+
+    enabled: Annotated[bool, "Profile the run (default true)."]
+    path: Annotated[str, "A file to write the report to."]
+    log_level: Annotated[LogLevel, 'Level at which the report is logged ("NOTSET": not logged).']
+    keys: Annotated[list[str], "pstats sort keys, e.g. tottime, cumulative (default tottime)."]
+    restrictions: Annotated[
+        list[int | float | str], "pstats print restrictions: a count, a fraction or a pattern."
+    ]
+
+
+POLLING_DEFAULTS: PollingSettings = {"interval": 2.0, "timeout": 60.0}
+
+Category = Literal["target", "outline", "slices", "run", "unneeded"]
+CATEGORIES: dict[Category, str] = {
+    "target": "Target",
+    "outline": "Target outline (stored with the cube when it is created)",
+    "slices": "Slices",
+    "run": "Run",
+    "unneeded": "Accepted for zappend compatibility, not needed with Icechunk",
+}
+
+
+def _setting(default: Any, help: str, category: Category) -> Any:
+    """Declare one setting: its default, the help shown in the reference and its section."""
+    metadata = {"help": help, "category": category}
     if isinstance(default, dict | list):
-        factory = type(default)
-        return dataclasses.field(default_factory=factory, metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=type(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config:
     """All settings of an append run (zappend's keys plus versioncube's own)."""
 
-    version: Literal[1] = _setting(1, "Version of the configuration format.")
-    zarr_version: Literal[3] = _setting(
-        3,
-        "Zarr format of the cube. Only 3 is possible: Icechunk stores Zarr v3 data.",
-    )
+    version: Literal[1] = _setting(1, "Version of the configuration format.", "run")
+    zarr_version: Annotated[
+        Literal[3],
+        Because(
+            "Icechunk stores Zarr format 3 only (zappend's default 2 cannot be used: remove the "
+            "setting or set it to 3)"
+        ),
+    ] = _setting(3, "Zarr format of the cube: Icechunk stores Zarr v3 data.", "target")
     target_dir: str | None = _setting(
         None,
         "Where the cube lives: a local path or file:// URI, memory://NAME, s3://bucket/prefix, "
         "gs://bucket/prefix or az://container/prefix.",
+        "target",
     )
     target_storage_options: dict[str, Any] = _setting(
         {},
         "Options for the target's storage: endpoint_url, region, allow_http, credentials, ...",
+        "target",
     )
-    target_branch: str = _setting("main", "The branch of the cube's repository to append to.")
+    target_branch: str = _setting(
+        "main", "The branch of the cube's repository to append to.", "target"
+    )
+    force_new: bool = _setting(
+        False,
+        "Start the cube afresh with the first slice of this run, as a new commit on the "
+        "branch: the old content stays in the history (unlike zappend, this can be undone).",
+        "target",
+    )
     append_dim: str | None = _setting(
         None,
         "The dimension along which slices are appended (default: the cube's own, or time).",
+        "outline",
+    )
+    append_step: Annotated[str | int | float | None, APPEND_STEP] = _setting(
+        None,
+        "How append labels must follow each other, within a slice and after the cube's last "
+        'label: null or "+" (increasing), "-" (decreasing), a time delta such as "1D" or '
+        '"-6h", or a number (a number of seconds for time labels).',
+        "outline",
+    )
+    fixed_dims: dict[str, Annotated[int, POSITIVE]] = _setting(
+        {},
+        "Sizes that every slice must have, by dimension name (not the append dimension).",
+        "outline",
+    )
+    included_variables: list[str] = _setting(
+        [],
+        "The variables to write (default: all of the slice's plus the configured ones).",
+        "outline",
+    )
+    excluded_variables: list[str] = _setting(
+        [], "Variables to leave out of every slice.", "outline"
+    )
+    variables: dict[str, VariableSettings] = _setting(
+        {},
+        'Dimensions, encoding and attributes per variable name; "*" gives defaults for all '
+        "variables, merged with each variable's own settings.",
+        "outline",
+    )
+    attrs: dict[str, Any] = _setting(
+        {},
+        "Extra global attributes, applied after every append; with permit_eval, "
+        '"{{ expression }}" values are computed over the whole cube (ds) after each append.',
+        "outline",
+    )
+    attrs_update_mode: Literal["keep", "replace", "update", "ignore"] = _setting(
+        "keep",
+        "How slice attributes become cube attributes: keep the first slice's, replace them by "
+        "the last slice's, update them with the last slice's, or ignore slice attributes.",
+        "outline",
+    )
+    permit_eval: bool = _setting(
+        False,
+        'Evaluate "{{ expression }}" attribute values as Python expressions (trusted '
+        "configurations only).",
+        "outline",
     )
     slice_engine: str | None = _setting(
-        None, "The xarray engine that opens slice files (detected from the file when not set)."
+        None,
+        "The xarray engine that opens slice files (detected from the file when not set).",
+        "slices",
     )
     slice_storage_options: dict[str, Any] = _setting(
-        {}, "fsspec options for opening slices given as remote URIs."
+        {}, "fsspec options for opening slices given as URIs (s3://, https://, ...).", "slices"
+    )
+    slice_polling: bool | PollingSettings = _setting(
+        False,
+        "Wait for slice files that are not there (or not readable) yet: false (fail at once), "
+        "true (every 2 s for up to 60 s) or {interval, timeout} in seconds.",
+        "slices",
+    )
+    slice_source: str | Callable[..., Any] | None = _setting(
+        None,
+        "A function, context manager or class (or its dotted name, module.name) called with "
+        "each slice item to provide the slice: a tuple item is (args, kwargs), a list args, a "
+        "dict kwargs; a parameter named ctx receives the run's context (ctx.config).",
+        "slices",
+    )
+    slice_source_kwargs: dict[str, Any] = _setting(
+        {}, "Extra keyword arguments for slice_source (a slice item's own kwargs win).", "slices"
+    )
+    persist_mem_slices: bool = _setting(
+        False,
+        "Write in-memory slices to a temporary Zarr (in temp_dir) and append from there, so "
+        "that expensive dask computations run once.",
+        "slices",
+    )
+    extra: dict[str, Any] = _setting(
+        {}, "Free-form settings for slice sources (ctx.config.extra).", "slices"
     )
     on_conflict: Literal["retry", "fail"] = _setting(
         "retry",
         "When another writer commits first: retry on the new tip (re-checking and re-validating "
         "the slice), or fail.",
+        "run",
     )
     max_retries: int = _setting(
-        20, "How many times to retry a conflicting commit, with jittered exponential backoff."
+        20,
+        "How many times to retry a conflicting commit, with jittered exponential backoff.",
+        "run",
     )
     dry_run: bool = _setting(
-        False, "Validate every slice and report what would be committed, but write nothing."
+        False, "Validate every slice and report what would be committed, but write nothing.", "run"
+    )
+    logging: bool | LogLevel | dict[str, Any] | None = _setting(
+        None,
+        "Logging during the run: true (INFO to stderr), a level name, or a logging.config "
+        "dictionary (the package's logger is named versioncube).",
+        "run",
+    )
+    profiling: bool | str | ProfilingSettings | None = _setting(
+        None,
+        "Profile the run with cProfile: true (report logged at INFO), a file path for the "
+        "report, or {enabled, path, log_level, keys, restrictions}.",
+        "run",
+    )
+    temp_dir: str | None = _setting(
+        None,
+        "zappend's folder for rollback files; versioncube needs none (an Icechunk session is "
+        "the transaction). Used only by persist_mem_slices (default: the system's).",
+        "unneeded",
+    )
+    temp_storage_options: dict[str, Any] = _setting(
+        {}, "fsspec options for temp_dir when it is a URI.", "unneeded"
+    )
+    disable_rollback: bool = _setting(
+        False,
+        "zappend's switch for its backup files; accepted and unnecessary: an append is one "
+        "Icechunk commit, so a failed append never changes the cube.",
+        "unneeded",
     )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
-        """Build a validated Config, rejecting unknown keys and wrong types by name."""
-        known = {field.name: field for field in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls)
-        for key, value in values.items():
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"unknown configuration key {key!r}{hint}")
-            _check_type(value, hints[key], key)
+        """Build a validated Config, rejecting unknown keys and wrong types by their key path."""
+        _check_mapping(values, cls.hints(), "")
         return cls(**values)
+
+    @classmethod
+    def hints(cls) -> dict[str, Any]:
+        """The type hint of every setting, with its ``Annotated`` rules and help."""
+        return typing.get_type_hints(cls, include_extras=True)
 
     @classmethod
     def settings(cls) -> list[tuple[str, str, Any, str]]:
         """(name, type, default, help) of every setting, for generated references."""
-        hints = typing.get_type_hints(cls)
-        rows = []
-        for field in dataclasses.fields(cls):
-            if field.default_factory is not dataclasses.MISSING:
-                default = field.default_factory()
-            else:
-                default = field.default
-            rows.append(
-                (field.name, _type_name(hints[field.name]), default, field.metadata["help"])
-            )
-        return rows
+        hints = cls.hints()
+        return [
+            (field.name, type_name(hints[field.name]), default_of(field), field.metadata["help"])
+            for field in dataclasses.fields(cls)
+        ]
+
+
+def default_of(field: dataclasses.Field) -> Any:
+    """A setting's default value (a fresh one for mutable defaults)."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def polling(setting: bool | Mapping[str, float]) -> PollingSettings | None:
+    """The ``slice_polling`` setting as {interval, timeout}, or None for no polling."""
+    if setting is False:
+        return None
+    return {**POLLING_DEFAULTS, **(setting if isinstance(setting, Mapping) else {})}
+
+
+# -- loading -----------------------------------------------------------------------------------
 
 
 def load_config(config: ConfigLike = None, **overrides: Any) -> Config:
@@ -138,69 +399,161 @@ def _config_items(config: ConfigLike) -> list[ConfigItem]:
 def _read_config_item(item: ConfigItem) -> Mapping[str, Any]:
     if isinstance(item, Mapping):
         return item
-    path = Path(item)
+    name = os.fspath(item)
+    text = _read_text(name)
+    text = substitute_env(text, source=name)
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read configuration file {str(path)!r}: {error.strerror}"
-        ) from None
-    text = substitute_env(text, source=str(path))
-    try:
-        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        is_json = name.lower().endswith(".json")
+        values = json.loads(text) if is_json else yaml.load(text, Loader=_YamlLoader)
     except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"configuration file {str(path)!r} is not valid: {error}") from None
+        raise ConfigError(f"configuration file {name!r} is not valid: {error}") from None
     if values is None:
         return {}
     if not isinstance(values, Mapping):
         raise ConfigError(
-            f"configuration file {str(path)!r} must hold a mapping of settings, "
+            f"configuration file {name!r} must hold a mapping of settings, "
             f"found {type(values).__name__}"
         )
     return values
 
 
-_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+def _read_text(name: str) -> str:
+    try:
+        if "://" in name and not name.startswith("file://"):
+            import fsspec
+
+            with fsspec.open(name, "rt") as file:
+                return file.read()
+        return Path(name.removeprefix("file://")).read_text()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ConfigError(f"cannot read configuration file {name!r}: {reason}") from None
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a number as YAML 1.2 (and JSON) do."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+_ENV_PATTERN = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\$))")
 
 
 def substitute_env(text: str, *, source: str) -> str:
-    """Replace ``${VAR}`` by the environment variable's value; an unset variable is an error."""
+    """Replace ``${VAR}`` and ``$VAR`` by the environment variable's value, ``$$`` by ``$``.
+
+    An unset ``${VAR}`` is an error; an unset ``$VAR`` stays as it is (as in zappend).
+    """
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
+        braced, bare, dollar = match.groups()
+        if dollar:
+            return "$"
+        name = braced or bare
+        if name in os.environ:
+            return os.environ[name]
+        if braced:
             raise ConfigError(f"{source}: environment variable {name!r} is not set")
-        return os.environ[name]
+        return match.group(0)
 
     return _ENV_PATTERN.sub(replace, text)
 
 
-def _check_type(value: Any, expected: Any, path: str) -> None:
-    if not _matches(value, expected):
-        raise ConfigError(
-            f"configuration key {path!r} must be {_type_name(expected)}, "
-            f"found {type(value).__name__} {value!r}"
-        )
-    if typing.get_origin(expected) is dict or expected is dict:
-        value_type = (typing.get_args(expected) or (str, Any))[1]
+# -- checking values against the declared types ------------------------------------------------
+
+
+def _check(value: Any, expected: Any, path: str) -> None:
+    """Check ``value`` against a type hint, naming ``path`` (``variables.tas.dims``) on error."""
+    declared = expected
+    expected, rules, reasons = unwrap(declared)
+    if is_union(expected):
+        option = next((o for o in typing.get_args(expected) if _matches(value, unwrap(o)[0])), None)
+        if option is None:
+            _mismatch(value, declared, path, reasons)
+        _check(value, option, path)
+    elif not _matches(value, expected):
+        _mismatch(value, declared, path, reasons)
+    elif typing.is_typeddict(expected):
+        _check_mapping(value, typing.get_type_hints(expected, include_extras=True), path)
+    elif _origin(expected) is dict:
+        value_type = typing.get_args(expected)[1]
         for key, item in value.items():
-            _check_type(item, value_type, f"{path}.{key}")
+            _check(item, value_type, f"{path}.{key}")
+    elif _origin(expected) is list:
+        (item_type,) = typing.get_args(expected)
+        for index, item in enumerate(value):
+            _check(item, item_type, f"{path}[{index}]")
+    for rule in rules:
+        if not rule.test(value):
+            raise ConfigError(
+                f"configuration key {path!r} must be {rule.expected}, found {value!r}"
+            )
+
+
+def _check_mapping(values: Mapping[str, Any], hints: Mapping[str, Any], path: str) -> None:
+    for key, value in values.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), hints, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown configuration key {key_path!r}{hint}")
+        _check(value, hints[key], key_path)
+
+
+def _mismatch(value: Any, expected: Any, path: str, reasons: list[str]) -> typing.NoReturn:
+    because = "".join(f": {reason}" for reason in reasons)
+    raise ConfigError(
+        f"configuration key {path!r} must be {type_name(expected)}, "
+        f"found {type(value).__name__} {value!r}{because}"
+    )
+
+
+def unwrap(expected: Any) -> tuple[Any, list[Rule], list[str]]:
+    """Split ``Annotated[T, ...]`` into T, its rules and its reasons."""
+    if typing.get_origin(expected) is not Annotated:
+        return expected, [], []
+    extras = expected.__metadata__
+    rules = [extra for extra in extras if isinstance(extra, Rule)]
+    reasons = [extra.reason for extra in extras if isinstance(extra, Because)]
+    return expected.__origin__, rules, reasons
+
+
+def help_text(expected: Any) -> str:
+    """The help text in ``Annotated[T, "help"]``, or an empty string."""
+    if typing.get_origin(expected) is not Annotated:
+        return ""
+    return " ".join(extra for extra in expected.__metadata__ if isinstance(extra, str))
+
+
+def _origin(expected: Any) -> Any:
+    return typing.get_origin(expected) or expected
+
+
+def is_union(expected: Any) -> bool:
+    return typing.get_origin(expected) in (typing.Union, types.UnionType)
 
 
 def _matches(value: Any, expected: Any) -> bool:
-    origin = typing.get_origin(expected)
+    """Whether ``value`` has the type ``expected`` (its outer shape: items are checked apart)."""
+    origin = _origin(expected)
     if expected is Any:
         return True
     if expected is type(None):
         return value is None
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, option) for option in typing.get_args(expected))
+    if is_union(expected):
+        return any(_matches(value, unwrap(option)[0]) for option in typing.get_args(expected))
     if origin is Literal:
         return any(value == option and type(value) is type(option) for option in expected.__args__)
-    if origin is dict or expected is dict:
+    if origin is dict or typing.is_typeddict(expected):
         return isinstance(value, Mapping) and all(isinstance(key, str) for key in value)
     if origin is list:
-        return isinstance(value, list)
+        return isinstance(value, list | tuple)
+    if origin is Callable:
+        return callable(value) and not isinstance(value, str)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected is float:
@@ -208,18 +561,45 @@ def _matches(value: Any, expected: Any) -> bool:
     return isinstance(value, expected)
 
 
-def _type_name(expected: Any) -> str:
-    origin = typing.get_origin(expected)
+def type_name(expected: Any) -> str:
+    """A type hint in words, as error messages and the reference show it."""
+    expected, rules, _ = unwrap(expected)
+    origin = _origin(expected)
     if expected is type(None):
-        return "null"
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(option) for option in typing.get_args(expected))
-    if origin is Literal:
-        return " or ".join(repr(option) for option in expected.__args__)
-    if origin is dict or expected is dict:
-        return "a mapping"
-    if origin is list:
-        return "a list"
-    return {str: "a string", int: "an integer", bool: "true or false", float: "a number"}.get(
-        expected, getattr(expected, "__name__", str(expected))
-    )
+        name = "null"
+    elif is_union(expected):
+        options = typing.get_args(expected)
+        if float in options:  # "a number" includes the integers
+            options = tuple(option for option in options if option is not int)
+        name = " or ".join(type_name(option) for option in options)
+    elif origin is Literal:
+        name = " or ".join(json.dumps(option) for option in expected.__args__)
+    elif typing.is_typeddict(expected):
+        name = "a mapping"
+    elif origin is dict:
+        value_type = typing.get_args(expected)[1]
+        name = "a mapping" if value_type is Any else f"a mapping (values: {type_name(value_type)})"
+    elif origin is list:
+        (item_type,) = typing.get_args(expected)
+        name = f"a list ({type_name(item_type)} each)"
+    elif origin is Callable:
+        name = "a callable"
+    else:
+        names = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
+        name = names.get(expected, "anything" if expected is Any else str(expected))
+    return " ".join([name, *(f"{rule.expected}" for rule in rules if rule is POSITIVE)])
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data: tuples as lists, NaN as "NaN", numpy scalars as numbers."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str):
+        value = value.item()  # numpy scalars
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -3,18 +3,24 @@
 :meth:`Cube.append` is the pipeline every append follows, from the API and the CLI alike:
 
 1. name the slice (its identity) and skip it when the branch's history already holds it;
-2. open the slice;
-3. in one writable session on the branch tip: read the cube's outline, check the slice against
-   it, write the slice along the append dimension;
+2. open the slice (from its file, URI, dataset or configured slice source);
+3. in one writable session on the branch tip: read the cube's outline, tailor the slice to the
+   target outline (variables, dims, configured variables it lacks), check it against the cube,
+   write it along the append dimension (a first slice with the configured encodings), and set
+   the global attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values);
 4. commit once, with the commit record as metadata.
 
-Any error before step 4 leaves the branch tip exactly where it was.
+Any error before step 4 leaves the branch tip exactly where it was. The target outline is
+stored in the repository's metadata when the cube is created (see :mod:`versioncube.outline`);
+``force_new`` starts the cube afresh with the first slice of a run, as a new commit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -24,15 +30,20 @@ import xarray as xr
 from icechunk.xarray import to_icechunk
 
 from versioncube import versions
-from versioncube.config import Config
+from versioncube.attrs import evaluate_attrs, has_expressions, merged_attrs
+from versioncube.config import Config, ConfigLike, load_config
 from versioncube.diff import CubeDiff, diff_versions
 from versioncube.encoding import creation_encoding
 from versioncube.errors import ConfigError, CubeNotFoundError, storage_errors
 from versioncube.history import CommitRecord, Log, Reflog, SliceHistory, read_reflog
+from versioncube.outline import TargetOutline
+from versioncube.profiling import profiled
 from versioncube.refs import ResolvedVersion, VersionLike, resolve_version
 from versioncube.retention import GcResult, collect_garbage, parse_duration
+from versioncube.run_logging import logging_for_run
 from versioncube.schema import AppendPlan, CubeOutline, plan_append, plan_first_slice
-from versioncube.slices import SliceLike, SliceRef, open_slice, slice_ref
+from versioncube.slice_sources import SliceSource
+from versioncube.slices import SliceLike, SliceOptions, SliceRef, open_slice, slice_ref
 from versioncube.storage import (
     Target,
     TargetLike,
@@ -41,12 +52,13 @@ from versioncube.storage import (
     repository_config,
 )
 from versioncube.summary import CubeInfo, describe_version
+from versioncube.tailoring import tailor_slice
 from versioncube.transaction import (
-    DEFAULT_RETRY,
     AlreadyCommitted,
     RetryPolicy,
     commit_change,
     open_or_create_repository,
+    update_repository,
 )
 from versioncube.verify import VerifyReport, verify_version
 
@@ -54,6 +66,8 @@ DEFAULT_APPEND_DIM = "time"
 REPO_METADATA_KEY = "versioncube"
 
 AppendStatus = Literal["appended", "skipped", "would append"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +119,8 @@ class Cube:
     """A datacube at a target (an Icechunk repository) on one branch.
 
     Creating a Cube reads nothing; the repository is opened on first use and created by the
-    first append.
+    first append. ``config`` gives the run's settings (target outline, slice options,
+    ``force_new``); the target and branch given here win over its ``target_*`` keys.
     """
 
     def __init__(
@@ -114,16 +129,21 @@ class Cube:
         branch: str = "main",
         *,
         append_dim: str | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
+        config: Config | None = None,
     ):
+        config = config or Config()
+        if append_dim is not None:
+            config = dataclasses.replace(config, append_dim=append_dim)
         self.target = target
         self.branch = branch
-        self.retry = retry
-        self._configured_append_dim = append_dim
+        self.retry = RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries)
+        self._configured = TargetOutline.from_config(config)
+        self._slice_options = SliceOptions.from_config(config)
+        self._start_afresh = config.force_new  # the next append starts the cube anew
         self._repo: icechunk.Repository | None = None
         self._history = SliceHistory()
         self._dry_run_outline: CubeOutline | None = None
-        self._settings: Mapping[str, Any] | None = None  # stored with the cube at creation
+        self._stored: Mapping[str, Any] | None = None  # the repository's versioncube metadata
 
     def __repr__(self) -> str:
         return f"Cube({self.target.uri!r}, branch={self.branch!r})"
@@ -148,16 +168,20 @@ class Cube:
         return True
 
     @property
+    def outline(self) -> TargetOutline:
+        """The target outline: the one stored with the cube, else the configured one.
+
+        A configured setting that contradicts the stored outline raises ConfigError.
+        """
+        outline = self._configured
+        if not self._start_afresh and self.exists():
+            outline = outline.reconciled(self._stored_settings(), self.target.uri)
+        return dataclasses.replace(outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM)
+
+    @property
     def append_dim(self) -> str:
         """The cube's append dimension: the one it was created with, else the configured one."""
-        stored = self._stored_settings().get("append_dim")
-        configured = self._configured_append_dim
-        if stored and configured and stored != configured:
-            raise ConfigError(
-                f"append_dim is {configured!r}, but the cube at {self.target.uri} was created "
-                f"with append_dim {stored!r}"
-            )
-        return stored or configured or DEFAULT_APPEND_DIM
+        return self.outline.append_dim  # type: ignore[return-value]
 
     def to_xarray(self, version: VersionLike = None) -> xr.Dataset:
         """The cube as it is at the branch tip, or as it was at ``version``, lazily (dask).
@@ -180,7 +204,7 @@ class Cube:
             return resolve_version(self.repository, version, branch=self.branch)
 
     def appended_slices(self) -> Mapping[str, str]:
-        """Slice identity -> snapshot id, for every slice in the branch's history."""
+        """Slice identity -> snapshot id, for every slice since the cube was (last) created."""
         if self.exists():
             with storage_errors(self.target.uri):
                 tip = self.repository.lookup_branch(self.branch)
@@ -285,84 +309,121 @@ class Cube:
         storage_options: Mapping[str, Any] | None = None,
     ) -> AppendResult:
         """Append one slice as one commit (see the module docstring for the steps)."""
-        ref = slice_ref(item)
-        done = self.appended_slices().get(ref.identity)
-        if done is not None:
+        options = self._slice_options.overridden(engine=engine, storage_options=storage_options)
+        ref = slice_ref(item, options)
+        if (done := self._commit_holding(ref)) is not None:
             return AppendResult(ref.name, ref.identity, "skipped", done, None)
-        with open_slice(ref, engine=engine, storage_options=storage_options) as dataset:
+        with open_slice(ref, options) as dataset:
+            ref = ref.identified(dataset)
+            if (done := self._commit_holding(ref)) is not None:
+                return AppendResult(ref.name, ref.identity, "skipped", done, None)
             if dry_run:
                 return self._dry_run(ref, dataset)
-            if self.exists():
-                repo = self.repository
-            else:
-                plan_first_slice(dataset, self.append_dim, ref.name)  # refuse before creating
-                repo = self._create()
+            afresh, outline = self._start_afresh, self.outline
+            if afresh or not self.exists():
+                _first_slice_plan(dataset, ref, outline)  # refuse before creating anything
+            repo = self.repository if self.exists() else self._create(outline)
             outcome = commit_change(
                 repo,
                 self.target,
                 self.branch,
-                lambda session: self._write(session, ref, dataset),
+                lambda session: self._write(session, ref, dataset, outline, afresh),
                 self.retry,
             )
         if outcome.record is None:  # another writer appended this very slice first
             return AppendResult(ref.name, ref.identity, "skipped", outcome.snapshot_id, None)
-        self._history.committed(ref.identity, outcome.snapshot_id)
+        if afresh:
+            self._restarted(outline)
+        self._history.committed(ref.identity, outcome.snapshot_id, outcome.record)
         return AppendResult(ref.name, ref.identity, "appended", outcome.snapshot_id, outcome.record)
 
+    def _commit_holding(self, ref: SliceRef) -> str | None:
+        """The commit that already holds this slice, or None (always None when starting anew)."""
+        if ref.identity is None or self._start_afresh:
+            return None
+        return self.appended_slices().get(ref.identity)
+
     def _write(
-        self, session: icechunk.Session, ref: SliceRef, dataset: xr.Dataset
+        self,
+        session: icechunk.Session,
+        ref: SliceRef,
+        dataset: xr.Dataset,
+        outline: TargetOutline,
+        afresh: bool,
     ) -> CommitRecord | AlreadyCommitted:
         """Validate against and write into ``session``, a fresh session on the branch tip."""
-        self._history.catch_up(self.repository, session.snapshot_id)
-        done = self._history.get(ref.identity)
-        if done is not None:
-            return AlreadyCommitted(done)
-        dim = self.append_dim
-        outline = read_outline(session.store, dim)
-        plan = _plan(outline, dataset, ref, dim)
+        if not afresh:
+            self._history.catch_up(self.repository, session.snapshot_id)
+            done = self._history.get(ref.identity) if ref.identity else None
+            if done is not None:
+                return AlreadyCommitted(done)
+        dim = outline.append_dim
+        cube = None if afresh else read_outline(session.store, dim)
+        plan = _plan(cube, dataset, ref, outline)
+        to_write = plan.dataset.copy(deep=False)
+        to_write.attrs = merged_attrs(
+            outline.attrs_update_mode,
+            cube.attrs if cube is not None else None,
+            plan.dataset.attrs,
+            outline.attrs,
+        )
+        # align_chunks: dask-backed slices are rechunked to the cube's chunks, as zappend does
         if plan.creates_cube:
-            to_icechunk(_with_creation_encoding(plan.dataset, dim), session, mode="w-")
+            to_write = _with_creation_encoding(to_write, outline)
+            to_icechunk(to_write, session, mode="w" if afresh else "w-", align_chunks=True)
         else:
-            to_icechunk(plan.dataset, session, append_dim=dim)
+            to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
+        if outline.permit_eval and has_expressions(outline.attrs):
+            _write_evaluated_attrs(session, outline.attrs)
         return CommitRecord.for_plan(plan, ref.identity, dim)
 
     def _dry_run(self, ref: SliceRef, dataset: xr.Dataset) -> AppendResult:
-        dim = self.append_dim
-        if self._dry_run_outline is None and self.exists():
+        outline = self.outline
+        dim = outline.append_dim
+        if self._dry_run_outline is None and self.exists() and not self._start_afresh:
             session = self.repository.readonly_session(branch=self.branch)
             with storage_errors(self.target.uri):
                 self._dry_run_outline = read_outline(session.store, dim)
-        plan = _plan(self._dry_run_outline, dataset, ref, dim)
-        if plan.creates_cube:
-            self._dry_run_outline = CubeOutline.of_dataset(dataset, dim)
+        if self._dry_run_outline is None:
+            plan = _first_slice_plan(dataset, ref, outline)
+            self._dry_run_outline = CubeOutline.of_dataset(plan.dataset, dim)
         else:
-            self._dry_run_outline = self._dry_run_outline.extended(plan)  # type: ignore[union-attr]
+            plan = _plan(self._dry_run_outline, dataset, ref, outline)
+            self._dry_run_outline = self._dry_run_outline.extended(plan)
         record = CommitRecord.for_plan(plan, ref.identity, dim)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
-    def _create(self) -> icechunk.Repository:
-        dim = self.append_dim
-        settings = {"schema": 1, "append_dim": dim}
-
+    def _create(self, outline: TargetOutline) -> icechunk.Repository:
         def initialise(repo: icechunk.Repository) -> None:
-            repo.set_metadata({REPO_METADATA_KEY: settings})
+            repo.set_metadata({REPO_METADATA_KEY: _outline_metadata(outline)})
             if self.branch != "main":
                 repo.create_branch(self.branch, repo.lookup_branch("main"))
 
-        self._repo = open_or_create_repository(self.target, repository_config(dim), initialise)
+        config = repository_config(outline.append_dim)
+        self._repo = open_or_create_repository(self.target, config, initialise)
         self._check_branch(self._repo)
         return self._repo
 
+    def _restarted(self, outline: TargetOutline) -> None:
+        """After a force_new append: the cube's outline and history begin with it."""
+        settings = _outline_metadata(outline)
+        update_repository(
+            self.target, lambda: self.repository.set_metadata({REPO_METADATA_KEY: settings})
+        )
+        self._stored = settings
+        self._start_afresh = False
+        self._dry_run_outline = None
+
     def _stored_settings(self) -> Mapping[str, Any]:
-        if self._settings is None:
+        if self._stored is None:
             if not self.exists():
                 return {}
             with storage_errors(self.target.uri):
                 settings = self.repository.get_metadata().get(REPO_METADATA_KEY)
             if not isinstance(settings, Mapping):
                 return {}  # not (yet) written: look again next time
-            self._settings = settings
-        return self._settings
+            self._stored = settings
+        return self._stored
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
         with storage_errors(self.target.uri):
@@ -372,6 +433,11 @@ class Cube:
                 f"no branch {self.branch!r} in {self.target.uri} "
                 f"(branches: {', '.join(sorted(branches))})"
             )
+
+
+def _outline_metadata(outline: TargetOutline) -> dict[str, Any]:
+    """What the repository's metadata keeps of the cube (schema 1 plus the target outline)."""
+    return {"schema": 1, **outline.to_metadata()}
 
 
 def read_outline(store: Any, append_dim: str) -> CubeOutline | None:
@@ -399,18 +465,43 @@ def _open_head(store: Any, **options: Any) -> xr.Dataset | None:
         return None
 
 
-def _plan(outline: CubeOutline | None, dataset: xr.Dataset, ref: SliceRef, dim: str) -> AppendPlan:
-    if outline is None:
-        return plan_first_slice(dataset, dim, ref.name)
-    return plan_append(outline, dataset, ref.name)
+def _plan(
+    cube: CubeOutline | None, dataset: xr.Dataset, ref: SliceRef, outline: TargetOutline
+) -> AppendPlan:
+    """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
+    dim = outline.append_dim
+    tailored = tailor_slice(dataset, outline, ref.name)
+    if cube is None:
+        return plan_first_slice(tailored, dim, ref.name, step=outline.step)
+    converted = {name for name in cube.variables if outline.converts(name)}
+    return plan_append(cube, tailored, ref.name, step=outline.step, converted=converted)
 
 
-def _with_creation_encoding(dataset: xr.Dataset, append_dim: str) -> xr.Dataset:
+def _first_slice_plan(dataset: xr.Dataset, ref: SliceRef, outline: TargetOutline) -> AppendPlan:
+    """Check that a slice can start the cube, configured encodings included."""
+    plan = _plan(None, dataset, ref, outline)
+    _with_creation_encoding(plan.dataset, outline)
+    return plan
+
+
+def _with_creation_encoding(dataset: xr.Dataset, outline: TargetOutline) -> xr.Dataset:
     dataset = dataset.copy(deep=False)
-    for name, update in creation_encoding(dataset, append_dim).items():
+    for name, update in creation_encoding(dataset, outline.append_dim, outline).items():
         variable = dataset.variables[name]
         variable.encoding = {**variable.encoding, **update}
+    for name, variable in dataset.variables.items():
+        configured = outline.variable(str(name)).get("attrs")
+        if configured:
+            variable.attrs = {**variable.attrs, **configured}
     return dataset
+
+
+def _write_evaluated_attrs(session: icechunk.Session, attrs: Mapping[str, Any]) -> None:
+    """Compute the ``{{ }}`` attributes over the whole cube as this session holds it."""
+    import zarr
+
+    cube = _open_head(session.store, chunks={})
+    zarr.open_group(session.store, mode="r+").attrs.update(evaluate_attrs(attrs, cube))
 
 
 def open_cube(
@@ -419,24 +510,26 @@ def open_cube(
     storage_options: Mapping[str, Any] | None = None,
     *,
     append_dim: str | None = None,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    config: ConfigLike | Config = None,
 ) -> Cube:
-    """A Cube for the target and branch (reads nothing until used)."""
+    """A Cube for the target and branch (reads nothing until used).
+
+    ``config`` (a Config, dict, file or list of them) gives the outline and slice settings for
+    appends made through the Cube.
+    """
     if not isinstance(target, Target):
         target = parse_target(target, storage_options)
-    return Cube(target, branch, append_dim=append_dim, retry=retry)
+    if not isinstance(config, Config):
+        config = load_config(config)
+    return Cube(target, branch, append_dim=append_dim, config=config)
 
 
 def cube_from_config(config: Config) -> Cube:
-    """The cube a configuration names (target_dir, its storage options, branch, append_dim)."""
+    """The cube a configuration names (target_dir, its storage options, branch, settings)."""
     if not config.target_dir:
         raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
     return open_cube(
-        config.target_dir,
-        config.target_branch,
-        config.target_storage_options,
-        append_dim=config.append_dim,
-        retry=RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries),
+        config.target_dir, config.target_branch, config.target_storage_options, config=config
     )
 
 
@@ -450,19 +543,18 @@ def append_slices(
     cube = cube_from_config(config)
     summary = RunSummary(dry_run=config.dry_run)
     started = time.perf_counter()
-    if isinstance(slices, str | xr.Dataset):
+    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource):
         slices = [slices]
     try:
-        for item in slices:
-            result = cube.append(
-                item,
-                dry_run=config.dry_run,
-                engine=config.slice_engine,
-                storage_options=config.slice_storage_options,
-            )
-            summary.results.append(result)
-            if on_result is not None:
-                on_result(result)
+        with logging_for_run(config.logging), profiled(config.profiling):
+            logger.info("appending to %s (branch %s)", cube.target.uri, cube.branch)
+            for item in slices:
+                result = cube.append(item, dry_run=config.dry_run)
+                logger.info("%s", result.describe())
+                summary.results.append(result)
+                if on_result is not None:
+                    on_result(result)
+            logger.info("%s", summary)
     finally:
         summary.elapsed = time.perf_counter() - started
     return summary

@@ -9,15 +9,30 @@ Encodings come from the first slice, xarray's way (``variable.encoding``), with 
   append checks that its labels are exact in the cube's units before anything is written.
 * Fill values. A ``_FillValue`` that contradicts ``missing_value`` is settled on the latter.
 * The append coordinate is stored in chunks of :data:`APPEND_COORD_CHUNK` labels.
+
+The configured encoding (zappend's ``variables.NAME.encoding``, merged with ``"*"``) then
+overrides these: dtype, chunks (or NetCDF's chunksizes) with null entries meaning a whole
+dimension, Zarr v3 shards, fill_value, scale_factor/add_offset packing, units and calendar of
+datetimes, and compressors and filters (see :mod:`versioncube.codecs`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from versioncube.codecs import codec_encoding
+from versioncube.errors import ConfigError
+
+if TYPE_CHECKING:
+    from versioncube.outline import TargetOutline
+
+logger = logging.getLogger(__name__)
 
 #: Labels of the append coordinate per stored chunk: reading the coordinate of a long cube
 #: then takes a few chunks, not one per append.
@@ -42,7 +57,9 @@ _UNIT_ALIASES = {
 }  # fmt: skip
 
 
-def creation_encoding(dataset: xr.Dataset, append_dim: str) -> dict[str, dict[str, Any]]:
+def creation_encoding(
+    dataset: xr.Dataset, append_dim: str, outline: TargetOutline | None = None
+) -> dict[str, dict[str, Any]]:
     """Encoding updates for the variables of a cube's first slice (see the module docstring)."""
     updates: dict[str, dict[str, Any]] = {}
     for name, variable in dataset.variables.items():
@@ -53,9 +70,87 @@ def creation_encoding(dataset: xr.Dataset, append_dim: str) -> dict[str, dict[st
             update.update(_fill_value_encoding(variable.encoding))
         if name == append_dim and variable.dims == (append_dim,):
             update["chunks"] = (max(variable.size, APPEND_COORD_CHUNK),)
+        if outline is not None:
+            update.update(configured_encoding(str(name), variable, outline.encoding(str(name))))
         if update:
             updates[str(name)] = update
     return updates
+
+
+def configured_encoding(
+    name: str, variable: xr.Variable, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """xarray encoding for a variable's configured encoding settings (zappend's keys)."""
+    path = f"variables.{name}.encoding"
+    encoding: dict[str, Any] = {}
+    if "dtype" in settings:
+        encoding["dtype"] = np.dtype(settings["dtype"])
+    for key in ("chunksizes", "chunks"):  # chunks wins over NetCDF's chunksizes
+        if key in settings:
+            encoding["chunks"] = _sizes(settings[key], variable, f"{path}.{key}")
+    if "shards" in settings:
+        encoding["shards"] = _shards(settings["shards"], variable, encoding, path)
+    for key in ("_FillValue", "fill_value"):  # fill_value wins over xarray's _FillValue
+        if key in settings:
+            encoding["_FillValue"] = _fill_value(settings[key], variable, encoding, path)
+            encoding["missing_value"] = None
+    for key in ("scale_factor", "add_offset"):
+        if key in settings:
+            encoding[key] = settings[key]
+    for key in ("units", "calendar"):
+        if key in settings and variable.dtype.kind in "mM":
+            encoding[key] = settings[key]
+        elif key in settings:
+            logger.warning(
+                "%s.%s applies to datetime variables only; %r is %s, so it is not used",
+                path, key, name, variable.dtype,
+            )  # fmt: skip
+    encoding.update(codec_encoding(settings, path))
+    return encoding
+
+
+def _sizes(value: list[int | None] | None, variable: xr.Variable, path: str) -> tuple[int, ...]:
+    """Chunk or shard sizes: null (or a null entry) means the whole dimension."""
+    if value is None:
+        return tuple(variable.shape)
+    if len(value) != variable.ndim:
+        raise ConfigError(
+            f"configuration key {path!r} has {len(value)} entries, but the variable has "
+            f"{variable.ndim} dimensions ({', '.join(map(str, variable.dims))})"
+        )
+    return tuple(
+        length if size is None else size for size, length in zip(value, variable.shape, strict=True)
+    )
+
+
+def _shards(
+    value: list[int | None] | None,
+    variable: xr.Variable,
+    encoding: Mapping[str, Any],
+    path: str,
+) -> tuple[int, ...]:
+    shards = _sizes(value, variable, f"{path}.shards")
+    chunks = encoding.get("chunks") or variable.encoding.get("chunks")
+    if chunks is None:
+        raise ConfigError(f"configuration key '{path}.shards' needs chunks in {path} as well")
+    if any(shard % chunk for shard, chunk in zip(shards, chunks, strict=True)):
+        raise ConfigError(
+            f"configuration key '{path}.shards' must be a multiple of the chunks "
+            f"{list(chunks)} in every dimension, found {list(shards)}"
+        )
+    return shards
+
+
+def _fill_value(value: Any, variable: xr.Variable, encoding: Mapping[str, Any], path: str) -> Any:
+    if value != "NaN":
+        return value
+    storage = np.dtype(encoding.get("dtype", variable.encoding.get("dtype", variable.dtype)))
+    if storage.kind != "f":
+        raise ConfigError(
+            f"configuration key '{path}.fill_value' is \"NaN\", which a {storage} variable "
+            "cannot store; give a number of the storage dtype"
+        )
+    return np.nan
 
 
 def _datetime_encoding(variable: xr.Variable) -> dict[str, Any]:

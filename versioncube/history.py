@@ -133,7 +133,9 @@ class SliceHistory:
 
     Catching up with a moved tip walks only the commits added since the last look, so checking
     a slice costs the same for the 10th and the 10,000th append. A tip that no longer descends
-    from the last one seen (a rollback) makes it re-read the whole history once.
+    from the last one seen (a rollback) makes it re-read the whole history once. Only the
+    cube's current content counts: the walk stops at the newest ``create`` commit, so the
+    slices of a cube that ``force_new`` replaced are appended again.
     """
 
     def __init__(self) -> None:
@@ -145,19 +147,23 @@ class SliceHistory:
         if tip == self.tip:
             return
         added: dict[str, str] = {}
-        reached_known_tip = False
+        builds_on_known = False
         for snapshot in repo.ancestry(snapshot_id=tip):
             if snapshot.id == self.tip:
-                reached_known_tip = True
+                builds_on_known = True
                 break
             record = CommitRecord.from_metadata(snapshot.metadata)
             if record is not None:
                 added.setdefault(record.slice, snapshot.id)
-        self._commits = {**self._commits, **added} if reached_known_tip else added
+                if record.operation == "create":
+                    break
+        self._commits = {**self._commits, **added} if builds_on_known else added
         self.tip = tip
 
-    def committed(self, identity: str, snapshot_id: str) -> None:
+    def committed(self, identity: str, snapshot_id: str, record: CommitRecord) -> None:
         """Note our own commit on top of the tip we had caught up with."""
+        if record.operation == "create":
+            self._commits = {}
         self._commits[identity] = snapshot_id
         self.tip = snapshot_id
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,9 @@ import xarray as xr
 
 from versioncube.encoding import inexact_labels
 from versioncube.errors import SliceValidationError
+from versioncube.outline import AppendStep
+
+INCREASING = AppendStep(1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +43,7 @@ class CubeOutline:
     variables: Mapping[str, VariableOutline]
     grid: Mapping[str, xr.Variable]  # coordinates without the append dimension
     last_label: Any  # the last append label (numpy scalar), or None without a coordinate
+    attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # global attributes
 
     @classmethod
     def of_dataset(cls, dataset: xr.Dataset, append_dim: str) -> CubeOutline:
@@ -61,7 +65,7 @@ class CubeOutline:
         labels = dataset.variables.get(append_dim)
         size = dataset.sizes.get(append_dim, 0)
         last_label = labels[-1].values[()] if labels is not None and size else None
-        return cls(append_dim, size, variables, grid, last_label)
+        return cls(append_dim, size, variables, grid, last_label, dict(dataset.attrs))
 
     def extended(self, plan: AppendPlan) -> CubeOutline:
         """The outline after ``plan`` was appended (used by dry runs)."""
@@ -80,17 +84,30 @@ class AppendPlan:
     creates_cube: bool
 
 
-def plan_first_slice(dataset: xr.Dataset, append_dim: str, slice_name: str) -> AppendPlan:
+def plan_first_slice(
+    dataset: xr.Dataset, append_dim: str, slice_name: str, *, step: AppendStep = INCREASING
+) -> AppendPlan:
     """Check that a slice can start a cube along ``append_dim``."""
-    labels = _check_append_dim(dataset, append_dim, slice_name)
+    labels = _check_append_dim(dataset, append_dim, slice_name, step)
     count = dataset.sizes[append_dim]
     return AppendPlan(slice_name, (0, count), labels, dataset, creates_cube=True)
 
 
-def plan_append(cube: CubeOutline, dataset: xr.Dataset, slice_name: str) -> AppendPlan:
-    """Check a slice against the cube; everything that differs is reported by name."""
+def plan_append(
+    cube: CubeOutline,
+    dataset: xr.Dataset,
+    slice_name: str,
+    *,
+    step: AppendStep = INCREASING,
+    converted: Collection[str] = (),
+) -> AppendPlan:
+    """Check a slice against the cube; everything that differs is reported by name.
+
+    ``step`` is how labels must follow each other (the cube's ``append_step``); variables in
+    ``converted`` have a configured encoding that converts any numeric dtype on write.
+    """
     dim = cube.append_dim
-    labels = _check_append_dim(dataset, dim, slice_name)
+    labels = _check_append_dim(dataset, dim, slice_name, step)
     fail = _failer(slice_name)
 
     names = set(map(str, dataset.variables))
@@ -99,23 +116,19 @@ def plan_append(cube: CubeOutline, dataset: xr.Dataset, slice_name: str) -> Appe
     if missing or extra:
         problems = []
         if missing:
-            problems.append(f"lacks variable(s) {_names(missing)} that the cube has")
+            problems.append(f"lacks variable(s) {quote_names(missing)} that the cube has")
         if extra:
-            problems.append(f"has variable(s) {_names(extra)} that the cube does not have")
+            problems.append(f"has variable(s) {quote_names(extra)} that the cube does not have")
         fail(" and ".join(problems))
 
     for name in sorted(cube.variables):
-        _check_variable(name, cube.variables[name], dataset.variables[name], dim, fail)
+        _check_variable(
+            name, cube.variables[name], dataset.variables[name], dim, fail, name in converted
+        )
     for name, grid_values in cube.grid.items():
         _check_grid(name, grid_values, dataset.variables[name], fail)
     if labels is not None and cube.last_label is not None:
-        first = labels[0]
-        if not _greater(first, cube.last_label):
-            fail(
-                f"{dim} label {format_label(first)} is not after the cube's last label "
-                f"{format_label(cube.last_label)}: appending it would duplicate or disorder "
-                f"{dim} (to rewrite existing labels, roll back first)"
-            )
+        _check_follows(cube.last_label, labels[0], dim, step, fail)
 
     count = dataset.sizes[dim]
     to_write = dataset.drop_vars(
@@ -126,7 +139,9 @@ def plan_append(cube: CubeOutline, dataset: xr.Dataset, slice_name: str) -> Appe
     )
 
 
-def _check_append_dim(dataset: xr.Dataset, dim: str, slice_name: str) -> tuple[Any, Any] | None:
+def _check_append_dim(
+    dataset: xr.Dataset, dim: str, slice_name: str, step: AppendStep
+) -> tuple[Any, Any] | None:
     fail = _failer(slice_name)
     if dim not in dataset.dims:
         found = ", ".join(map(str, dataset.dims)) or "none"
@@ -140,18 +155,58 @@ def _check_append_dim(dataset: xr.Dataset, dim: str, slice_name: str) -> tuple[A
         fail(f"has missing (NaT) {dim} labels")
     if values.dtype.kind in "fc" and np.isnan(values).any():
         fail(f"has missing (NaN) {dim} labels")
-    if values.size > 1 and not all(_greater(b, a) for a, b in itertools.pairwise(values)):
-        fail(f"{dim} labels are not strictly increasing: {_preview(values)}")
+    if values.size > 1 and not all(_in_order(a, b, step) for a, b in itertools.pairwise(values)):
+        way = "increasing" if step.direction > 0 else "decreasing"
+        fail(f"{dim} labels are not strictly {way}: {_preview(values)}")
+    for a, b in itertools.pairwise(values):
+        _check_step(a, b, dim, step, fail)
     return values[0], values[-1]
 
 
+def _check_follows(last: Any, first: Any, dim: str, step: AppendStep, fail) -> None:
+    """Check the slice's first label against the cube's last one."""
+    if not _in_order(last, first, step):
+        where = "after" if step.direction > 0 else "before"
+        fail(
+            f"{dim} label {format_label(first)} is not {where} the cube's last label "
+            f"{format_label(last)}: appending it would duplicate or disorder {dim} "
+            "(to rewrite existing labels, roll back first)"
+        )
+    _check_step(last, first, dim, step, fail, after="the cube's last label ")
+
+
+def _check_step(a: Any, b: Any, dim: str, step: AppendStep, fail, after: str = "") -> None:
+    """Check that label ``b`` follows ``a`` by exactly the configured step, if there is one."""
+    if step.size is None:
+        return
+    kind = np.asarray(b).dtype.kind
+    expected = step.delta(kind)
+    if expected is None:
+        fail(f"append_step {step.text!r} is a time step, but the {dim} labels are not times")
+    found = b - a
+    exact = np.isclose(found, expected, rtol=1e-9, atol=0) if kind in "fc" else found == expected
+    if not exact:
+        fail(
+            f"{dim} label {format_label(b)} follows {after}{format_label(a)} by "
+            f"{format_step(found)}, but append_step is {step.text!r}"
+        )
+
+
 def _check_variable(
-    name: str, expected: VariableOutline, variable: xr.Variable, dim: str, fail
+    name: str,
+    expected: VariableOutline,
+    variable: xr.Variable,
+    dim: str,
+    fail,
+    converted: bool = False,
 ) -> None:
     dims = tuple(map(str, variable.dims))
     if dims != expected.dims:
-        fail(f"variable {name!r} has dimensions {_dims(dims)}, the cube has {_dims(expected.dims)}")
-    if not _same_dtype(variable.dtype, expected.dtype):
+        fail(
+            f"variable {name!r} has dimensions {format_dims(dims)}, "
+            f"the cube has {format_dims(expected.dims)}"
+        )
+    if not _same_dtype(variable.dtype, expected.dtype, converted):
         fail(f"variable {name!r} has dtype {variable.dtype}, the cube has {expected.dtype}")
     for other, size in expected.sizes.items():
         if other != dim and variable.sizes[other] != size:
@@ -198,15 +253,33 @@ def format_label(value: Any) -> str:
     return str(value)
 
 
-def _same_dtype(found: np.dtype, expected: np.dtype) -> bool:
-    """Equal dtypes; datetimes and timedeltas of any resolution count as the same."""
+def format_step(value: Any) -> str:
+    """A label difference as append_step writes it: ``2D``, ``-6h``, or a plain number."""
+    if isinstance(value, np.timedelta64):
+        for unit in ("W", "D", "h", "m", "s", "ms", "us"):
+            one = np.timedelta64(1, unit)
+            if value % one == np.timedelta64(0, "ns"):
+                return f"{value // one}{unit}"
+        return f"{value.astype('timedelta64[ns]').astype('int64')}ns"
+    return format_label(value)
+
+
+def _same_dtype(found: np.dtype, expected: np.dtype, converted: bool = False) -> bool:
+    """Equal dtypes; datetimes and timedeltas of any resolution count as the same.
+
+    A ``converted`` variable (its configured encoding sets dtype or packing) takes any numeric
+    dtype: the encoding turns it into what the cube stores.
+    """
     if found.kind in "mM":
         return found.kind == expected.kind
+    if converted and found.kind in "biuf" and expected.kind in "biuf":
+        return True
     return found == expected
 
 
-def _greater(a: Any, b: Any) -> bool:
-    return bool(a > b)
+def _in_order(a: Any, b: Any, step: AppendStep) -> bool:
+    """Whether label ``b`` may follow ``a`` in the step's direction."""
+    return bool(b > a) if step.direction > 0 else bool(b < a)
 
 
 def _failer(slice_name: str):
@@ -216,11 +289,11 @@ def _failer(slice_name: str):
     return fail
 
 
-def _names(names: list[str]) -> str:
+def quote_names(names: list[str]) -> str:
     return ", ".join(repr(name) for name in names)
 
 
-def _dims(dims: tuple[str, ...]) -> str:
+def format_dims(dims: Iterable[str]) -> str:
     return "(" + ", ".join(dims) + ")"
 
 
