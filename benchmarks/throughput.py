@@ -1,0 +1,117 @@
+"""A. Throughput: appending 100 slices of 720 x 1440 (two float32 variables), in MB/s.
+
+versioncube against, in the same run, xarray's ``to_zarr(append_dim=...)`` on a plain Zarr v3
+store and the floor of a hand-written ``to_icechunk`` + ``commit`` loop. Further cases show what
+the slice source (files), the chunking and the codec cost, for the analysis in
+docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import xarray as xr
+from zarr.codecs import BloscCodec
+
+from benchmarks.common import Context
+from benchmarks.report import Comparison, Goal, Ref, Section
+from benchmarks.workloads import (
+    ICECHUNK,
+    VERSIONCUBE,
+    XARRAY,
+    IcechunkWriter,
+    SliceItem,
+    VersioncubeWriter,
+    Writer,
+    XarrayWriter,
+    data_megabytes,
+    make_slices,
+    run_writer,
+    throughput_result,
+    with_encoding,
+    write_files,
+)
+
+KEY = "A"
+VERSIONCUBE_FILES = "versioncube, from NetCDF files"
+LZ4 = {"compressors": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]}
+UNCOMPRESSED: dict[str, list] = {"compressors": []}
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    writer: type[Writer]
+    items: Sequence[SliceItem]
+    goal: Goal | None = None  # for the ratio of its MB/s to xarray's
+
+
+def slices(context: Context) -> list[xr.Dataset]:
+    """A's slices, made once per run (C appends the same ones with zappend)."""
+    sizes = context.sizes
+    return context.shared(
+        "throughput-slices", lambda: make_slices(sizes.throughput_slices, sizes.throughput_shape)
+    )
+
+
+def files(context: Context) -> list[Path]:
+    """A's slices as NetCDF files, one per slice."""
+    return context.shared(
+        "throughput-files",
+        lambda: write_files(slices(context), context.workdir / "throughput-files"),
+    )
+
+
+def run(context: Context) -> Section:
+    data = slices(context)
+    megabytes = data_megabytes(data)
+    cases = [
+        Case(XARRAY, XarrayWriter, data),
+        Case(ICECHUNK, IcechunkWriter, data),
+        Case(VERSIONCUBE, VersioncubeWriter, data, Goal(">=", 1.5)),
+        # versioncube takes the chunks from the first slice: it is given in memory, the rest
+        # as files
+        Case(VERSIONCUBE_FILES, VersioncubeWriter, [data[0], *files(context)[1:]]),
+        Case(
+            "versioncube, Zarr's default chunks",
+            VersioncubeWriter,
+            with_encoding(data, {}, drop=["chunks"]),
+        ),
+        Case("versioncube, blosc lz4", VersioncubeWriter, with_encoding(data, LZ4)),
+        Case("versioncube, no compression", VersioncubeWriter, with_encoding(data, UNCOMPRESSED)),
+        Case("xarray to_zarr, blosc lz4", XarrayWriter, with_encoding(data, LZ4)),
+        Case("xarray to_zarr, no compression", XarrayWriter, with_encoding(data, UNCOMPRESSED)),
+    ]
+    results = []
+    for index, case in enumerate(cases):
+        target = context.target("throughput", f"case-{index}")
+        seconds = run_writer(case.writer, case.items, target)
+        results.append(throughput_result(case.name, seconds, megabytes, target))
+
+    comparisons = [
+        Comparison(
+            f"{case.name} / {XARRAY}, MB/s",
+            Ref(KEY, case.name, "mb_per_s"),
+            Ref(KEY, XARRAY, "mb_per_s"),
+            case.goal,
+        )
+        for case in cases[1:]
+    ]
+    comparisons.append(
+        Comparison(
+            f"{VERSIONCUBE} / {ICECHUNK}, MB/s",
+            Ref(KEY, VERSIONCUBE, "mb_per_s"),
+            Ref(KEY, ICECHUNK, "mb_per_s"),
+        )
+    )
+    nlat, nlon = context.sizes.throughput_shape
+    description = (
+        f"{len(data)} slices of 1 x {nlat} x {nlon} (tas and pr, float32; {megabytes:.3g} MB), "
+        "each appended as one commit (one `to_zarr` call for xarray) to a new local store. "
+        f"Every case stores one chunk per time step and variable (1 x {nlat} x {nlon}) with "
+        "Zarr's default codec (zstd level 0), unless its name says otherwise. "
+        "MB/s is the uncompressed data over the wall time of all appends, the first included."
+    )
+    return Section(KEY, "Throughput", description, results, comparisons)
