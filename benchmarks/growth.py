@@ -6,42 +6,28 @@ ones, for versioncube, xarray and the hand-written Icechunk loop.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import xarray as xr
-
 from benchmarks.common import Context
 from benchmarks.report import Comparison, Goal, Ref, Section
 from benchmarks.workloads import (
     VERSIONCUBE,
     WRITERS,
     XARRAY,
+    Workload,
     growth_result,
-    make_slices,
     run_writer,
-    write_files,
 )
 
 KEY = "B"
 
 
-def slices(context: Context) -> list[xr.Dataset]:
-    """B's slices, made once per run (C appends the same ones with zappend)."""
+def workload(context: Context) -> Workload:
+    """B's slices (C appends the same ones with zappend)."""
     sizes = context.sizes
-    return context.shared(
-        "growth-slices", lambda: make_slices(sizes.growth_slices, sizes.growth_shape)
-    )
-
-
-def files(context: Context) -> list[Path]:
-    """B's slices as NetCDF files, one per slice (how they reach zappend's process)."""
-    return context.shared(
-        "growth-files", lambda: write_files(slices(context), context.workdir / "growth-files")
-    )
+    return Workload(context, "growth", sizes.growth_slices, sizes.growth_shape)
 
 
 def run(context: Context) -> Section:
-    data = slices(context)
+    data = workload(context).slices()
     window = context.sizes.growth_window
     results = []
     for name, writer in WRITERS.items():

@@ -112,8 +112,8 @@ def appends_timed(context: Context, items: Sequence[Any], folder: str) -> StepCl
 
 def run(context: Context) -> Section:
     window = context.sizes.growth_window
-    a = appends_timed(context, throughput.slices(context), "throughput")
-    b = appends_timed(context, growth.slices(context), "growth")
+    a = appends_timed(context, throughput.workload(context).slices(), "throughput")
+    b = appends_timed(context, growth.workload(context).slices(), "growth")
     columns = [  # metric, label, means
         ("a_ms", "A", mean_ms(a.appends[1:])),
         ("b_first_ms", f"B first {window}", mean_ms(b.appends[1 : window + 1])),

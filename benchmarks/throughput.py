@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
-import xarray as xr
 from zarr.codecs import BloscCodec
 
 from benchmarks.common import Context
@@ -24,14 +22,13 @@ from benchmarks.workloads import (
     IcechunkWriter,
     SliceItem,
     VersioncubeWriter,
+    Workload,
     Writer,
     XarrayWriter,
     data_megabytes,
-    make_slices,
     run_writer,
     throughput_result,
     with_encoding,
-    write_files,
 )
 
 KEY = "A"
@@ -48,24 +45,15 @@ class Case:
     goal: Goal | None = None  # for the ratio of its MB/s to xarray's
 
 
-def slices(context: Context) -> list[xr.Dataset]:
-    """A's slices, made once per run (C appends the same ones with zappend)."""
+def workload(context: Context) -> Workload:
+    """A's slices (C appends the same ones with zappend)."""
     sizes = context.sizes
-    return context.shared(
-        "throughput-slices", lambda: make_slices(sizes.throughput_slices, sizes.throughput_shape)
-    )
-
-
-def files(context: Context) -> list[Path]:
-    """A's slices as NetCDF files, one per slice."""
-    return context.shared(
-        "throughput-files",
-        lambda: write_files(slices(context), context.workdir / "throughput-files"),
-    )
+    return Workload(context, "throughput", sizes.throughput_slices, sizes.throughput_shape)
 
 
 def run(context: Context) -> Section:
-    data = slices(context)
+    slices = workload(context)
+    data = slices.slices()
     megabytes = data_megabytes(data)
     cases = [
         Case(XARRAY, XarrayWriter, data),
@@ -73,7 +61,7 @@ def run(context: Context) -> Section:
         Case(VERSIONCUBE, VersioncubeWriter, data, Goal(">=", 1.5)),
         # versioncube takes the chunks from the first slice: it is given in memory, the rest
         # as files
-        Case(VERSIONCUBE_FILES, VersioncubeWriter, [data[0], *files(context)[1:]]),
+        Case(VERSIONCUBE_FILES, VersioncubeWriter, [data[0], *slices.files()[1:]]),
         Case(
             "versioncube, Zarr's default chunks",
             VersioncubeWriter,

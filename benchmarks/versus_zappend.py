@@ -91,15 +91,15 @@ def _run_runner(python: Path, argument: str) -> str:
 
 def run(context: Context) -> Section:
     python = context.zappend_python or zappend_python()
-    megabytes = data_megabytes(throughput.slices(context))
+    slices = throughput.workload(context)
+    megabytes = data_megabytes(slices.slices())
     results = []
     for case, in_memory, folder in ((IN_MEMORY, True, "in-memory"), (FROM_FILES, False, "files")):
         target = context.target("zappend", folder)
-        seconds = run_zappend(python, throughput.files(context), target, in_memory=in_memory)
+        seconds = run_zappend(python, slices.files(), target, in_memory=in_memory)
         results.append(throughput_result(case, seconds, megabytes, target))
-    seconds = run_zappend(
-        python, growth.files(context), context.target("zappend", "tiny"), in_memory=True
-    )
+    tiny = growth.workload(context).files()
+    seconds = run_zappend(python, tiny, context.target("zappend", "tiny"), in_memory=True)
     window = context.sizes.growth_window
     results.append(growth_result(TINY, seconds, window))
 

@@ -9,6 +9,7 @@ write them. (versioncube has no chunk setting yet; it takes the first slice's en
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ import xarray as xr
 from icechunk.xarray import to_icechunk
 
 import versioncube
-from benchmarks.common import folder_bytes, time_each
+from benchmarks.common import Context, folder_bytes, time_each
 from benchmarks.report import Result
 from versioncube.samples import sample_slice
 
@@ -66,6 +67,26 @@ def write_files(slices: Sequence[xr.Dataset], folder: Path) -> list[Path]:
         dataset.to_netcdf(path)
         paths.append(path)
     return paths
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """Slices that several benchmarks append (A and C, B and C), made once per run."""
+
+    context: Context
+    name: str
+    count: int
+    shape: tuple[int, int]
+
+    def slices(self) -> list[xr.Dataset]:
+        return self.context.shared(
+            f"{self.name}-slices", lambda: make_slices(self.count, self.shape)
+        )
+
+    def files(self) -> list[Path]:
+        """The slices as NetCDF files, one per slice."""
+        folder = self.context.workdir / f"{self.name}-files"
+        return self.context.shared(f"{self.name}-files", lambda: write_files(self.slices(), folder))
 
 
 def data_megabytes(slices: Sequence[xr.Dataset]) -> float:
