@@ -24,6 +24,7 @@ class Sizes:
 
     throughput_slices: int = 100  # A: slices of one time step
     throughput_shape: tuple[int, int] = (720, 1440)  # A: lat x lon of each slice
+    throughput_rounds: int = 2  # A: runs of every case, interleaved; the fastest one counts
     growth_slices: int = 1000  # B: tiny slices
     growth_window: int = 100  # B: appends averaged at the start and at the end
     growth_shape: tuple[int, int] = (16, 16)
@@ -38,6 +39,7 @@ SIZES: dict[str, Sizes] = {
     "quick": Sizes(
         throughput_slices=20,
         throughput_shape=(360, 720),
+        throughput_rounds=1,
         growth_slices=200,
         growth_window=20,
         memory_shape=(4, 4000, 4000),
@@ -49,6 +51,7 @@ SIZES: dict[str, Sizes] = {
     "tiny": Sizes(
         throughput_slices=3,
         throughput_shape=(18, 36),
+        throughput_rounds=1,
         growth_slices=12,
         growth_window=4,
         growth_shape=(4, 4),

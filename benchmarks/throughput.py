@@ -52,8 +52,8 @@ def workload(context: Context) -> Workload:
 
 
 def run(context: Context) -> Section:
-    slices = workload(context)
-    data = slices.slices()
+    work = workload(context)
+    data = work.slices()
     megabytes = data_megabytes(data)
     cases = [
         Case(XARRAY, XarrayWriter, data),
@@ -61,7 +61,7 @@ def run(context: Context) -> Section:
         Case(VERSIONCUBE, VersioncubeWriter, data, Goal(">=", 1.5)),
         # versioncube takes the chunks from the first slice: it is given in memory, the rest
         # as files
-        Case(VERSIONCUBE_FILES, VersioncubeWriter, [data[0], *slices.files()[1:]]),
+        Case(VERSIONCUBE_FILES, VersioncubeWriter, [data[0], *work.files()[1:]]),
         Case(
             "versioncube, Zarr's default chunks",
             VersioncubeWriter,
@@ -72,11 +72,16 @@ def run(context: Context) -> Section:
         Case("xarray to_zarr, blosc lz4", XarrayWriter, with_encoding(data, LZ4)),
         Case("xarray to_zarr, no compression", XarrayWriter, with_encoding(data, UNCOMPRESSED)),
     ]
-    results = []
-    for index, case in enumerate(cases):
-        target = context.target("throughput", f"case-{index}")
-        seconds = run_writer(case.writer, case.items, target)
-        results.append(throughput_result(case.name, seconds, megabytes, target))
+    fastest: list[list[float]] = [[] for _ in cases]  # seconds per append, per case
+    for _ in range(context.sizes.throughput_rounds):  # interleaved, so load changes hit all
+        for index, case in enumerate(cases):
+            seconds = run_writer(case.writer, case.items, context.target("throughput", str(index)))
+            if not fastest[index] or sum(seconds) < sum(fastest[index]):
+                fastest[index] = seconds
+    results = [
+        throughput_result(case.name, seconds, megabytes, context.workdir / "throughput" / str(i))
+        for i, (case, seconds) in enumerate(zip(cases, fastest, strict=True))
+    ]
 
     comparisons = [
         Comparison(
@@ -100,6 +105,7 @@ def run(context: Context) -> Section:
         "each appended as one commit (one `to_zarr` call for xarray) to a new local store. "
         f"Every case stores one chunk per time step and variable (1 x {nlat} x {nlon}) with "
         "Zarr's default codec (zstd level 0), unless its name says otherwise. "
-        "MB/s is the uncompressed data over the wall time of all appends, the first included."
+        "MB/s is the uncompressed data over the wall time of all appends, the first included; "
+        f"the fastest of {context.sizes.throughput_rounds} interleaved runs of each case."
     )
     return Section(KEY, "Throughput", description, results, comparisons)
