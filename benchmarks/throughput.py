@@ -18,6 +18,7 @@ from benchmarks.report import Comparison, Goal, Ref, Section
 from benchmarks.workloads import (
     ICECHUNK,
     VERSIONCUBE,
+    WRITERS,
     XARRAY,
     IcechunkWriter,
     SliceItem,
@@ -33,8 +34,11 @@ from benchmarks.workloads import (
 
 KEY = "A"
 VERSIONCUBE_FILES = "versioncube, from NetCDF files"
-LZ4 = {"compressors": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]}
-UNCOMPRESSED: dict[str, list] = {"compressors": []}
+#: Codecs tried besides Zarr's default (zstd level 0), by every tool.
+CODECS: dict[str, dict[str, list]] = {
+    "blosc lz4": {"compressors": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]},
+    "no compression": {"compressors": []},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +71,11 @@ def run(context: Context) -> Section:
             VersioncubeWriter,
             with_encoding(data, {}, drop=["chunks"]),
         ),
-        Case("versioncube, blosc lz4", VersioncubeWriter, with_encoding(data, LZ4)),
-        Case("versioncube, no compression", VersioncubeWriter, with_encoding(data, UNCOMPRESSED)),
-        Case("xarray to_zarr, blosc lz4", XarrayWriter, with_encoding(data, LZ4)),
-        Case("xarray to_zarr, no compression", XarrayWriter, with_encoding(data, UNCOMPRESSED)),
+        *(
+            Case(f"{name}, {codec}", writer, with_encoding(data, encoding))
+            for codec, encoding in CODECS.items()
+            for name, writer in WRITERS.items()
+        ),
     ]
     fastest: list[list[float]] = [[] for _ in cases]  # seconds per append, per case
     for _ in range(context.sizes.throughput_rounds):  # interleaved, so load changes hit all
