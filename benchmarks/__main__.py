@@ -9,6 +9,7 @@ python -m benchmarks --skip C        # everything but zappend (no venv needed)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import sys
@@ -49,6 +50,12 @@ def parse_arguments(arguments: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip", type=_keys, default=[], help="comma-separated, e.g. C")
     parser.add_argument(
+        "--rounds", type=int, help="runs of each A case, the fastest counts (default: by size)"
+    )
+    parser.add_argument(
+        "--trace-memory", action="store_true", help="D: list the biggest Python allocations"
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help=f"report folder (default: {RESULTS})"
     )
     parser.add_argument(
@@ -80,7 +87,11 @@ def main(arguments: Sequence[str] | None = None) -> Report:
         "libraries": library_versions(),
     }
     with tempfile.TemporaryDirectory(prefix="versioncube-bench-") as scratch:
-        context = Context(SIZES[options.size], options.workdir or Path(scratch))
+        sizes = SIZES[options.size]
+        if options.rounds:
+            sizes = dataclasses.replace(sizes, throughput_rounds=options.rounds)
+        workdir = options.workdir or Path(scratch)
+        context = Context(sizes, workdir, trace_memory=options.trace_memory)
         if "C" in selected:
             context.zappend_python = versus_zappend.zappend_python()
             header["zappend_libraries"] = versus_zappend.zappend_versions(context.zappend_python)

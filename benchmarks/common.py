@@ -24,7 +24,7 @@ class Sizes:
 
     throughput_slices: int = 100  # A: slices of one time step
     throughput_shape: tuple[int, int] = (720, 1440)  # A: lat x lon of each slice
-    throughput_rounds: int = 2  # A: runs of every case, interleaved; the fastest one counts
+    throughput_rounds: int = 3  # A: runs of every case, interleaved; the fastest one counts
     growth_slices: int = 1000  # B: tiny slices
     growth_window: int = 100  # B: appends averaged at the start and at the end
     growth_shape: tuple[int, int] = (16, 16)
@@ -70,6 +70,7 @@ class Context:
     sizes: Sizes
     workdir: Path
     zappend_python: Path | None = None  # the zappend venv's python, when C is selected
+    trace_memory: bool = False  # D: also report the biggest Python allocations
     _cache: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def target(self, *names: str) -> Path:

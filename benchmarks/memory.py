@@ -3,9 +3,9 @@
 The slice is computed chunk by chunk by dask from a function, so it is never held whole unless
 the append itself holds it. It runs in a child process (``python -m benchmarks.memory``) that
 creates a cube with one time step of the same grid, appends the big slice, and reports its
-own peak RSS (``getrusage``'s ``ru_maxrss``), so nothing else of the run is counted.
-With ``--trace`` the child also reports the ten biggest Python allocations alive at the peak
-of the big append (tracemalloc), to show where a slice gets materialised.
+own peak RSS (``VmHWM``), so nothing else of the run is counted. With ``--trace-memory`` the
+child also reports the peak of Python's own allocations during the big append and the biggest
+ones still alive after it (tracemalloc), to show where a slice gets held.
 """
 
 from __future__ import annotations
@@ -84,22 +84,35 @@ def measure(target: Path, shape: tuple[int, int, int], chunks: tuple[int, int, i
         "seconds": seconds,
     }
     if trace:
+        report["python_peak_gb"] = tracemalloc.get_traced_memory()[1] / 1e9
         snapshot = tracemalloc.take_snapshot()
         report["top_allocations"] = [str(stat) for stat in snapshot.statistics("lineno")[:10]]
     return report
 
 
 def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """This process's peak RSS in bytes.
+
+    ``VmHWM`` counts this program only. ``ru_maxrss`` would do on macOS, but Linux carries it
+    over ``exec`` from the forked parent, so a child of a big benchmark run would report the
+    parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
 
 
-def run(context: Context, *, trace: bool = False) -> Section:
+def run(context: Context) -> Section:
     sizes = context.sizes
     request = {
         "target": str(context.target("memory", "cube")),
         "shape": sizes.memory_shape,
         "chunks": sizes.memory_chunks,
-        "trace": trace,
+        "trace": context.trace_memory,
     }
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory", json.dumps(request)],
