@@ -37,7 +37,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_arguments(arguments: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.splitlines()[0].strip("`")
+        prog="python -m benchmarks",
+        description="Run versioncube's benchmarks (issue 6) and write latest.md and latest.json.",
     )
     parser.add_argument(
         "--size", choices=sorted(SIZES), default="full", help="how big (default: full)"
