@@ -28,7 +28,7 @@ docs: $(VENV)/.installed
 	$(BIN)/python docs/generate_reference.py
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""The benchmark harness runs end to end at its tiniest size; no timing is asserted.
+
+zappend (C) needs its own virtual environment, so it is left out here; the report still lists
+its comparisons as not run.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import phases, reads
+from benchmarks.__main__ import main
+from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
+from benchmarks.workloads import WRITERS
+
+EXPECTED_CASES = {
+    "A": [
+        *WRITERS,
+        "versioncube, from NetCDF files",
+        "versioncube, Zarr's default chunks",
+        *(f"{name}, {codec}" for codec in ("blosc lz4", "no compression") for name in WRITERS),
+    ],
+    "B": list(WRITERS),
+    "D": ["versioncube"],
+    "E": [reads.FIRST, reads.HEAD, reads.HELP],
+    "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[dict, str]:
+    folder = tmp_path_factory.mktemp("bench")
+    main(["--size", "tiny", "--skip", "C", "--out", str(folder / "results")])
+    results = folder / "results"
+    return json.loads((results / "latest.json").read_text()), (results / "latest.md").read_text()
+
+
+def test_every_benchmark_and_case_is_reported(tiny_run):
+    data, markdown = tiny_run
+    assert {
+        section["key"]: [r["case"] for r in section["results"]] for section in data["sections"]
+    } == EXPECTED_CASES
+    for section in data["sections"]:
+        assert f"## {section['key']}. {section['title']}" in markdown
+        for result in section["results"]:
+            assert result["metrics"], result["case"]
+            assert f"| {result['case']} | {result['summary']} |" in markdown
+
+
+def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_run):
+    data, markdown = tiny_run
+    metrics = {
+        (section["key"], result["case"]): result["metrics"]
+        for section in data["sections"]
+        for result in section["results"]
+    }
+    compared = 0
+    for section in data["sections"]:
+        for row in section["comparisons"]:
+            numerator = metrics[row["numerator"]["section"], row["numerator"]["case"]]
+            expected = numerator[row["numerator"]["metric"]]
+            if row["denominator"] is not None:
+                denominator = metrics[row["denominator"]["section"], row["denominator"]["case"]]
+                expected /= denominator[row["denominator"]["metric"]]
+            assert row["value"] == pytest.approx(expected), row["name"]
+            goal = row["goal"]
+            if goal is not None:
+                assert row["met"] == Goal(goal["op"], goal["limit"]).met(row["value"])
+                limit = Goal(goal["op"], goal["limit"]).describe(row["unit"])
+                assert f"| {row['name']} | {row['value']:.2f}{row['unit']} | {limit} |" in markdown
+            compared += 1
+    assert compared >= 14
+
+
+def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
+    data, markdown = tiny_run
+    assert data["machine"]["cores"] >= 1 and data["machine"]["ram_gib"] > 0
+    assert {"versioncube", "icechunk", "zarr", "xarray", "numpy", "dask"} <= set(data["libraries"])
+    assert (
+        data["machine"]["cpu"] in markdown
+        and f"icechunk {data['libraries']['icechunk']}" in markdown
+    )
+
+
+def test_a_comparison_with_a_section_not_run_says_so():
+    ran = Section("A", "Throughput", "", [Result("versioncube", {"mb_per_s": 2.0}, "2 MB/s")])
+    wanted = Comparison(
+        "versioncube / zappend",
+        Ref("A", "versioncube", "mb_per_s"),
+        Ref("C", "zappend", "mb_per_s"),
+        Goal(">=", 1.0),
+    )
+    ran.comparisons.append(wanted)
+    report = Report("tiny", [ran], {})
+    assert report.value(wanted) is None
+    assert report.to_json()["sections"][0]["comparisons"][0]["met"] is None
+
+
+def test_unknown_benchmarks_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--only", "A,Z"])
+    assert "unknown benchmark(s) Z" in capsys.readouterr().err
+
+
+def test_the_zappend_runner_imports_nothing_of_ours():
+    """It runs in zappend's venv, where neither versioncube nor zarr 3 is installed."""
+    runner = Path(__file__).resolve().parent.parent / "benchmarks" / "zappend_runner.py"
+    imported = set()
+    for node in ast.walk(ast.parse(runner.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert "zappend" in imported
+    assert not imported & {"versioncube", "benchmarks", "icechunk"}
