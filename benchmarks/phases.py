@@ -19,6 +19,7 @@ import icechunk
 import icechunk.xarray
 
 import versioncube.cube
+import versioncube.zarr_append
 from benchmarks import growth, throughput
 from benchmarks.common import Context
 from benchmarks.report import Result, Section
@@ -30,15 +31,18 @@ OTHER = "other (Cube.append outside these steps)"
 #: Names that start with this are parts of the step above them, not counted twice in "other".
 PART = "- "
 
-#: (step, object that holds the function, attribute name), in pipeline order. The parts of
-#: to_icechunk are Icechunk internals (icechunk/xarray.py): xarray's metadata path, which
-#: opens the group and decodes the existing variables, against the chunk writes.
+#: (step, object that holds the function, attribute name), in pipeline order. Appends of
+#: in-memory slices write in place (versioncube/zarr_append.py); the first slice and dask-backed
+#: ones go through to_icechunk, whose parts are Icechunk internals (icechunk/xarray.py):
+#: xarray's metadata path, which opens the group and decodes the existing variables, against
+#: the chunk writes.
 STEPS: list[tuple[str, Any, str]] = [
     ("fingerprint the slice (slice_ref)", versioncube.cube, "slice_ref"),
-    ("read the history (ancestry)", versioncube.cube, "slices_in_history"),
     ("open a writable session", icechunk.Repository, "writable_session"),
     ("read the cube outline (read_outline)", versioncube.cube, "read_outline"),
     ("validate the slice (plan_append)", versioncube.cube, "_plan"),
+    ("write in place (append_in_place)", versioncube.cube, "append_in_place"),
+    (f"{PART}encode (encode_zarr_variable)", versioncube.zarr_append, "encode_zarr_variable"),
     ("write the slice (to_icechunk)", versioncube.cube, "to_icechunk"),
     (f"{PART}open the group", icechunk.xarray._XarrayDatasetWriter, "_open_group"),
     (f"{PART}xarray metadata", icechunk.xarray._XarrayDatasetWriter, "write_metadata"),

@@ -75,13 +75,26 @@ def test_codecs_are_stored_as_zarr_v3_and_read_back(
         xr.testing.assert_identical(head, expected)
 
 
-def test_byte_filters_without_a_compressor_go_before_zarrs_default():
+def test_byte_filters_without_a_compressor_go_before_the_default_compressor():
     encoding = codec_encoding({"filters": [{"id": "shuffle"}]}, "variables.x.encoding")
     assert encoding["filters"] is None
     assert [codec.to_dict()["name"] for codec in encoding["compressors"]] == [
         "numcodecs.shuffle",
-        "zstd",
+        "blosc",
     ]
+
+
+def test_variables_without_a_compressor_get_blosc_lz4(memory_target, small_slice):
+    from versioncube import append
+
+    append([small_slice("2024-01-01"), small_slice("2024-01-02")], target_dir=memory_target)
+    group = zarr.open_group(
+        open_cube(memory_target).repository.readonly_session("main").store, mode="r"
+    )
+    for name in ("tas", "pr", "time", "lat"):
+        (compressor,) = group[name].compressors
+        config = compressor.to_dict()["configuration"]
+        assert (config["cname"], config["shuffle"]) == ("lz4", "shuffle"), name
 
 
 @pytest.mark.parametrize(

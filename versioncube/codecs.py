@@ -41,7 +41,7 @@ def codec_encoding(settings: Mapping[str, Any], path: str) -> dict[str, Any]:
         byte_filters = [codec for codec in filters if not isinstance(codec, ArrayArrayCodec)]
         encoding["filters"] = array_filters or None
         if byte_filters:
-            compressors = encoding.get("compressors", [_default_compressor()]) or []
+            compressors = encoding.get("compressors", [default_compressor()]) or []
             encoding["compressors"] = byte_filters + list(compressors)
     elif "filters" in settings:
         encoding["filters"] = None
@@ -96,8 +96,11 @@ def _from_numcodecs(codec_id: str, options: dict[str, Any]) -> Any:
     return get_codec_class(f"numcodecs.{codec_id}")(**options)
 
 
-def _default_compressor() -> Any:
-    """Zarr v3's default compressor, for byte filters configured without a compressor."""
-    from zarr.codecs import ZstdCodec
+def default_compressor() -> Any:
+    """versioncube's default compressor: Blosc lz4 with byte shuffling (zarr 2's default).
 
-    return ZstdCodec()
+    Also used after byte filters configured without a compressor.
+    """
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")

@@ -61,6 +61,7 @@ from versioncube.transaction import (
     update_repository,
 )
 from versioncube.verify import VerifyReport, verify_version
+from versioncube.zarr_append import append_in_place, can_append_in_place
 
 DEFAULT_APPEND_DIM = "time"
 REPO_METADATA_KEY = "versioncube"
@@ -143,6 +144,9 @@ class Cube:
         self._repo: icechunk.Repository | None = None
         self._history = SliceHistory()
         self._dry_run_outline: CubeOutline | None = None
+        # the cube's outline at our own last commit, so the next append need not read it again
+        self._outline_at: tuple[str, CubeOutline] | None = None
+        self._pending_outline: CubeOutline | None = None  # what this append's commit will leave
         self._stored: Mapping[str, Any] | None = None  # the repository's versioncube metadata
 
     def __repr__(self) -> str:
@@ -335,6 +339,9 @@ class Cube:
         if afresh:
             self._restarted(outline)
         self._history.committed(ref.identity, outcome.snapshot_id, outcome.record)
+        self._outline_at = None
+        if self._pending_outline is not None:
+            self._outline_at = (outcome.snapshot_id, self._pending_outline)
         return AppendResult(ref.name, ref.identity, "appended", outcome.snapshot_id, outcome.record)
 
     def _commit_holding(self, ref: SliceRef) -> str | None:
@@ -358,24 +365,38 @@ class Cube:
             if done is not None:
                 return AlreadyCommitted(done)
         dim = outline.append_dim
-        cube = None if afresh else read_outline(session.store, dim)
+        cube = None if afresh else self._outline_of(session)
         plan = _plan(cube, dataset, ref, outline)
-        to_write = plan.dataset.copy(deep=False)
-        to_write.attrs = merged_attrs(
+        attrs = merged_attrs(
             outline.attrs_update_mode,
             cube.attrs if cube is not None else None,
             plan.dataset.attrs,
             outline.attrs,
         )
-        # align_chunks: dask-backed slices are rechunked to the cube's chunks, as zappend does
+        evaluated = outline.permit_eval and has_expressions(outline.attrs)
+        self._pending_outline = None
         if plan.creates_cube:
-            to_write = _with_creation_encoding(to_write, outline)
+            to_write = _with_creation_encoding(plan.dataset.copy(deep=False), outline)
+            to_write.attrs = attrs
             to_icechunk(to_write, session, mode="w" if afresh else "w-", align_chunks=True)
+        elif can_append_in_place(plan.dataset):
+            append_in_place(session.store, plan.dataset, cube, attrs)  # type: ignore[arg-type]
+            if not evaluated:
+                self._pending_outline = cube.extended(plan, attrs)  # type: ignore[union-attr]
         else:
+            # dask-backed: written chunk by chunk, rechunked to the cube's chunks as zappend does
+            to_write = plan.dataset.copy(deep=False)
+            to_write.attrs = attrs
             to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
-        if outline.permit_eval and has_expressions(outline.attrs):
+        if evaluated:
             _write_evaluated_attrs(session, outline.attrs)
         return CommitRecord.for_plan(plan, ref.identity, dim)
+
+    def _outline_of(self, session: icechunk.Session) -> CubeOutline | None:
+        """The cube's outline in ``session``: kept from our last commit when that is its base."""
+        if self._outline_at is not None and self._outline_at[0] == session.snapshot_id:
+            return self._outline_at[1]
+        return read_outline(session.store, self.outline.append_dim)
 
     def _dry_run(self, ref: SliceRef, dataset: xr.Dataset) -> AppendResult:
         outline = self.outline

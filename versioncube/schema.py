@@ -32,6 +32,7 @@ class VariableOutline:
     sizes: Mapping[str, int]
     dtype: np.dtype
     time_units: str | None  # the stored CF units of a datetime variable
+    encoding: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # as xarray reads it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,7 @@ class CubeOutline:
                 sizes={str(dim): size for dim, size in variable.sizes.items()},
                 dtype=variable.dtype,
                 time_units=variable.encoding.get("units") if variable.dtype.kind == "M" else None,
+                encoding=dict(variable.encoding),
             )
             for name, variable in dataset.variables.items()
         }
@@ -67,10 +69,19 @@ class CubeOutline:
         last_label = labels[-1].values[()] if labels is not None and size else None
         return cls(append_dim, size, variables, grid, last_label, dict(dataset.attrs))
 
-    def extended(self, plan: AppendPlan) -> CubeOutline:
-        """The outline after ``plan`` was appended (used by dry runs)."""
+    def extended(self, plan: AppendPlan, attrs: Mapping[str, Any] | None = None) -> CubeOutline:
+        """The outline after ``plan`` was appended (and the global attributes set to ``attrs``).
+
+        Dry runs use it to check a list of slices; appends use it to skip reading the cube again
+        when the branch tip is still their own last commit.
+        """
         last = plan.labels[1] if plan.labels is not None else self.last_label
-        return dataclasses.replace(self, size=plan.index_range[1], last_label=last)
+        return dataclasses.replace(
+            self,
+            size=plan.index_range[1],
+            last_label=last,
+            attrs=dict(self.attrs if attrs is None else attrs),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

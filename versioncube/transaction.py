@@ -31,6 +31,7 @@ from versioncube.history import CommitRecord
 from versioncube.storage import Target
 
 LOCK_FILE_NAME = "versioncube.lock"
+CREATION_WAIT_STEPS = 100  # tenths of a second to wait for another writer's new repository
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +113,11 @@ def open_or_create_repository(
                 storage, config=config, check_clean_root=target.kind != "local"
             )
         except icechunk.IcechunkError:
-            if icechunk.Repository.exists(storage):
-                return icechunk.Repository.open(storage)
+            # another writer is creating it right now: its repository appears within moments
+            for _ in range(CREATION_WAIT_STEPS):
+                if icechunk.Repository.exists(storage):
+                    return icechunk.Repository.open(storage)
+                time.sleep(0.1)
             raise
         repo.save_config()
         initialise(repo)

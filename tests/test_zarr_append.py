@@ -1,0 +1,62 @@
+"""The in-place append writes exactly what xarray's append path writes."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import zarr
+
+import versioncube
+from versioncube import open_cube
+from versioncube.zarr_append import can_append_in_place
+
+CONFIG = {
+    "variables": {
+        "tas": {"encoding": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 273.15,
+                             "_FillValue": -32768}},
+        "pr": {"encoding": {"fill_value": "NaN"}},
+    },
+}  # fmt: skip
+
+
+def _slices(small_slice):
+    slices = []
+    for index, day in enumerate(pd.date_range("2024-01-01", periods=4, freq="6h")):
+        item = small_slice(day)
+        item["pr"][0, index, :] = np.nan  # missing values, packed and not
+        item["tas"][0, :, index] = np.nan
+        item = item.assign_coords(
+            time_bounds=(("time", "bound"), np.array([[day, day + pd.Timedelta(hours=6)]]))
+        )
+        slices.append(item.assign_attrs(history=f"slice {index}"))
+    return slices
+
+
+def _arrays(target: str) -> dict[str, np.ndarray]:
+    store = open_cube(target).repository.readonly_session(branch="main").store
+    group = zarr.open_group(store, mode="r")
+    return {name: array[...] for name, array in group.arrays()}
+
+
+@pytest.mark.parametrize("attrs_update_mode", ["keep", "replace"])
+def test_in_place_and_xarray_appends_store_the_same(small_slice, attrs_update_mode):
+    slices = _slices(small_slice)
+    in_memory, via_dask = f"memory://{uuid.uuid4().hex}", f"memory://{uuid.uuid4().hex}"
+    settings = {**CONFIG, "attrs_update_mode": attrs_update_mode}
+    versioncube.append(slices, settings, target_dir=in_memory)
+    versioncube.append([s.chunk() for s in slices], settings, target_dir=via_dask)
+    assert can_append_in_place(slices[1]) and not can_append_in_place(slices[1].chunk())
+
+    fast, reference = _arrays(in_memory), _arrays(via_dask)
+    assert fast.keys() == reference.keys()
+    for name in fast:
+        np.testing.assert_array_equal(fast[name], reference[name], err_msg=name)
+    xr.testing.assert_identical(
+        open_cube(in_memory).to_xarray().load(), open_cube(via_dask).to_xarray().load()
+    )
+    expected_history = "slice 0" if attrs_update_mode == "keep" else "slice 3"
+    assert open_cube(in_memory).to_xarray().attrs["history"] == expected_history
