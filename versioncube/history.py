@@ -1,11 +1,12 @@
 """The commit-metadata schema: what versioncube records with every commit, and reading it back.
 
-Each commit carries ``metadata["versioncube"]``, a JSON object (schema version 1):
+Each commit carries ``metadata["versioncube"]``: a JSON object as compact JSON text (schema
+version 2; schema 1 stored the same object unencoded, and is still read):
 
 =================  ================================================================
 key                meaning
 =================  ================================================================
-``schema``         1, the version of this layout
+``schema``         2, the version of this layout
 ``operation``      ``"create"`` (the first slice) or ``"append"``
 ``slice``          the slice's identity: absolute path, URI, or ``sha256:...``
 ``slice_name``     the short name used in messages
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
@@ -33,7 +35,12 @@ from versioncube.schema import AppendPlan, format_label
 from versioncube.tables import SnapshotRow, Table, short_time
 
 METADATA_KEY = "versioncube"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema 1 stored the record as a JSON object; schema 2 stores the same keys as one compact
+#: JSON text. Icechunk keeps every commit's metadata in the repository's one mutable file and
+#: re-encodes all of it on each commit, key by key: one text value halves the commit time after
+#: 1000 commits (5.8 ms -> 2.9 ms measured), so appends stay flat as the history grows.
+READABLE_SCHEMAS = (1, 2)
 
 Operation = Literal["create", "append"]
 Label = str | int | float | bool | None
@@ -67,16 +74,22 @@ class CommitRecord:
         )
 
     def to_metadata(self) -> dict[str, Any]:
+        """The commit metadata: ``{"versioncube": "<the record as compact JSON text>"}``."""
         record = dataclasses.asdict(self)
         record["index_range"] = list(self.index_range)
         record["labels"] = list(self.labels) if self.labels is not None else None
-        return {METADATA_KEY: record}
+        return {METADATA_KEY: json.dumps(record, separators=(",", ":"))}
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> CommitRecord | None:
         """The record in a commit's metadata, or None for commits versioncube did not write."""
         record = (metadata or {}).get(METADATA_KEY)
-        if not isinstance(record, Mapping) or record.get("schema") != SCHEMA_VERSION:
+        if isinstance(record, str):
+            try:
+                record = json.loads(record)
+            except ValueError:
+                return None
+        if not isinstance(record, Mapping) or record.get("schema") not in READABLE_SCHEMAS:
             return None
         labels = record.get("labels")
         return cls(
