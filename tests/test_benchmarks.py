@@ -23,6 +23,7 @@ EXPECTED_CASES = {
         "versioncube, from NetCDF files",
         "versioncube, Zarr's default chunks",
         *(f"{name}, {codec}" for codec in ("blosc lz4", "no compression") for name in WRITERS),
+        "versioncube, zstd level 0",
     ],
     "B": list(WRITERS),
     "D": ["versioncube"],
