@@ -51,20 +51,10 @@ def main() -> None:
     result = subprocess.run([sys.executable, "-m", "versioncube", "append", "-t", cube, str(bad)])
     print(f"(exit status {result.returncode})")
 
-    print("\n# 5. The head of the cube, read lazily with xarray:")
-    show_head(cube)
-
-
-def show_head(target: str) -> None:
-    import versioncube
-
-    cube = versioncube.open_cube(target)
-    dataset = cube.to_xarray()
-    print(dataset)
-    history = [s for s in cube.repository.ancestry(branch="main") if s.parent_id is not None]
-    print(f"\n{len(history)} commits on main; the latest three:")
-    for snapshot in history[:3]:
-        print(f"  {snapshot.id[:12]}  {snapshot.written_at:%Y-%m-%d %H:%M:%S}  {snapshot.message}")
+    print("\n# 5. The head of the cube, and its latest commits:")
+    versioncube("show", "-t", cube)
+    versioncube("log", "-t", cube, "-n", "3")
+    print(f"\nOpen it with xarray: versioncube.open_dataset({cube!r})")
 
 
 if __name__ == "__main__":
