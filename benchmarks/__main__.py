@@ -20,7 +20,7 @@ from pathlib import Path
 
 import icechunk
 
-from benchmarks import growth, memory, phases, reads, throughput, versus_zappend
+from benchmarks import growth, memory, phases, reads, throughput, versus_zappend, writers
 from benchmarks.common import SIZES, Context, git_revision, library_versions, machine_info
 from benchmarks.report import Report, Section
 
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "D": memory.run,
     "E": reads.run,
     "P": phases.run,
+    "W": writers.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

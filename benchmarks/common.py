@@ -32,6 +32,9 @@ class Sizes:
     memory_chunks: tuple[int, int, int] = (1, 2000, 2000)  # D: its dask chunks (16 MB)
     reads_commits: int = 1000  # E: commits in the cube whose first version and head are opened
     repeats: int = 5  # E: best of this many timings of each open and of `versioncube --help`
+    writers_slices: int = 40  # W: slices every writer process appends
+    writers_shape: tuple[int, int] = (180, 360)
+    writers_rounds: int = 3  # W: runs of every case, interleaved; the fastest one counts
 
 
 SIZES: dict[str, Sizes] = {
@@ -46,6 +49,8 @@ SIZES: dict[str, Sizes] = {
         memory_chunks=(1, 1000, 1000),
         reads_commits=200,
         repeats=3,
+        writers_slices=20,
+        writers_rounds=1,
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -59,6 +64,9 @@ SIZES: dict[str, Sizes] = {
         memory_chunks=(1, 32, 32),
         reads_commits=5,
         repeats=2,
+        writers_slices=3,
+        writers_shape=(9, 18),
+        writers_rounds=1,
     ),
 }
 

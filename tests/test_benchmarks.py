@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import phases, reads
+import versioncube
+from benchmarks import phases, reads, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
+from versioncube.samples import write_daily_files
 
 EXPECTED_CASES = {
     "A": [
@@ -29,6 +31,7 @@ EXPECTED_CASES = {
     "D": ["versioncube"],
     "E": [reads.FIRST, reads.HEAD, reads.HELP],
     "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
+    "W": [writers.case_name(s, n) for s in writers.STORAGES for n in writers.WRITER_COUNTS],
 }
 
 
@@ -85,6 +88,24 @@ def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
         data["machine"]["cpu"] in markdown
         and f"icechunk {data['libraries']['icechunk']}" in markdown
     )
+
+
+def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run):
+    data, _ = tiny_run
+    (section,) = [section for section in data["sections"] if section["key"] == "W"]
+    for result in section["results"]:
+        metrics = result["metrics"]
+        assert metrics["skipped"] == (metrics["writers"] - 1) * metrics["slices"], result["case"]
+        assert metrics["appends_per_s"] == pytest.approx(metrics["slices"] / metrics["seconds"])
+
+
+def test_the_writers_benchmark_fails_loudly_when_a_slice_is_missing(tmp_path, memory_target):
+    files = write_daily_files(tmp_path / "slices", "2024-01-01", 3, shape=(4, 8))
+    versioncube.append(files[:2], target_dir=memory_target)
+    done = writers.Run(1.0, [{"appended": 2, "skipped": 0, "conflicts": 0}])
+
+    with pytest.raises(RuntimeError, match="2 commits for 3 slices"):
+        writers.check_exactly_once(writers.Target(memory_target, {}), files, done)
 
 
 def test_a_comparison_with_a_section_not_run_says_so():
