@@ -256,24 +256,23 @@ def _append_in_child(target, queue):
         queue.put(f"{type(error).__name__}: {error}")
 
 
-def test_a_forked_child_gets_a_clear_error_instead_of_hanging(tmp_path, small_slice):
+def _child_reading_a_cube(start_method: str, tmp_path, small_slice) -> str:
+    """What a child process started with ``start_method`` reports when it reads a cube."""
     target = str(tmp_path / "cube")
-    versioncube.append([small_slice("2024-01-01")], target_dir=target)
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_append_in_child, args=(target, queue))
-    child.start()
-    child.join(60)
-    assert not child.is_alive()
-    assert queue.get(timeout=5).startswith("UnsafeProcessError: this process was created by fork()")
-
-
-def test_a_spawned_child_works(tmp_path, small_slice):
-    target = str(tmp_path / "cube")
-    versioncube.append([small_slice("2024-01-01")], target_dir=target)
-    context = multiprocessing.get_context("spawn")
+    versioncube.append([small_slice("2024-01-01")], target_dir=target)  # Icechunk used here
+    context = multiprocessing.get_context(start_method)
     queue = context.Queue()
     child = context.Process(target=_append_in_child, args=(target, queue))
     child.start()
     child.join(120)
-    assert queue.get(timeout=5) == "no error"
+    assert not child.is_alive()
+    return queue.get(timeout=5)
+
+
+def test_a_forked_child_gets_a_clear_error_instead_of_hanging(tmp_path, small_slice):
+    report = _child_reading_a_cube("fork", tmp_path, small_slice)
+    assert report.startswith("UnsafeProcessError: this process was created by fork()")
+
+
+def test_a_spawned_child_works(tmp_path, small_slice):
+    assert _child_reading_a_cube("spawn", tmp_path, small_slice) == "no error"
