@@ -236,7 +236,7 @@ def log(target, config_files, branch, limit, version, as_json) -> None:
     """List the commits of the branch, newest first: short id, time, operation, slice, append
     labels and tags. REF is a tag, branch, BRANCH~N, snapshot id or ISO date-time."""
     entries = _cube(target, config_files, branch).log(limit, version=version)
-    click.echo(json.dumps(entries.to_json(), indent=2) if as_json else str(entries))
+    _show(entries, as_json)
 
 
 @cli.command(short_help="Tag a version as an immutable release.")
@@ -261,7 +261,7 @@ def tag(target, config_files, branch, name, version, message, as_json) -> None:
 def tags(target, config_files, branch, as_json) -> None:
     """List the tags, oldest first, with snapshot, time of tagging and message."""
     found = _cube(target, config_files, branch).tags()
-    click.echo(json.dumps(found.to_json(), indent=2) if as_json else str(found))
+    _show(found, as_json)
 
 
 @cli.command(short_help="Move the branch back (or forward) to a version.")
@@ -275,10 +275,7 @@ def rollback(target, config_files, branch, version, as_json) -> None:
     and `rollback --to <discarded snapshot id>` undoes the rollback. If another writer commits
     meanwhile, the rollback fails and changes nothing."""
     result = _cube(target, config_files, branch).rollback(version)
-    if as_json:
-        _echo_json(_table_json(result))
-    else:
-        click.echo(result.describe())
+    _show(result, as_json)
 
 
 @cli.command(short_help="List commits, branch resets and tags (the operations log).")
@@ -291,7 +288,7 @@ def reflog(target, config_files, branch, limit, as_json) -> None:
     entries = _cube(target, config_files, branch).reflog()
     if limit:
         del entries[limit:]
-    click.echo(json.dumps(entries.to_json(), indent=2) if as_json else str(entries))
+    _show(entries, as_json)
 
 
 @cli.command(short_help="Summarise a version: dims, variables, labels, size.")
@@ -302,10 +299,7 @@ def show(target, config_files, branch, version, as_json) -> None:
     """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
     range, uncompressed size and stored size."""
     info = _cube(target, config_files, branch).info(version)
-    if as_json:
-        _echo_json(info.to_json())
-    else:
-        click.echo(info.describe())
+    _show(info, as_json)
 
 
 @cli.command(short_help="Show what changed between two versions.")
@@ -317,10 +311,7 @@ def diff(target, config_files, branch, from_version, to_version, as_json) -> Non
     """Show what changed from version FROM to version TO (default: the branch tip): variables
     added, removed or changed, append labels added, removed or rewritten, attribute changes."""
     changes = _cube(target, config_files, branch).diff(from_version, to_version)
-    if as_json:
-        _echo_json(changes.to_json())
-    else:
-        click.echo(changes.describe())
+    _show(changes, as_json)
 
 
 @cli.group(cls=_Group, short_help="List, create or delete branches.")
@@ -338,7 +329,7 @@ def branch(ctx: click.Context, target, config_files, branch) -> None:
 def branch_list(options, as_json) -> None:
     """List the branches with their tips, main first."""
     found = _cube(*options).branches()
-    click.echo(json.dumps(found.to_json(), indent=2) if as_json else str(found))
+    _show(found, as_json)
 
 
 @branch.command("create")
@@ -371,10 +362,7 @@ def promote(target, config_files, branch, name, into, as_json) -> None:
     """Fast-forward branch --into (default main) to the tip of branch NAME, when --into has not
     moved since NAME started from it; otherwise refuse and change nothing."""
     result = _cube(target, config_files, branch).promote(name, into=into)
-    if as_json:
-        _echo_json(_table_json(result))
-    else:
-        click.echo(result.describe())
+    _show(result, as_json)
 
 
 @cli.command(short_help="Expire old snapshots and delete unreachable data.")
@@ -388,10 +376,7 @@ def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> Non
     the objects no branch or tag reaches any more (such as rolled-back commits), and print what
     was removed. This is the only command that deletes data."""
     result = _cube(target, config_files, branch).gc(older_than, dry_run=dry_run, force=force)
-    if as_json:
-        _echo_json(_table_json(result))
-    else:
-        click.echo(result.describe())
+    _show(result, as_json)
 
 
 class _Progress:
@@ -443,12 +428,18 @@ def verify(ctx, target, config_files, branch, version, as_json) -> None:
     increase, each commit's recorded label range matches the data, and every chunk reads back.
     Also reports the orphaned objects that gc would remove. Exits with status 1 on damage."""
     report = _cube(target, config_files, branch).verify(version)
-    if as_json:
-        _echo_json({**_table_json(report), "ok": report.ok})
-    else:
-        click.echo(report.describe())
+    _show(report, as_json)
     if not report.ok:
         ctx.exit(1)
+
+
+def _show(result: Any, as_json: bool) -> None:
+    """How every command prints its result: JSON for scripts, text for people."""
+    if as_json:
+        payload = result.to_json() if hasattr(result, "to_json") else _table_json(result)
+        _echo_json(payload)
+    else:
+        click.echo(result.describe() if hasattr(result, "describe") else str(result))
 
 
 def _table_json(record: Any) -> Any:

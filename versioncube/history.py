@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import types
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -170,7 +171,10 @@ class SliceHistory:
                 added.setdefault(record.slice, snapshot.id)
                 if record.operation == "create":
                     break
-        self._commits = {**self._commits, **added} if builds_on_known else added
+        if builds_on_known:
+            self._commits.update(added)
+        else:
+            self._commits = added
         self.tip = tip
 
     def committed(self, identity: str, snapshot_id: str, record: CommitRecord) -> None:
@@ -185,7 +189,8 @@ class SliceHistory:
         return self._commits.get(identity)
 
     def as_mapping(self) -> Mapping[str, str]:
-        return dict(self._commits)
+        """A read-only view (no copy: this is asked on every append)."""
+        return types.MappingProxyType(self._commits)
 
 
 @dataclasses.dataclass(frozen=True)

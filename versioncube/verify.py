@@ -45,6 +45,9 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "ok": self.ok}
+
     def describe(self) -> str:
         lines = [
             f"snapshot {self.snapshot_id}: {self.commits_checked} commits, "
