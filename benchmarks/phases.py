@@ -19,7 +19,8 @@ import icechunk
 import icechunk.xarray
 
 import versioncube.cube
-import versioncube.zarr_append
+import versioncube.write.append
+import versioncube.write.in_place
 from benchmarks import growth, throughput
 from benchmarks.common import Context
 from benchmarks.report import Result, Section
@@ -32,18 +33,18 @@ OTHER = "other (Cube.append outside these steps)"
 PART = "- "
 
 #: (step, object that holds the function, attribute name), in pipeline order. Appends of
-#: in-memory slices write in place (versioncube/zarr_append.py); the first slice and dask-backed
+#: in-memory slices write in place (versioncube/write/in_place.py); the first slice and dask-backed
 #: ones go through to_icechunk, whose parts are Icechunk internals (icechunk/xarray.py):
 #: xarray's metadata path, which opens the group and decodes the existing variables, against
 #: the chunk writes.
 STEPS: list[tuple[str, Any, str]] = [
-    ("fingerprint the slice (slice_ref)", versioncube.cube, "slice_ref"),
+    ("fingerprint the slice (slice_ref)", versioncube.write.append, "slice_ref"),
     ("open a writable session", icechunk.Repository, "writable_session"),
-    ("read the cube outline (read_outline)", versioncube.cube, "read_outline"),
-    ("validate the slice (plan_append)", versioncube.cube, "_plan"),
-    ("write in place (append_in_place)", versioncube.cube, "append_in_place"),
-    (f"{PART}encode (encode_zarr_variable)", versioncube.zarr_append, "encode_zarr_variable"),
-    ("write the slice (to_icechunk)", versioncube.cube, "to_icechunk"),
+    ("read the cube outline (read_outline)", versioncube.write.append, "read_outline"),
+    ("validate the slice (plan_append)", versioncube.write.append, "checked_plan"),
+    ("write in place (append_in_place)", versioncube.write.append, "append_in_place"),
+    (f"{PART}encode (encode_for_zarr)", versioncube.write.in_place, "encode_for_zarr"),
+    ("write the slice (to_icechunk)", versioncube.write.append, "to_icechunk"),
     (f"{PART}open the group", icechunk.xarray._XarrayDatasetWriter, "_open_group"),
     (f"{PART}xarray metadata", icechunk.xarray._XarrayDatasetWriter, "write_metadata"),
     (f"{PART}write the chunks", icechunk.xarray._XarrayDatasetWriter, "write_eager"),

@@ -20,7 +20,7 @@ import versioncube
 from benchmarks.common import Context, best_time
 from benchmarks.report import Comparison, Goal, Ref, Result, Section
 from benchmarks.workloads import make_slices
-from versioncube.history import CommitRecord
+from versioncube.versions.record import CommitRecord
 
 KEY = "E"
 FIRST = "open the first version"

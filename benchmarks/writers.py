@@ -245,21 +245,21 @@ def serve(warm_up: str) -> None:
     import icechunk
 
     import versioncube
-    import versioncube.cube
+    import versioncube.write.append
 
     icechunk.set_logs_filter("error")
     # one append to an in-memory cube first: the lazy imports and first-use costs of the whole
     # pipeline (NetCDF backend, codecs, Icechunk's runtime) are paid before any timed start
     versioncube.open_cube(f"memory://warm-up-{os.getpid()}").append(warm_up)
     attempts: list[int] = []  # commit attempts of each slice this writer wrote in this job
-    commit_change = versioncube.cube.commit_change
+    commit_change = versioncube.write.append.commit_change
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         outcome = commit_change(*args, **kwargs)
         attempts.append(outcome.attempts)
         return outcome
 
-    versioncube.cube.commit_change = counted  # type: ignore[assignment]
+    versioncube.write.append.commit_change = counted  # type: ignore[assignment]
     print("ready", flush=True)
     for line in sys.stdin:
         job = json.loads(line)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from versioncube.cli import cli
-from versioncube.config_reference import reference
+from versioncube.config.reference import reference
 
 DOCS = Path(__file__).parent
 WIDTH = 90

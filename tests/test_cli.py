@@ -235,7 +235,7 @@ def test_branches_and_promote(runner, cube_dir, daily_files):
     assert [line.split()[0] for line in listing[2:]] == ["main", "staging"]
 
     promoted = _run(runner, "promote", "-t", cube_dir, "staging")
-    assert "restored 1 commit (time 2024-03-07)" in promoted.stdout
+    assert "promoted 1 commit (time 2024-03-07)" in promoted.stdout
     deleted = _run(runner, "branch", "-t", cube_dir, "delete", "staging")
     assert deleted.stdout.startswith("deleted branch staging (was at ")
     refused = _run(runner, "branch", "-t", cube_dir, "delete", "main")
@@ -261,7 +261,7 @@ def test_unknown_ref_is_one_line(runner, cube_dir):
 
 @pytest.mark.parametrize("where", [[], ["append"]], ids=["versioncube", "versioncube-append"])
 def test_help_config_prints_the_reference(runner, where):
-    from versioncube.config_reference import json_schema, markdown
+    from versioncube.config.reference import json_schema, markdown
 
     as_markdown = _run(runner, *where, "--help-config", "md")
     as_json = _run(runner, *where, "--help-config", "json")

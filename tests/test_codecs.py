@@ -8,8 +8,8 @@ import zarr
 
 import versioncube
 from versioncube import open_cube
-from versioncube.codecs import codec_encoding
 from versioncube.errors import ConfigError
+from versioncube.layout.codecs import codec_encoding
 
 
 def _names(codecs) -> list[dict]:

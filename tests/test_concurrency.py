@@ -21,9 +21,9 @@ from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
-from versioncube.history import CommitRecord
 from versioncube.samples import write_daily_files
-from versioncube.transaction import RetryPolicy
+from versioncube.store.commit import RetryPolicy
+from versioncube.versions.record import CommitRecord
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -108,10 +108,10 @@ def test_on_conflict_fail(two_days, small_slice):
     other = open_cube(two_days)
     item = _slipping(small_slice("2024-01-04"), lambda: other.append(small_slice("2024-01-03")))
     cube = open_cube(two_days)
-    cube.retry = RetryPolicy(on_conflict="fail")
+    fail = versioncube.CommitOptions(retry=RetryPolicy(on_conflict="fail"))
 
     with pytest.raises(versioncube.ConcurrentUpdateError, match="moved while committing"):
-        cube.append(item)
+        cube.append(item, options=fail)
     assert tip(cube) == tip(other)
 
 

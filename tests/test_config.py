@@ -8,8 +8,9 @@ import json
 import fsspec
 import pytest
 
-from versioncube.config import Config, load_config, merge_configs, polling
-from versioncube.config_reference import json_schema, markdown, reference
+from versioncube.config import Config, load_config, merge_configs
+from versioncube.config.model import polling
+from versioncube.config.reference import json_schema, markdown, reference
 from versioncube.errors import ConfigError
 
 

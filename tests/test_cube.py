@@ -12,7 +12,7 @@ from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
-from versioncube.history import SCHEMA_VERSION, CommitRecord
+from versioncube.versions.record import SCHEMA_VERSION, CommitRecord
 
 
 def test_each_slice_is_one_commit_and_reads_back_identical(memory_target, small_slice):
@@ -129,9 +129,7 @@ def test_relabelled_copy_of_existing_data_is_refused(memory_target, small_slice)
 
 def test_dry_run_validates_everything_and_writes_nothing(memory_target, small_slice):
     slices = [small_slice(day) for day in pd.date_range("2024-03-01", periods=3)]
-    summary = versioncube.cube.append_slices(
-        slices, versioncube.config.load_config(target_dir=memory_target, dry_run=True)
-    )
+    summary = versioncube.append_slices(slices, target_dir=memory_target, dry_run=True)
 
     assert [r.status for r in summary.results] == ["would append"] * 3
     assert [r.record.operation for r in summary.results] == ["create", "append", "append"]

@@ -9,7 +9,7 @@ import xarray as xr
 
 import versioncube
 from versioncube import open_cube
-from versioncube.encoding import creation_encoding, inexact_labels, parse_time_units
+from versioncube.layout.encoding import creation_encoding, inexact_labels, parse_time_units
 
 
 def test_hourly_and_minute_labels_after_a_daily_first_slice(memory_target, small_slice):

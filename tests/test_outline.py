@@ -9,8 +9,9 @@ from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
-from versioncube.history import CommitRecord
-from versioncube.outline import AppendStep, TargetOutline
+from versioncube.config.append_step import AppendStep
+from versioncube.config.outline import TargetOutline
+from versioncube.versions.record import CommitRecord
 
 OUTLINE = {
     "append_step": "1D",
@@ -151,9 +152,11 @@ def test_force_new_appends_slices_that_the_old_cube_held(memory_target, small_sl
 def test_force_new_with_dry_run_writes_nothing(memory_target, small_slice):
     versioncube.append([small_slice("2024-01-01")], target_dir=memory_target)
     before = tip(open_cube(memory_target))
-    summary = versioncube.cube.append_slices(
+    summary = versioncube.append_slices(
         [small_slice("2023-01-01"), small_slice("2023-01-02")],
-        versioncube.config.load_config(target_dir=memory_target, force_new=True, dry_run=True),
+        target_dir=memory_target,
+        force_new=True,
+        dry_run=True,
     )
     assert [r.record.operation for r in summary.results] == ["create", "append"]
     assert tip(open_cube(memory_target)) == before

@@ -19,7 +19,7 @@ def test_a_path_writes_the_report(tmp_path, memory_target, small_slice, caplog):
     text = report.read_text()
     assert "function calls" in text
     assert "Ordered by: internal time" in text
-    assert "versioncube/cube.py" in text
+    assert "versioncube/write/append.py" in text
     assert any(r.getMessage().startswith("profile of the run:\n") for r in caplog.records)
 
 

@@ -26,7 +26,7 @@ def test_short_forms_log_the_run_to_stderr(
 
     lines = capfd.readouterr().err.splitlines()
     assert any(
-        line.endswith(f"INFO versioncube.cube: appending to {memory_target} (branch main)")
+        line.endswith(f"INFO versioncube.write.run: appending to {memory_target} (branch main)")
         for line in lines
     )
     assert any("appended dataset sha256:" in line and "creating the cube" in line for line in lines)

@@ -10,7 +10,7 @@ from conftest import S3_BUCKET, commits, tip
 
 import versioncube
 from versioncube import open_cube
-from versioncube.history import CommitRecord
+from versioncube.versions.record import CommitRecord
 
 
 def test_append_resume_and_read_back_on_s3(s3_target, daily_files):

@@ -11,8 +11,9 @@ import versioncube
 from versioncube import open_cube
 from versioncube.config import Config
 from versioncube.errors import ConfigError
-from versioncube.slice_sources import Context, call_source, resolve_source, source_arguments
-from versioncube.slices import SliceOptions, slice_ref
+from versioncube.slices.identity import slice_ref
+from versioncube.slices.options import SliceOptions
+from versioncube.slices.sources import Context, call_source, resolve_source, source_arguments
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ import pytest
 import xarray as xr
 
 import versioncube
+import versioncube.slices.opening
 from versioncube import open_cube
-from versioncube.slices import dataset_fingerprint, open_slice, slice_ref
+from versioncube.slices.identity import dataset_fingerprint, slice_ref
+from versioncube.slices.opening import open_slice
 
 
 def test_path_identity_is_absolute(tmp_path, monkeypatch):
@@ -69,7 +71,7 @@ def test_fsspec_uri_slices(memory_target, small_slice):
 
 
 def test_big_file_slices_stay_lazy(daily_files, monkeypatch):
-    monkeypatch.setattr(versioncube.slices, "LOAD_LIMIT_BYTES", 0)
+    monkeypatch.setattr(versioncube.slices.opening, "LOAD_LIMIT_BYTES", 0)
     with open_slice(slice_ref(daily_files[0])) as dataset:
         assert dataset.tas.chunks is not None
         expected = xr.open_dataset(daily_files[0]).load()

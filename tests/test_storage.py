@@ -8,7 +8,8 @@ import icechunk
 import pytest
 
 from versioncube.errors import TargetError
-from versioncube.storage import parse_target, repository_config
+from versioncube.store.repository import repository_config
+from versioncube.store.target import parse_target
 
 
 def test_local_paths_and_file_uris(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import zarr
 
 import versioncube
 from versioncube import open_cube
-from versioncube.zarr_append import can_append_in_place
+from versioncube.write.in_place import can_append_in_place
 
 CONFIG = {
     "variables": {

@@ -14,6 +14,7 @@ from versioncube.errors import (
     ConcurrentUpdateError,
     ConfigError,
     CubeNotFoundError,
+    InconsistentCubeError,
     RefNotFoundError,
     SliceError,
     SliceOpenError,
@@ -26,32 +27,41 @@ from versioncube.errors import (
 )
 
 if TYPE_CHECKING:
-    from versioncube.api import append, open_cube, open_dataset
+    from versioncube.api import append, append_slices, open_cube, open_dataset
     from versioncube.config import Config
-    from versioncube.cube import AppendResult, Cube, RunSummary
-    from versioncube.slice_sources import Context, SliceSource
+    from versioncube.cube import Cube
+    from versioncube.slices.sources import Context, SliceSource
+    from versioncube.store.commit import CommitOptions, RetryPolicy
+    from versioncube.write.append import AppendResult
+    from versioncube.write.run import RunSummary
 
 _LAZY = {
     "append": "versioncube.api",
+    "append_slices": "versioncube.api",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
     "Config": "versioncube.config",
-    "Context": "versioncube.slice_sources",
+    "Context": "versioncube.slices.sources",
     "Cube": "versioncube.cube",
-    "AppendResult": "versioncube.cube",
-    "RunSummary": "versioncube.cube",
-    "SliceSource": "versioncube.slice_sources",
+    "AppendResult": "versioncube.write.append",
+    "RunSummary": "versioncube.write.run",
+    "SliceSource": "versioncube.slices.sources",
+    "CommitOptions": "versioncube.store.commit",
+    "RetryPolicy": "versioncube.store.commit",
 }
 
 __all__ = [
     "AppendResult",
+    "CommitOptions",
     "ConcurrentUpdateError",
     "Config",
     "ConfigError",
     "Context",
     "Cube",
     "CubeNotFoundError",
+    "InconsistentCubeError",
     "RefNotFoundError",
+    "RetryPolicy",
     "RunSummary",
     "SliceError",
     "SliceOpenError",
@@ -64,12 +74,13 @@ __all__ = [
     "VersionError",
     "__version__",
     "append",
+    "append_slices",
     "open_cube",
     "open_dataset",
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'versioncube' has no attribute {name!r}")

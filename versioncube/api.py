@@ -1,22 +1,27 @@
-"""The public Python API: thin functions over the core in :mod:`versioncube.cube`.
+"""The public Python API: thin functions over the core, reached through :class:`~versioncube.
+cube.Cube`.
 
-``append(slices, config, **kwargs)`` is call-compatible with ``zappend.api.zappend``.
+``append(slices, config, **kwargs)`` is call-compatible with ``zappend.api.zappend`` and returns
+the number of slices appended; ``append_slices`` does the same and returns the run's
+:class:`~versioncube.write.run.RunSummary`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import xarray as xr
 
 from versioncube.config import ConfigLike, load_config
-from versioncube.cube import Cube, append_slices, open_cube
-from versioncube.refs import VersionLike
-from versioncube.slices import SliceLike
-from versioncube.storage import TargetLike
+from versioncube.cube import Cube, cube_from_config, open_cube
+from versioncube.slices.identity import SliceLike
+from versioncube.store.target import TargetLike
+from versioncube.versions.refs import VersionLike
+from versioncube.write.append import AppendResult
+from versioncube.write.run import RunSummary
 
-__all__ = ["Cube", "append", "open_cube", "open_dataset"]
+__all__ = ["Cube", "append", "append_slices", "open_cube", "open_dataset"]
 
 
 def append(
@@ -29,8 +34,22 @@ def append(
     ``config``: a dict, a YAML/JSON file path, or a list of these, merged in order; keyword
     arguments (``target_dir=...``, ``append_dim=...``) override it.
     """
+    return append_slices(slices, config, **kwargs).appended
+
+
+def append_slices(
+    slices: Iterable[SliceLike] | SliceLike,
+    config: ConfigLike = None,
+    *,
+    on_result: Callable[[AppendResult], None] | None = None,
+    **kwargs: Any,
+) -> RunSummary:
+    """Like :func:`append`, but return the run's summary: every slice's result (appended,
+    skipped or, with ``dry_run``, would append) and the time taken. ``on_result`` is called
+    with each slice's result as it is done. An error stopping the run carries the summary of
+    what was done before it as ``error.summary``."""
     settings = load_config(config, **kwargs)
-    return append_slices(slices, settings).appended  # type: ignore[arg-type]
+    return cube_from_config(settings).append_all(slices, on_result=on_result)
 
 
 def open_dataset(
@@ -39,10 +58,12 @@ def open_dataset(
     *,
     branch: str = "main",
     storage_options: Mapping[str, Any] | None = None,
+    **xarray_options: Any,
 ) -> xr.Dataset:
     """The cube at ``target`` as it is, or as it was at ``version``, as a lazy xarray Dataset.
 
     ``version``: a tag, a branch, ``BRANCH~N`` or ``~N``, a snapshot id (or a unique prefix),
-    or an ISO 8601 date-time string or ``datetime`` meaning "as of".
+    or an ISO 8601 date-time string or ``datetime`` meaning "as of". ``xarray_options`` go to
+    ``xarray.open_dataset`` (``chunks={}`` by default).
     """
-    return open_cube(target, branch, storage_options).to_xarray(version)
+    return open_cube(target, branch, storage_options).to_xarray(version, **xarray_options)

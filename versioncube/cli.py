@@ -17,7 +17,6 @@ from versioncube._version import __version__
 from versioncube.errors import VersionCubeError
 
 _TRACEBACK_KEY = "versioncube.traceback"
-_MAX_SKIPPED_LISTED = 5  # more skipped slices than this are summarised in one line
 
 
 class _Group(click.Group):
@@ -50,7 +49,7 @@ _traceback_option = click.option(
 def _print_config_reference(ctx: click.Context, _param: click.Parameter, value: str) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from versioncube.config_reference import reference
+    from versioncube.config.reference import reference
 
     click.echo(reference(value))  # type: ignore[arg-type]
     ctx.exit()
@@ -132,8 +131,13 @@ def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None)
     return cube_from_config(_settings(config_files, target_dir=target, target_branch=branch))
 
 
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
+def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
+    """How every command prints its result (see versioncube.display.results): JSON for
+    scripts, text for people."""
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(result.describe(**describe_options))
 
 
 @cli.command(short_help="Append slices to the cube, one commit per slice.")
@@ -192,7 +196,7 @@ def append(
       versioncube append -c zappend-config.yaml -t cube.icechunk data/*.nc
     """
     _quiet_icechunk()
-    from versioncube.cube import append_slices
+    from versioncube.cube import cube_from_config
 
     settings = _settings(
         config_files,
@@ -202,29 +206,18 @@ def append(
         dry_run=dry_run,
         force_new=force_new,
     )
+    cube = cube_from_config(settings)
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()
     with _Progress(len(slices), progress) as bar:
         try:
-            summary = append_slices(slices, settings, on_result=bar.advance)
-        except VersionCubeError:
-            if bar.results:  # the slices before the failing one are committed: say so
-                click.echo(bar.summary_so_far(), err=True)
+            summary = cube.append_all(slices, on_result=bar.advance)
+        except VersionCubeError as error:
+            if error.summary is not None and error.summary.results:
+                # the slices before the failing one are committed: say so
+                click.echo(f"{error.summary.tally()} before the error", err=True)
             raise
-    if as_json:
-        _echo_json(_jsonable(summary))
-        return
-    skipped = [result for result in summary.results if result.status == "skipped"]
-    list_skipped = verbose or len(skipped) <= _MAX_SKIPPED_LISTED
-    for result in summary.results:
-        if result.status == "would append" or (result.status == "skipped" and list_skipped):
-            click.echo(result.describe())
-    if not list_skipped:
-        click.echo(
-            f"skipped {len(skipped)} slices already in the cube: {skipped[0].slice_name} .. "
-            f"{skipped[-1].slice_name} (--verbose lists each)"
-        )
-    click.echo(str(summary))
+    _show(summary, as_json, **({} if as_json else {"verbose": verbose}))
 
 
 @cli.command(short_help="List the branch's commits, newest first.")
@@ -249,10 +242,7 @@ def tag(target, config_files, branch, name, version, message, as_json) -> None:
     """Tag a version (default: the branch tip) as NAME. Tags are immutable: a name is never
     moved or reused, so a tag always reads back the same cube."""
     info = _cube(target, config_files, branch).tag(name, at=version, message=message)
-    if as_json:
-        _echo_json(_table_json(info))
-    else:
-        click.echo(f"tagged {info.short_id} as {info.name}")
+    _show(info, as_json)
 
 
 @cli.command(short_help="List the tags with their messages.")
@@ -285,9 +275,7 @@ def rollback(target, config_files, branch, version, as_json) -> None:
 def reflog(target, config_files, branch, limit, as_json) -> None:
     """List every change of the repository, newest first: commits, branch resets (rollbacks,
     promotions), branch and tag creations, expirations and garbage collections."""
-    entries = _cube(target, config_files, branch).reflog()
-    if limit:
-        del entries[limit:]
+    entries = _cube(target, config_files, branch).reflog(limit)
     _show(entries, as_json)
 
 
@@ -339,7 +327,7 @@ def branch_list(options, as_json) -> None:
 def branch_create(options, name, version) -> None:
     """Create branch NAME at a version (default: the tip of the current branch)."""
     info = _cube(*options).create_branch(name, at=version)
-    click.echo(f"created branch {info.name} at {info.short_id}")
+    click.echo(f"created {info.describe()}")
 
 
 @branch.command("delete")
@@ -347,10 +335,7 @@ def branch_create(options, name, version) -> None:
 @click.pass_obj
 def branch_delete(options, name) -> None:
     """Delete branch NAME (never main). Its commits stay readable by snapshot id until gc."""
-    tip = _cube(*options).delete_branch(name)
-    click.echo(
-        f"deleted branch {name} (was at {tip}; `branch create {name} --at {tip}` restores it)"
-    )
+    click.echo(_cube(*options).delete_branch(name).describe())
 
 
 @cli.command(short_help="Fast-forward main (or --into) to a branch.")
@@ -408,11 +393,6 @@ class _Progress:
         else:
             click.echo(f"appending {counter} {result.slice_name}: {result.status}", err=True)
 
-    def summary_so_far(self) -> str:
-        appended = sum(result.status == "appended" for result in self.results)
-        skipped = len(self.results) - appended
-        return f"appended {appended}, skipped {skipped} before the error"
-
     def __exit__(self, *exc_info: Any) -> None:
         if self.enabled and self.in_terminal and self.results:
             click.echo(err=True)  # end the redrawn line
@@ -431,36 +411,6 @@ def verify(ctx, target, config_files, branch, version, as_json) -> None:
     _show(report, as_json)
     if not report.ok:
         ctx.exit(1)
-
-
-def _show(result: Any, as_json: bool) -> None:
-    """How every command prints its result: JSON for scripts, text for people."""
-    if as_json:
-        payload = result.to_json() if hasattr(result, "to_json") else _table_json(result)
-        _echo_json(payload)
-    else:
-        click.echo(result.describe() if hasattr(result, "describe") else str(result))
-
-
-def _table_json(record: Any) -> Any:
-    """A result dataclass as JSON-ready data (datetimes as ISO strings)."""
-    import dataclasses
-
-    from versioncube.tables import jsonable
-
-    return jsonable(dataclasses.asdict(record))
-
-
-def _jsonable(summary: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {
-        "appended": summary.appended,
-        "skipped": summary.skipped,
-        "dry_run": summary.dry_run,
-        "elapsed_seconds": round(summary.elapsed, 3),
-        "results": [dataclasses.asdict(result) for result in summary.results],
-    }
 
 
 def _quiet_icechunk() -> None:

@@ -6,12 +6,17 @@ expected and what was found. The CLI prints them as one line and exits with stat
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from typing import Any
 
 
 class VersionCubeError(Exception):
-    """Base of every error versioncube raises on purpose."""
+    """Base of every error versioncube raises on purpose.
+
+    ``summary`` is the run's :class:`~versioncube.write.run.RunSummary` up to the error when the
+    error stopped a run of several slices (what was committed before it), else None.
+    """
+
+    summary: Any = None
 
 
 class ConfigError(VersionCubeError, ValueError):
@@ -24,6 +29,11 @@ class TargetError(VersionCubeError, ValueError):
 
 class CubeNotFoundError(VersionCubeError, FileNotFoundError):
     """The target holds no repository, or the branch holds no cube yet."""
+
+
+class InconsistentCubeError(VersionCubeError, ValueError):
+    """The cube's data cannot be read as one dataset (arrays of different lengths, ...), for
+    example after another tool wrote to it; ``versioncube verify`` lists what is wrong."""
 
 
 class StorageError(VersionCubeError):
@@ -62,24 +72,3 @@ class UnsafeProcessError(VersionCubeError):
 
 class ConcurrentUpdateError(VersionCubeError):
     """Another writer moved the branch tip first (nothing of this change was committed)."""
-
-
-@contextlib.contextmanager
-def storage_errors(where: str) -> Iterator[None]:
-    """Report Icechunk's storage failures as StorageError naming the target.
-
-    Commit conflicts pass through untouched: the commit loop handles them.
-    """
-    import icechunk
-
-    from versioncube._fork import check_not_forked
-
-    check_not_forked()
-    try:
-        yield
-    except icechunk.ConflictError:
-        raise
-    except icechunk.IcechunkError as error:
-        text = str(error).strip()
-        first_line = text.splitlines()[0] if text else type(error).__name__
-        raise StorageError(f"storage error at {where}: {first_line}") from error

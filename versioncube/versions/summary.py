@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import icechunk
-import xarray as xr
 
-from versioncube.history import label_to_json
-from versioncube.schema import format_label
-from versioncube.storage import Target
-from versioncube.tables import human_size, jsonable, short_time
+from versioncube.display.format import format_label, human_size, short_time
+from versioncube.display.results import Result
+from versioncube.store.dataset import open_version
+from versioncube.store.target import Target
 
 
 @dataclasses.dataclass(frozen=True)
-class CubeInfo:
+class CubeInfo(Result):
     """What a version of the cube holds, where it sits in the history, and what it costs."""
 
     snapshot_id: str
@@ -56,20 +55,16 @@ class CubeInfo:
         lines.append(stored)
         return "\n".join(lines)
 
-    def to_json(self) -> dict[str, Any]:
-        record = jsonable(dataclasses.asdict(self))
-        record["first_label"] = label_to_json(self.first_label)
-        record["last_label"] = label_to_json(self.last_label)
-        return record
+    def html_title(self) -> str:
+        return f"Cube version {self.snapshot_id[:12]}"
 
 
 def describe_version(
     repo: icechunk.Repository, target: Target, snapshot_id: str, append_dim: str, refs: list[str]
 ) -> CubeInfo:
     snapshot = repo.lookup_snapshot(snapshot_id)
-    store = repo.readonly_session(snapshot_id=snapshot_id).store
-    dataset = xr.open_dataset(
-        store, engine="zarr", consolidated=False, chunks=None, create_default_indexes=False
+    dataset = open_version(
+        repo, snapshot_id, where=target.uri, chunks=None, create_default_indexes=False
     )
     labels = dataset.variables.get(append_dim)
     has_labels = labels is not None and labels.size > 0

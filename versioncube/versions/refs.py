@@ -142,3 +142,13 @@ def _unknown_message(repo: icechunk.Repository, text: str, what: str = "version"
         f"unknown {what} {text!r}: not a tag, branch, BRANCH~N, snapshot id or ISO date-time"
         f"{hint}{known}"
     )
+
+
+def ref_names(repo: icechunk.Repository) -> dict[str, list[str]]:
+    """Snapshot id -> the branches and tags pointing at it."""
+    names: dict[str, list[str]] = {}
+    for branch in repo.list_branches():
+        names.setdefault(repo.lookup_branch(branch), []).append(branch)
+    for tag in repo.list_tags():
+        names.setdefault(repo.lookup_tag(tag), []).append(f"tag:{tag}")
+    return names

@@ -25,7 +25,7 @@ from versioncube.errors import ConfigError
 if TYPE_CHECKING:
     import xarray as xr
 
-    from versioncube.config import Config
+    from versioncube.config.model import Config
 
 
 class SliceSource(abc.ABC):

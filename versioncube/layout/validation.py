@@ -1,87 +1,28 @@
-"""What a cube looks like, and whether a slice fits it.
+"""Whether a slice fits the cube, and what appending it will write.
 
-:class:`CubeOutline` is read from the cube's head (lazily: metadata, the small grid coordinates
-and the last append label only, so reading it costs the same for a cube of 10 or 10,000
-appends) or taken from a first slice. :func:`plan_append` checks a slice against an outline
-before anything is written and raises :class:`SliceValidationError` naming the slice and what
-differs; it returns what the append will write.
+:func:`plan_append` checks a slice against the cube's :class:`~versioncube.layout.outline.
+CubeOutline` before anything is written and raises :class:`SliceValidationError` naming the
+slice and what differs; it returns the :class:`AppendPlan`: which rows, which labels, which
+variables.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from versioncube.encoding import inexact_labels
+from versioncube.config.append_step import AppendStep
+from versioncube.display.format import format_dims, format_label, format_step, quote_names
 from versioncube.errors import SliceValidationError
-from versioncube.outline import AppendStep
+from versioncube.layout.encoding import inexact_labels
+from versioncube.layout.outline import CubeOutline, VariableOutline
 
 INCREASING = AppendStep(1)
-
-
-@dataclasses.dataclass(frozen=True)
-class VariableOutline:
-    """A variable's name, dimensions, sizes and (decoded) dtype."""
-
-    dims: tuple[str, ...]
-    sizes: Mapping[str, int]
-    dtype: np.dtype
-    time_units: str | None  # the stored CF units of a datetime variable
-    encoding: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # as xarray reads it
-
-
-@dataclasses.dataclass(frozen=True)
-class CubeOutline:
-    """The shape of a cube: what every appended slice must match."""
-
-    append_dim: str
-    size: int  # length along the append dimension
-    variables: Mapping[str, VariableOutline]
-    grid: Mapping[str, xr.Variable]  # coordinates without the append dimension
-    last_label: Any  # the last append label (numpy scalar), or None without a coordinate
-    attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # global attributes
-
-    @classmethod
-    def of_dataset(cls, dataset: xr.Dataset, append_dim: str) -> CubeOutline:
-        """Outline of a (lazily opened) cube head or of a first slice."""
-        variables = {
-            str(name): VariableOutline(
-                dims=tuple(map(str, variable.dims)),
-                sizes={str(dim): size for dim, size in variable.sizes.items()},
-                dtype=variable.dtype,
-                time_units=variable.encoding.get("units") if variable.dtype.kind == "M" else None,
-                encoding=dict(variable.encoding),
-            )
-            for name, variable in dataset.variables.items()
-        }
-        grid = {
-            str(name): dataset.variables[name].load()
-            for name in dataset.coords
-            if append_dim not in dataset.variables[name].dims
-        }
-        labels = dataset.variables.get(append_dim)
-        size = dataset.sizes.get(append_dim, 0)
-        last_label = labels[-1].values[()] if labels is not None and size else None
-        return cls(append_dim, size, variables, grid, last_label, dict(dataset.attrs))
-
-    def extended(self, plan: AppendPlan, attrs: Mapping[str, Any] | None = None) -> CubeOutline:
-        """The outline after ``plan`` was appended (and the global attributes set to ``attrs``).
-
-        Dry runs use it to check a list of slices; appends use it to skip reading the cube again
-        when the branch tip is still their own last commit.
-        """
-        last = plan.labels[1] if plan.labels is not None else self.last_label
-        return dataclasses.replace(
-            self,
-            size=plan.index_range[1],
-            last_label=last,
-            attrs=dict(self.attrs if attrs is None else attrs),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,32 +190,6 @@ def _check_grid(name: str, expected: xr.Variable, variable: xr.Variable, fail) -
     )
 
 
-def format_label(value: Any) -> str:
-    """A label as people write it: dates without a midnight time, numbers without numpy."""
-    if isinstance(value, np.datetime64 | np.ndarray) and np.asarray(value).dtype.kind == "M":
-        if np.isnat(value):
-            return "NaT"
-        for unit in ("D", "m", "s"):
-            rounded = np.datetime64(value, unit)
-            if rounded == value:
-                return str(rounded)
-        return str(np.datetime_as_string(value, unit="auto"))
-    if isinstance(value, np.generic):
-        return str(value.item())
-    return str(value)
-
-
-def format_step(value: Any) -> str:
-    """A label difference as append_step writes it: ``2D``, ``-6h``, or a plain number."""
-    if isinstance(value, np.timedelta64):
-        for unit in ("W", "D", "h", "m", "s", "ms", "us"):
-            one = np.timedelta64(1, unit)
-            if value % one == np.timedelta64(0, "ns"):
-                return f"{value // one}{unit}"
-        return f"{value.astype('timedelta64[ns]').astype('int64')}ns"
-    return format_label(value)
-
-
 def _same_dtype(found: np.dtype, expected: np.dtype, converted: bool = False) -> bool:
     """Equal dtypes; datetimes and timedeltas of any resolution count as the same.
 
@@ -298,14 +213,6 @@ def _failer(slice_name: str):
         raise SliceValidationError(slice_name, message)
 
     return fail
-
-
-def quote_names(names: list[str]) -> str:
-    return ", ".join(repr(name) for name in names)
-
-
-def format_dims(dims: Iterable[str]) -> str:
-    return "(" + ", ".join(dims) + ")"
 
 
 def _preview(values: np.ndarray) -> str:

@@ -4,7 +4,8 @@ xarray's append path (``to_icechunk``/``to_zarr`` with ``append_dim``) opens and
 cube again on every call to find each variable's stored encoding: about 15 ms per append,
 whatever the slice's size. The cube's outline, read once and kept between appends, already holds
 those encodings. So each variable of the slice is CF-encoded exactly as xarray would encode it
-(with xarray's own ``encode_zarr_variable`` and the cube's stored encoding), its Zarr array is
+(with xarray's own encoder, see :mod:`versioncube.store.upstream`, and the cube's stored
+encoding), its Zarr array is
 grown along the append dimension, and the new rows are written into it.
 
 Dask-backed slices keep going through ``to_icechunk``, which writes them chunk by chunk in
@@ -20,10 +21,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 import zarr.api.asynchronous
-from xarray.backends.zarr import encode_zarr_variable
-from zarr.core.sync import sync
 
-from versioncube.schema import CubeOutline
+from versioncube.layout.outline import CubeOutline
+from versioncube.store.upstream import encode_for_zarr, run_on_zarr_loop
 
 
 def can_append_in_place(dataset: xr.Dataset) -> bool:
@@ -37,23 +37,23 @@ def append_in_place(
     """Grow the cube's arrays by the slice's rows and write them; set ``attrs`` if they changed.
 
     ``dataset`` holds only the variables that run along the append dimension (as
-    :func:`versioncube.schema.plan_append` leaves it), already checked against ``cube``. All
-    arrays are grown and written concurrently, in one trip to Zarr's event loop: with many
-    small appends, the round trips, not the bytes, are what costs.
+    :func:`versioncube.layout.validation.plan_append` leaves it), already checked against
+    ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop:
+    with many small appends, the round trips, not the bytes, are what costs.
     """
     dim = cube.append_dim
     rows = {
         str(name): (variable.dims.index(dim), _encoded(str(name), variable, cube))
         for name, variable in dataset.variables.items()
     }
-    sync(_append_rows(store, rows, dict(attrs)))
+    run_on_zarr_loop(_append_rows(store, rows, dict(attrs)))
 
 
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
     """The variable's values as stored: CF-encoded with the cube's stored encoding."""
     to_encode = xr.Variable(variable.dims, variable.data, variable.attrs)
     to_encode.encoding = dict(cube.variables[name].encoding)
-    return np.asarray(encode_zarr_variable(to_encode, name=name, zarr_format=3).data)
+    return np.asarray(encode_for_zarr(to_encode, name).data)
 
 
 async def _append_rows(

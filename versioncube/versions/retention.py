@@ -17,10 +17,11 @@ import re
 
 import icechunk
 
+from versioncube.display.format import human_size
+from versioncube.display.results import Result
 from versioncube.errors import ConfigError, VersionError
-from versioncube.storage import Target
-from versioncube.tables import human_size
-from versioncube.transaction import update_repository
+from versioncube.store.commit import update_repository
+from versioncube.store.target import Target
 
 SAFE_MINIMUM = dt.timedelta(days=1)
 
@@ -43,7 +44,7 @@ def parse_duration(text: str | dt.timedelta) -> dt.timedelta:
 
 
 @dataclasses.dataclass(frozen=True)
-class GcResult:
+class GcResult(Result):
     """What a garbage collection removed (or, in a dry run, would remove)."""
 
     cutoff: dt.datetime

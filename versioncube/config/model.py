@@ -1,57 +1,25 @@
 """The settings model: every setting is declared once, in :class:`Config`.
 
 Validation (unknown keys with a did-you-mean, wrong types and values named by their full key
-path such as ``variables.tas.encoding.chunks``), typed access and the generated reference
-(``--help-config``, docs/configuration.md) all come from that one declaration: a field's type
-hint is its schema, nested mappings are ``TypedDict``s whose keys carry their help text in
+path such as ``variables.tas.encoding.chunks``, see :mod:`versioncube.config.checking`), typed
+access and the generated reference (``--help-config``, docs/configuration.md, see
+:mod:`versioncube.config.reference`) all come from that one declaration: a field's type hint is
+its schema, nested mappings are ``TypedDict``s whose keys carry their help text in
 ``Annotated[...]``. Keys follow zappend's names so existing configuration files keep working.
-
-A configuration can be given as a dict, a YAML or JSON file (a path or an fsspec URI), or a list
-of these; later ones are deep-merged into earlier ones (dicts merge, lists and scalars are
-replaced) and keyword overrides win last. ``${VAR}`` (or ``$VAR``) in a configuration file is
-replaced by the environment variable ``VAR``; ``$$`` stands for a literal ``$``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
-import math
-import os
-import re
-import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypedDict
 
-import yaml
-
-from versioncube.errors import ConfigError
-
-ConfigItem = Mapping[str, Any] | str | os.PathLike
-ConfigLike = ConfigItem | Sequence[ConfigItem] | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """A constraint beyond the type (``Annotated[int, POSITIVE]``): a test and what it expects."""
-
-    test: Callable[[Any], bool]
-    expected: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Because:
-    """Why a value is refused, added to the error message (``Annotated[..., Because(...)]``)."""
-
-    reason: str
+from versioncube.config.append_step import AppendStep
+from versioncube.config.checking import POSITIVE, Because, Rule, check_mapping, type_name
 
 
 def _valid_append_step(value: Any) -> bool:
-    from versioncube.outline import AppendStep
-
     try:
         AppendStep.parse(value)
     except ValueError:
@@ -59,7 +27,6 @@ def _valid_append_step(value: Any) -> bool:
     return True
 
 
-POSITIVE = Rule(lambda value: value > 0, "greater than 0")
 APPEND_STEP = Rule(
     _valid_append_step,
     'null, "+", "-", a non-zero time delta such as "1D", "-6h", "30m" (a count and a numpy '
@@ -333,7 +300,7 @@ class Config:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
         """Build a validated Config, rejecting unknown keys and wrong types by their key path."""
-        _check_mapping(values, cls.hints(), "")
+        check_mapping(values, cls.hints(), "")
         return cls(**values)
 
     @classmethod
@@ -363,243 +330,3 @@ def polling(setting: bool | Mapping[str, float]) -> PollingSettings | None:
     if setting is False:
         return None
     return {**POLLING_DEFAULTS, **(setting if isinstance(setting, Mapping) else {})}
-
-
-# -- loading -----------------------------------------------------------------------------------
-
-
-def load_config(config: ConfigLike = None, **overrides: Any) -> Config:
-    """Turn any accepted form of configuration plus keyword overrides into one Config."""
-    merged: dict[str, Any] = {}
-    for item in _config_items(config):
-        merged = merge_configs(merged, _read_config_item(item))
-    merged = merge_configs(merged, overrides)
-    return Config.from_dict(merged)
-
-
-def merge_configs(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``update`` into ``base``: dicts merge key by key, anything else is replaced."""
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_configs(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _config_items(config: ConfigLike) -> list[ConfigItem]:
-    if config is None:
-        return []
-    if isinstance(config, Mapping | str | os.PathLike):
-        return [config]
-    return list(config)
-
-
-def _read_config_item(item: ConfigItem) -> Mapping[str, Any]:
-    if isinstance(item, Mapping):
-        return item
-    name = os.fspath(item)
-    text = _read_text(name)
-    text = substitute_env(text, source=name)
-    try:
-        is_json = name.lower().endswith(".json")
-        values = json.loads(text) if is_json else yaml.load(text, Loader=_YamlLoader)
-    except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"configuration file {name!r} is not valid: {error}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, Mapping):
-        raise ConfigError(
-            f"configuration file {name!r} must hold a mapping of settings, "
-            f"found {type(values).__name__}"
-        )
-    return values
-
-
-def _read_text(name: str) -> str:
-    try:
-        if "://" in name and not name.startswith("file://"):
-            import fsspec
-
-            with fsspec.open(name, "rt") as file:
-                return file.read()
-        return Path(name.removeprefix("file://")).read_text()
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        raise ConfigError(f"cannot read configuration file {name!r}: {reason}") from None
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-3`` as a number as YAML 1.2 (and JSON) do."""
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-_ENV_PATTERN = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\$))")
-
-
-def substitute_env(text: str, *, source: str) -> str:
-    """Replace ``${VAR}`` and ``$VAR`` by the environment variable's value, ``$$`` by ``$``.
-
-    An unset ``${VAR}`` is an error; an unset ``$VAR`` stays as it is (as in zappend).
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        braced, bare, dollar = match.groups()
-        if dollar:
-            return "$"
-        name = braced or bare
-        if name in os.environ:
-            return os.environ[name]
-        if braced:
-            raise ConfigError(f"{source}: environment variable {name!r} is not set")
-        return match.group(0)
-
-    return _ENV_PATTERN.sub(replace, text)
-
-
-# -- checking values against the declared types ------------------------------------------------
-
-
-def _check(value: Any, expected: Any, path: str) -> None:
-    """Check ``value`` against a type hint, naming ``path`` (``variables.tas.dims``) on error."""
-    declared = expected
-    expected, rules, reasons = unwrap(declared)
-    if is_union(expected):
-        option = next((o for o in typing.get_args(expected) if _matches(value, unwrap(o)[0])), None)
-        if option is None:
-            _mismatch(value, declared, path, reasons)
-        _check(value, option, path)
-    elif not _matches(value, expected):
-        _mismatch(value, declared, path, reasons)
-    elif typing.is_typeddict(expected):
-        _check_mapping(value, typing.get_type_hints(expected, include_extras=True), path)
-    elif _origin(expected) is dict:
-        value_type = typing.get_args(expected)[1]
-        for key, item in value.items():
-            _check(item, value_type, f"{path}.{key}")
-    elif _origin(expected) is list:
-        (item_type,) = typing.get_args(expected)
-        for index, item in enumerate(value):
-            _check(item, item_type, f"{path}[{index}]")
-    for rule in rules:
-        if not rule.test(value):
-            raise ConfigError(
-                f"configuration key {path!r} must be {rule.expected}, found {value!r}"
-            )
-
-
-def _check_mapping(values: Mapping[str, Any], hints: Mapping[str, Any], path: str) -> None:
-    for key, value in values.items():
-        key_path = f"{path}.{key}" if path else str(key)
-        if key not in hints:
-            close = difflib.get_close_matches(str(key), hints, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown configuration key {key_path!r}{hint}")
-        _check(value, hints[key], key_path)
-
-
-def _mismatch(value: Any, expected: Any, path: str, reasons: list[str]) -> typing.NoReturn:
-    because = "".join(f": {reason}" for reason in reasons)
-    raise ConfigError(
-        f"configuration key {path!r} must be {type_name(expected)}, "
-        f"found {type(value).__name__} {value!r}{because}"
-    )
-
-
-def unwrap(expected: Any) -> tuple[Any, list[Rule], list[str]]:
-    """Split ``Annotated[T, ...]`` into T, its rules and its reasons."""
-    if typing.get_origin(expected) is not Annotated:
-        return expected, [], []
-    extras = expected.__metadata__
-    rules = [extra for extra in extras if isinstance(extra, Rule)]
-    reasons = [extra.reason for extra in extras if isinstance(extra, Because)]
-    return expected.__origin__, rules, reasons
-
-
-def help_text(expected: Any) -> str:
-    """The help text in ``Annotated[T, "help"]``, or an empty string."""
-    if typing.get_origin(expected) is not Annotated:
-        return ""
-    return " ".join(extra for extra in expected.__metadata__ if isinstance(extra, str))
-
-
-def _origin(expected: Any) -> Any:
-    return typing.get_origin(expected) or expected
-
-
-def is_union(expected: Any) -> bool:
-    return typing.get_origin(expected) in (typing.Union, types.UnionType)
-
-
-def _matches(value: Any, expected: Any) -> bool:
-    """Whether ``value`` has the type ``expected`` (its outer shape: items are checked apart)."""
-    origin = _origin(expected)
-    if expected is Any:
-        return True
-    if expected is type(None):
-        return value is None
-    if is_union(expected):
-        return any(_matches(value, unwrap(option)[0]) for option in typing.get_args(expected))
-    if origin is Literal:
-        return any(value == option and type(value) is type(option) for option in expected.__args__)
-    if origin is dict or typing.is_typeddict(expected):
-        return isinstance(value, Mapping) and all(isinstance(key, str) for key in value)
-    if origin is list:
-        return isinstance(value, list | tuple)
-    if origin is Callable:
-        return callable(value) and not isinstance(value, str)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, expected)
-
-
-def type_name(expected: Any) -> str:
-    """A type hint in words, as error messages and the reference show it."""
-    expected, rules, _ = unwrap(expected)
-    origin = _origin(expected)
-    if expected is type(None):
-        name = "null"
-    elif is_union(expected):
-        options = typing.get_args(expected)
-        if float in options:  # "a number" includes the integers
-            options = tuple(option for option in options if option is not int)
-        name = " or ".join(type_name(option) for option in options)
-    elif origin is Literal:
-        name = " or ".join(json.dumps(option) for option in expected.__args__)
-    elif typing.is_typeddict(expected):
-        name = "a mapping"
-    elif origin is dict:
-        value_type = typing.get_args(expected)[1]
-        name = "a mapping" if value_type is Any else f"a mapping (values: {type_name(value_type)})"
-    elif origin is list:
-        (item_type,) = typing.get_args(expected)
-        name = f"a list ({type_name(item_type)} each)"
-    elif origin is Callable:
-        name = "a callable"
-    else:
-        names = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
-        name = names.get(expected, "anything" if expected is Any else str(expected))
-    return " ".join([name, *(f"{rule.expected}" for rule in rules if rule is POSITIVE)])
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data: tuples as lists, NaN as "NaN", numpy scalars as numbers."""
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str):
-        value = value.item()  # numpy scalars
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)

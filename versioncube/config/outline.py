@@ -5,20 +5,24 @@ zappend's outline settings (``append_dim``, ``append_step``, ``fixed_dims``,
 ``attrs``, ``attrs_update_mode``, ``permit_eval``) are stored in the repository's metadata when
 the cube is created. Later runs need only the target: they take the stored outline, and a
 configuration that contradicts it is a :class:`ConfigError` naming the key, never a silently
-different cube. (:class:`versioncube.schema.CubeOutline` is the other side: what the cube's data
-looks like at its head.)
+different cube. (:class:`versioncube.layout.outline.CubeOutline` is the other side: what the
+cube's data looks like at its head.)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from versioncube.config import Config, jsonable, merge_configs
+from versioncube.config.append_step import AppendStep
+from versioncube.config.loading import merge_configs
+from versioncube.config.model import Config
+from versioncube.display.json import to_json
 from versioncube.errors import ConfigError
+
+#: The append dimension of a cube whose configuration names none (zappend's default).
+DEFAULT_APPEND_DIM = "time"
 
 OUTLINE_KEYS = (
     "append_dim",
@@ -34,53 +38,6 @@ OUTLINE_KEYS = (
 ALL_VARIABLES = "*"
 #: encoding settings that convert slice values on write, so any numeric slice dtype fits
 CONVERTING_ENCODINGS = ("dtype", "scale_factor", "add_offset")
-
-_TIME_STEP = re.compile(r"^\s*([+-]?)\s*(\d*)\s*([A-Za-z]+)\s*$")
-_TIME_UNITS = ("W", "D", "h", "m", "s", "ms", "us", "ns")
-
-
-@dataclasses.dataclass(frozen=True)
-class AppendStep:
-    """A parsed ``append_step``: which way append labels go, and the exact step if one is set."""
-
-    direction: int  # +1: increasing labels, -1: decreasing
-    size: int | float | None = None  # the signed step: a number, or a count of ``unit``
-    unit: str | None = None  # the numpy timedelta unit of a time step ("D", "h", ...)
-    text: str = "+"
-
-    @classmethod
-    def parse(cls, value: str | int | float | None) -> AppendStep:
-        """Read null, "+", "-", a time delta ("1D", "-6h") or a number; ValueError otherwise."""
-        if value is None or value == "+":
-            return cls(1)
-        if value == "-":
-            return cls(-1, text="-")
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError(f"append_step {value!r} is not a step")
-        if isinstance(value, int | float):
-            if value == 0 or math.isnan(value):
-                raise ValueError(f"append_step {value!r} is no step")
-            return cls(1 if value > 0 else -1, value, None, str(value))
-        match = _TIME_STEP.match(value)
-        if match is None or match.group(3) not in _TIME_UNITS:
-            raise ValueError(f"append_step {value!r} is not a time delta")
-        sign, count, unit = match.groups()
-        size = int(count or 1) * (-1 if sign == "-" else 1)
-        if size == 0:
-            raise ValueError(f"append_step {value!r} is no step")
-        return cls(1 if size > 0 else -1, size, unit, value.strip())
-
-    def delta(self, label_kind: str) -> Any:
-        """The expected difference of two labels of numpy kind ``label_kind``, or None."""
-        import numpy as np
-
-        if self.size is None:
-            return None
-        if self.unit is not None:
-            return np.timedelta64(self.size, self.unit) if label_kind == "M" else None
-        if label_kind == "M":  # a number with time labels counts seconds, as in zappend
-            return np.timedelta64(round(self.size * 10**9), "ns")
-        return self.size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +69,7 @@ class TargetOutline:
 
     def to_metadata(self) -> dict[str, Any]:
         """The outline as JSON data, for the repository's metadata."""
-        return jsonable({key: getattr(self, key) for key in OUTLINE_KEYS})
+        return to_json({key: getattr(self, key) for key in OUTLINE_KEYS})  # type: ignore[return-value]
 
     @property
     def step(self) -> AppendStep:

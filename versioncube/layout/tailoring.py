@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from versioncube.config.outline import TargetOutline
+from versioncube.display.format import format_dims, quote_names
 from versioncube.errors import ConfigError, SliceValidationError
-from versioncube.outline import TargetOutline
-from versioncube.schema import format_dims, quote_names
 
 
 def tailor_slice(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> xr.Dataset:

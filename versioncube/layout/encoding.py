@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from versioncube.codecs import codec_encoding, default_compressor
 from versioncube.errors import ConfigError
+from versioncube.layout.codecs import codec_encoding, default_compressor
 
 if TYPE_CHECKING:
-    from versioncube.outline import TargetOutline
+    from versioncube.config.outline import TargetOutline
 
 logger = logging.getLogger(__name__)
 

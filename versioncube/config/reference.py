@@ -13,20 +13,12 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from versioncube.config import (
-    CATEGORIES,
-    POSITIVE,
-    Config,
-    default_of,
-    help_text,
-    is_union,
-    jsonable,
-    type_name,
-    unwrap,
-)
+from versioncube.config.checking import POSITIVE, help_text, is_union, type_name, unwrap
+from versioncube.config.model import CATEGORIES, Config, default_of
+from versioncube.display.json import to_json
 
 INTRODUCTION = """\
-Generated from the one declaration of every setting (`versioncube.config.Config`) by
+Generated from the one declaration of every setting (`versioncube.config.model.Config`) by
 `make docs`; `versioncube --help-config md` prints this page, `--help-config json` a JSON
 Schema, and a test fails when this page is out of date.
 
@@ -93,7 +85,7 @@ def json_schema() -> dict[str, Any]:
         properties[field.name] = {
             **_schema(hints[field.name]),
             "description": field.metadata["help"],
-            "default": jsonable(default_of(field)),
+            "default": to_json(default_of(field)),
         }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -16,12 +16,13 @@ from typing import Any
 
 import icechunk
 import numpy as np
-import xarray as xr
 import zarr
 
-from versioncube.history import CommitRecord, label_to_json
-from versioncube.schema import format_label
-from versioncube.tables import human_size
+from versioncube.display.format import first_line, format_label, human_size
+from versioncube.display.json import label_to_json
+from versioncube.display.results import Result
+from versioncube.store.dataset import open_version
+from versioncube.versions.record import CommitRecord
 
 #: Chunks read at once along the first axis (at most SLAB_BYTES); a failing slab is re-read
 #: chunk by chunk to name the damaged ones.
@@ -30,7 +31,7 @@ SLAB_BYTES = 64 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(Result):
     """What ``verify`` checked and found."""
 
     snapshot_id: str
@@ -46,7 +47,10 @@ class VerifyReport:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "ok": self.ok}
+        return {**super().to_json(), "ok": self.ok}  # type: ignore[dict-item]
+
+    def html_title(self) -> str:
+        return "Verify report"
 
     def describe(self) -> str:
         lines = [
@@ -69,14 +73,12 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
     store = repo.readonly_session(snapshot_id=snapshot_id).store
     labels = np.array([])
     try:
-        dataset = xr.open_dataset(
-            store, engine="zarr", consolidated=False, chunks=None, create_default_indexes=False
-        )
+        dataset = open_version(repo, snapshot_id, chunks=None, create_default_indexes=False)
         if append_dim in dataset.variables:
             labels = dataset.variables[append_dim].values
         size = dataset.sizes.get(append_dim, 0)
     except Exception as error:  # any failure to open is damage to report, not to raise
-        problems.append(f"the version does not open as a dataset: {_first_line(error)}")
+        problems.append(f"the version does not open as a dataset: {first_line(error)}")
         size = 0
     problems += _label_order(labels, append_dim)
     commits, record_problems = _records(repo, snapshot_id, labels, size)
@@ -118,13 +120,16 @@ def _records(
         if (record := CommitRecord.from_metadata(snapshot.metadata)) is not None
     ]
     problems = []
-    expected_start = 0
+    expected_start: int | None = 0
     for commit_id, record in reversed(records):
+        if not record.appends_rows or record.index_range is None:
+            expected_start = None  # the rows moved: later appends start where they say
+            continue
         start, stop = record.index_range
         where = f"commit {commit_id[:12]} ({record.message()})"
-        if record.operation == "create":
+        if record.starts_cube:
             expected_start = 0
-        if start != expected_start:
+        if expected_start is not None and start != expected_start:
             problems.append(
                 f"{where} starts at row {start}, the rows before it end at {expected_start}"
             )
@@ -149,7 +154,7 @@ def _read_every_chunk(store: Any) -> tuple[int, list[str]]:
                 array[()]
                 chunks += 1
             except Exception as error:
-                problems.append(f"variable {name!r} unreadable: {_first_line(error)}")
+                problems.append(f"variable {name!r} unreadable: {first_line(error)}")
             continue
         grid = array.cdata_shape
         per_step = int(np.prod(grid[1:], dtype=int))
@@ -168,11 +173,6 @@ def _read_every_chunk(store: Any) -> tuple[int, list[str]]:
                         chunks += 1
                     except Exception as error:
                         problems.append(
-                            f"variable {name!r} chunk {block} unreadable: {_first_line(error)}"
+                            f"variable {name!r} chunk {block} unreadable: {first_line(error)}"
                         )
     return chunks, problems
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

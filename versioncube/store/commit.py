@@ -1,9 +1,11 @@
 """The one place where the repository's branches, tags and metadata are changed.
 
-A change to the cube's content is a function that gets a fresh writable session on the branch
-tip, writes, and returns the commit record; the commit is made here, once. Nothing reaches the
-branch unless the commit succeeds, so an error anywhere before it leaves the tip exactly where
-it was.
+Every write is a *change*: a function that gets a fresh writable session on the branch tip,
+writes into it and returns a :class:`Staged` commit (its message, its metadata and a payload
+for the caller, such as the commit record and the cube's new outline). The commit is made here,
+once, and :class:`Committed` hands the payload back with the new snapshot id. Nothing reaches
+the branch unless the commit succeeds, so an error anywhere before it leaves the tip exactly
+where it was.
 
 Icechunk updates branch tips with compare-and-swap writes. Object stores make those atomic;
 the local filesystem cannot between processes (icechunk issues #804 and #1494: a commit can be
@@ -20,28 +22,19 @@ import dataclasses
 import fcntl
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import icechunk
 
-from versioncube.errors import ConcurrentUpdateError, storage_errors
-from versioncube.history import CommitRecord
-from versioncube.storage import Target
+from versioncube.errors import ConcurrentUpdateError, ConfigError
+from versioncube.store.target import Target
+from versioncube.store.translate import translated
 
 LOCK_FILE_NAME = "versioncube.lock"
-CREATION_WAIT_STEPS = 100  # tenths of a second to wait for another writer's new repository
-
-
-@dataclasses.dataclass(frozen=True)
-class AlreadyCommitted:
-    """What a change returns when the branch already holds it (another writer was first)."""
-
-    snapshot_id: str
-
-
-Change = Callable[[icechunk.Session], CommitRecord | AlreadyCommitted]
+#: The commit-metadata key of versioncube's own record; users' metadata may not use it.
+RESERVED_METADATA_KEY = "versioncube"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +56,56 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 @dataclasses.dataclass(frozen=True)
-class CommitOutcome:
-    """A committed change (``record`` set) or one the branch already held (``record`` None)."""
+class CommitOptions:
+    """What every verb that commits accepts: its message, extra metadata and retry policy.
+
+    ``message`` replaces the generated commit message (``append 2024-03-01.nc: time ...``);
+    ``metadata`` is stored in the commit beside versioncube's own record (JSON values; the key
+    ``versioncube`` is reserved); ``retry`` says what to do when another writer commits first.
+    """
+
+    message: str | None = None
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    retry: RetryPolicy = DEFAULT_RETRY
+
+    def __post_init__(self) -> None:
+        if RESERVED_METADATA_KEY in self.metadata:
+            raise ConfigError(
+                f"commit metadata key {RESERVED_METADATA_KEY!r} is reserved for versioncube's "
+                "own record; choose another key"
+            )
+
+
+DEFAULT_COMMIT = CommitOptions()
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged[P]:
+    """A change written into its session and ready to commit."""
+
+    message: str
+    metadata: Mapping[str, Any]
+    payload: P  # handed back to the caller with the snapshot id once committed
+    subject: str  # what the change is about, for messages ("slice 2024-03-01.nc")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlreadyCommitted:
+    """What a change returns when the branch already holds it (another writer was first)."""
 
     snapshot_id: str
-    record: CommitRecord | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Committed[P]:
+    """A committed change (``payload`` set) or one the branch already held (``payload`` None)."""
+
+    snapshot_id: str
+    payload: P | None
     attempts: int
+
+
+type Change[P] = Callable[[icechunk.Session], Staged[P] | AlreadyCommitted]
 
 
 @contextlib.contextmanager
@@ -88,74 +125,45 @@ def repository_lock(target: Target) -> Iterator[None]:
 
 def update_repository[T](target: Target, update: Callable[[], T]) -> T:
     """Run one update of branches, tags or metadata under the lock, translating errors."""
-    with storage_errors(target.uri), repository_lock(target):
+    with translated(target.uri), repository_lock(target):
         return update()
 
 
-def open_or_create_repository(
-    target: Target,
-    config: icechunk.RepositoryConfig,
-    initialise: Callable[[icechunk.Repository], None],
-) -> icechunk.Repository:
-    """Create the repository and ``initialise`` it, or open it if another writer was first.
-
-    On local disk the check and the creation happen under the update lock; on object stores
-    Icechunk's creation is itself conditional, and the loser of a race opens the winner's.
-    """
-    storage = target.storage()
-    if target.kind == "local":
-        Path(target.location).mkdir(parents=True, exist_ok=True)
-    with storage_errors(target.uri), repository_lock(target):
-        if icechunk.Repository.exists(storage):
-            return icechunk.Repository.open(storage)
-        try:
-            repo = icechunk.Repository.create(
-                storage, config=config, check_clean_root=target.kind != "local"
-            )
-        except icechunk.IcechunkError:
-            # another writer is creating it right now: its repository appears within moments
-            for _ in range(CREATION_WAIT_STEPS):
-                if icechunk.Repository.exists(storage):
-                    return icechunk.Repository.open(storage)
-                time.sleep(0.1)
-            raise
-        repo.save_config()
-        initialise(repo)
-        return repo
-
-
-def commit_change(
+def commit_change[P](
     repo: icechunk.Repository,
     target: Target,
     branch: str,
-    change: Change,
-    policy: RetryPolicy = DEFAULT_RETRY,
-) -> CommitOutcome:
+    change: Change[P],
+    options: CommitOptions = DEFAULT_COMMIT,
+) -> Committed[P]:
     """Run ``change`` in a fresh writable session on the branch tip and commit it once.
 
     When another writer moved the tip first, the commit fails without writing anything; the
     change then runs again in a fresh session on the new tip (where it re-checks whether the
     branch already holds it and re-validates), after a jittered backoff, up to
-    ``policy.max_retries`` times.
+    ``options.retry.max_retries`` times.
     """
+    policy = options.retry
     attempt = 0
     while True:
         attempt += 1
-        with storage_errors(target.uri):
+        with translated(target.uri):
             session = repo.writable_session(branch)
-            outcome = change(session)
-            if isinstance(outcome, AlreadyCommitted):
-                return CommitOutcome(outcome.snapshot_id, None, attempt)
+            staged = change(session)
+            if isinstance(staged, AlreadyCommitted):
+                return Committed(staged.snapshot_id, None, attempt)
+            message = options.message or staged.message
+            metadata = {**options.metadata, **staged.metadata}
             try:
                 with repository_lock(target):
-                    snapshot_id = session.commit(outcome.message(), metadata=outcome.to_metadata())
-                return CommitOutcome(snapshot_id, outcome, attempt)
+                    snapshot_id = session.commit(message, metadata=metadata)
+                return Committed(snapshot_id, staged.payload, attempt)
             except icechunk.ConflictError as error:
                 if policy.on_conflict == "fail" or attempt > policy.max_retries:
                     tries = "" if policy.on_conflict == "fail" else f" ({attempt} attempts)"
                     raise ConcurrentUpdateError(
                         f"branch {branch!r} of {target.uri} moved while committing "
-                        f"{outcome.slice_name}{tries}; nothing was written, re-run to append it "
+                        f"{staged.subject}{tries}; nothing was written, re-run to write it "
                         "on the new tip"
                     ) from error
         time.sleep(policy.delay(attempt))

@@ -15,8 +15,10 @@ import icechunk
 import numpy as np
 import xarray as xr
 
-from versioncube.history import label_to_json
-from versioncube.schema import format_label
+from versioncube.display.format import format_label, plural
+from versioncube.display.json import label_to_json
+from versioncube.display.results import Result
+from versioncube.store.dataset import open_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +32,18 @@ class LabelRange:
     def __str__(self) -> str:
         first, last = format_label(self.first), format_label(self.last)
         span = first if self.count == 1 else f"{first} .. {last}"
-        return f"{span} ({self.count} step{'' if self.count == 1 else 's'})"
+        return f"{span} ({plural(self.count, 'step')})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "first": label_to_json(self.first),
+            "last": label_to_json(self.last),
+            "count": self.count,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
-class CubeDiff:
+class CubeDiff(Result):
     """The differences from one version (``from_snapshot``) to another (``to_snapshot``)."""
 
     from_snapshot: str
@@ -74,29 +83,17 @@ class CubeDiff:
             lines.append(f"~ attribute {key}: {before!r} -> {after!r}")
         return "\n".join(lines)
 
-    def to_json(self) -> dict[str, Any]:
-        def span(value: LabelRange | None) -> dict[str, Any] | None:
-            if value is None:
-                return None
-            return {"first": label_to_json(value.first), "last": label_to_json(value.last),
-                    "count": value.count}  # fmt: skip
-
-        record = dataclasses.asdict(self)
-        record["labels_added"] = span(self.labels_added)
-        record["labels_removed"] = span(self.labels_removed)
-        record["labels_rewritten"] = [span(value) for value in self.labels_rewritten]
-        record["attrs_changed"] = {
-            key: [_plain(before), _plain(after)]
-            for key, (before, after) in self.attrs_changed.items()
-        }
-        return record
+    def html_title(self) -> str:
+        return "Differences"
 
 
 def diff_versions(
     repo: icechunk.Repository, from_snapshot: str, to_snapshot: str, append_dim: str
 ) -> CubeDiff:
     """Compare two snapshots of the cube (they need not be on the same branch)."""
-    before, after = _open(repo, from_snapshot), _open(repo, to_snapshot)
+    options = {"chunks": None, "create_default_indexes": False}
+    before = open_version(repo, from_snapshot, where=f"version {from_snapshot[:12]}", **options)
+    after = open_version(repo, to_snapshot, where=f"version {to_snapshot[:12]}", **options)
     names_before, names_after = set(map(str, before.variables)), set(map(str, after.variables))
     changed = {
         name: changes
@@ -120,13 +117,6 @@ def diff_versions(
             span for start, stop in rewritten if (span := _span(labels_after, start, stop))
         ],
         attrs_changed=_mapping_changes(before.attrs, after.attrs),
-    )
-
-
-def _open(repo: icechunk.Repository, snapshot_id: str) -> xr.Dataset:
-    store = repo.readonly_session(snapshot_id=snapshot_id).store
-    return xr.open_dataset(
-        store, engine="zarr", consolidated=False, chunks=None, create_default_indexes=False
     )
 
 
@@ -175,10 +165,6 @@ def _same(a: Any, b: Any) -> bool:
         return bool(np.array_equal(a, b)) if a is not None and b is not None else a is b
     except (TypeError, ValueError):
         return a == b
-
-
-def _plain(value: Any) -> Any:
-    return value.tolist() if isinstance(value, np.ndarray | np.generic) else value
 
 
 def _rewritten_rows(

@@ -28,15 +28,11 @@ from urllib.parse import urlparse
 
 import icechunk
 
-from versioncube._fork import check_not_forked, note_icechunk_use
-from versioncube.errors import CubeNotFoundError, TargetError, storage_errors
+from versioncube.errors import TargetError
+from versioncube.store.fork import check_not_forked, note_icechunk_use
 
 TargetLike = str | os.PathLike
 TargetKind = Literal["local", "memory", "s3", "gcs", "azure"]
-
-#: Chunks along the append dimension that share one manifest file. Appending then rewrites one
-#: bounded manifest instead of one that grows with the cube.
-MANIFEST_SPLIT_SIZE = 1024
 
 _SCHEMES: dict[str, TargetKind] = {
     "file": "local",
@@ -199,24 +195,3 @@ def _icechunk_options(kind: TargetKind, text: str, given: Mapping[str, Any]) -> 
     if kind == "s3" and str(options.get("endpoint_url", "")).startswith("http://"):
         options.setdefault("allow_http", True)
     return options
-
-
-def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
-    """Repository settings for a cube: manifests split along the append dimension."""
-    splitting = icechunk.ManifestSplittingConfig.from_dict(
-        {
-            icechunk.ManifestSplitCondition.AnyArray(): {
-                icechunk.ManifestSplitDimCondition.DimensionName(append_dim): MANIFEST_SPLIT_SIZE
-            }
-        }
-    )
-    return icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=splitting))
-
-
-def open_repository(target: Target) -> icechunk.Repository:
-    """Open the repository at the target, or raise CubeNotFoundError when there is none."""
-    storage = target.storage()
-    with storage_errors(target.uri):
-        if not icechunk.Repository.exists(storage):
-            raise CubeNotFoundError(f"no versioncube repository at {target.uri}")
-        return icechunk.Repository.open(storage)

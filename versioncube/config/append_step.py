@@ -1,0 +1,55 @@
+"""``append_step``: how append labels must follow each other (zappend's setting)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+_TIME_STEP = re.compile(r"^\s*([+-]?)\s*(\d*)\s*([A-Za-z]+)\s*$")
+_TIME_UNITS = ("W", "D", "h", "m", "s", "ms", "us", "ns")
+
+
+@dataclasses.dataclass(frozen=True)
+class AppendStep:
+    """A parsed ``append_step``: which way append labels go, and the exact step if one is set."""
+
+    direction: int  # +1: increasing labels, -1: decreasing
+    size: int | float | None = None  # the signed step: a number, or a count of ``unit``
+    unit: str | None = None  # the numpy timedelta unit of a time step ("D", "h", ...)
+    text: str = "+"
+
+    @classmethod
+    def parse(cls, value: str | int | float | None) -> AppendStep:
+        """Read null, "+", "-", a time delta ("1D", "-6h") or a number; ValueError otherwise."""
+        if value is None or value == "+":
+            return cls(1)
+        if value == "-":
+            return cls(-1, text="-")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"append_step {value!r} is not a step")
+        if isinstance(value, int | float):
+            if value == 0 or math.isnan(value):
+                raise ValueError(f"append_step {value!r} is no step")
+            return cls(1 if value > 0 else -1, value, None, str(value))
+        match = _TIME_STEP.match(value)
+        if match is None or match.group(3) not in _TIME_UNITS:
+            raise ValueError(f"append_step {value!r} is not a time delta")
+        sign, count, unit = match.groups()
+        size = int(count or 1) * (-1 if sign == "-" else 1)
+        if size == 0:
+            raise ValueError(f"append_step {value!r} is no step")
+        return cls(1 if size > 0 else -1, size, unit, value.strip())
+
+    def delta(self, label_kind: str) -> Any:
+        """The expected difference of two labels of numpy kind ``label_kind``, or None."""
+        import numpy as np
+
+        if self.size is None:
+            return None
+        if self.unit is not None:
+            return np.timedelta64(self.size, self.unit) if label_kind == "M" else None
+        if label_kind == "M":  # a number with time labels counts seconds, as in zappend
+            return np.timedelta64(round(self.size * 10**9), "ns")
+        return self.size

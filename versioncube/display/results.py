@@ -1,0 +1,52 @@
+"""The result protocol: every result a versioncube verb returns can be read three ways.
+
+* ``describe()``: the text the CLI prints (also ``str(result)``);
+* ``to_json()``: the data ``--json`` prints, plain JSON (see :mod:`versioncube.display.json`);
+* ``_repr_html_()``: how Jupyter shows it.
+
+The CLI only renders results; everything they say is decided here and in the result classes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from versioncube.display.html import text_block
+from versioncube.display.json import JsonValue, to_json
+
+
+@runtime_checkable
+class Displayable(Protocol):
+    """What every result offers (see the module docstring)."""
+
+    def describe(self) -> str: ...
+
+    def to_json(self) -> JsonValue: ...
+
+    def _repr_html_(self) -> str: ...
+
+
+class Result:
+    """Base of result records: JSON from the dataclass fields, HTML from ``describe()``."""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> JsonValue:
+        import dataclasses
+
+        if dataclasses.is_dataclass(self):
+            return {
+                field.name: to_json(getattr(self, field.name)) for field in dataclasses.fields(self)
+            }
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return text_block(self.html_title(), self.describe())
+
+    def html_title(self) -> str:
+        """The heading of the HTML form (the class name in words by default)."""
+        return type(self).__name__
+
+    def __str__(self) -> str:
+        return self.describe()

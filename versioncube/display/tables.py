@@ -1,0 +1,63 @@
+"""Typed result lists that print as tables: plain text in a terminal, HTML in Jupyter.
+
+Every list a read command returns (log, tags, branches, reflog) is a :class:`Table` of frozen
+dataclasses; ``--json`` serialises exactly those dataclasses, so scripts and people see the
+same records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from versioncube.display import html
+from versioncube.display.json import to_json
+
+
+class Table[Row](list[Row]):
+    """A list of records with a text table (``describe``/``str``), JSON and an HTML table."""
+
+    columns: ClassVar[tuple[str, ...]] = ()
+    empty: ClassVar[str] = "(none)"
+
+    def cells(self, row: Row) -> tuple[str, ...]:
+        """The row's cells, in the order of ``columns``."""
+        return tuple(str(getattr(row, column.replace(" ", "_"))) for column in self.columns)
+
+    def describe(self) -> str:
+        if not self:
+            return self.empty
+        rows = [self.columns, *(self.cells(row) for row in self)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(self.columns))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                 for row in rows]  # fmt: skip
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return html.text_block(type(self).__name__, self.empty)
+        return html.table(self.columns, (self.cells(row) for row in self))
+
+    def to_json(self) -> list[Any]:
+        """The records as JSON-ready dicts (datetimes as ISO 8601 strings)."""
+        return [_row_json(row) for row in self]
+
+
+def _row_json(row: Any) -> Any:
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return {field.name: to_json(getattr(row, field.name)) for field in dataclasses.fields(row)}
+    return to_json(row)
+
+
+class SnapshotRow:
+    """For records that name a snapshot: the short id tables show (12 of its 20 characters)."""
+
+    snapshot_id: str
+
+    @property
+    def short_id(self) -> str:
+        return self.snapshot_id[:12]

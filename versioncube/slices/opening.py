@@ -1,0 +1,195 @@
+"""Opening a slice for validation and writing.
+
+Opening honours ``slice_engine``, ``slice_storage_options``, ``slice_polling`` (wait for a file
+that is not there or not readable yet) and ``persist_mem_slices`` (write in-memory slices to a
+temporary Zarr and append from there). Every failure, of a reader or of a user's slice source,
+becomes the slice's :class:`SliceOpenError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from versioncube.config.model import Config
+from versioncube.errors import SliceOpenError
+from versioncube.slices.identity import SliceRef, slice_ref
+from versioncube.slices.options import SliceOptions
+from versioncube.slices.sources import Context, call_source, entered
+
+logger = logging.getLogger(__name__)
+
+#: Slices from files up to this size are read into memory before validation, so that read
+#: errors surface as slice errors and validation sees the real values. Bigger ones stay lazy
+#: (dask-backed) and are written chunk by chunk.
+LOAD_LIMIT_BYTES = 512 * 2**20
+
+
+@contextlib.contextmanager
+def open_slice(
+    ref: SliceRef,
+    options: SliceOptions | None = None,
+    *,
+    engine: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Iterator[xr.Dataset]:
+    """Open a slice for validation and writing; closes it (and its source) afterwards.
+
+    ``engine`` and ``storage_options`` override those of ``options``.
+    """
+    options = (options or SliceOptions()).overridden(engine=engine, storage_options=storage_options)
+    with contextlib.ExitStack() as stack:
+        provided = ref.item
+        if options.source is not None:
+            context = options.context or Context(Config())
+            with _source_errors(ref):
+                provided = call_source(options.source, ref.item, options.source_kwargs, context)
+        with _source_errors(ref):
+            provided = stack.enter_context(entered(provided))
+        if isinstance(provided, xr.Dataset):
+            yield _persisted(provided, options, stack) if options.persist else provided
+        elif isinstance(provided, str | os.PathLike):
+            yield _open_location(ref, _location(provided), options, stack)
+        else:
+            raise SliceOpenError(
+                ref.name,
+                f"is a {type(provided).__name__}; expected a path, a URI, a Dataset or a "
+                "SliceSource",
+            )
+
+
+@contextlib.contextmanager
+def _source_errors(ref: SliceRef) -> Iterator[None]:
+    """Report a failure of user code (a slice source) as this slice's SliceOpenError."""
+    try:
+        yield
+    except SliceOpenError:
+        raise
+    except Exception as error:  # any failure of user code means this slice cannot be used
+        raise SliceOpenError(ref.name, f"slice source failed: {_describe(error)}") from error
+
+
+def _location(item: str | os.PathLike) -> str:
+    """Where a path or URI item points: an absolute local path, or the URI."""
+    return slice_ref(item).identity  # type: ignore[return-value]
+
+
+def _open_location(
+    ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
+) -> xr.Dataset:
+    """Open a file or URI, waiting for it as ``slice_polling`` says."""
+    if options.polling is None:
+        return _read(ref, location, options, stack)
+    interval, timeout = options.polling["interval"], options.polling["timeout"]
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.ExitStack() as attempt:
+            try:
+                dataset = _read(ref, location, options, attempt)
+            except SliceOpenError as error:
+                if time.monotonic() + interval > deadline:
+                    raise SliceOpenError(
+                        ref.name,
+                        f"still not available after waiting {timeout:g} s (slice_polling): "
+                        f"{error.reason}",
+                    ) from error
+                logger.info("waiting for slice %s: %s", ref.name, error.reason)
+            else:
+                stack.push(attempt.pop_all())
+                return dataset
+        time.sleep(interval)
+
+
+def _read(
+    ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
+) -> xr.Dataset:
+    is_remote = "://" in location
+    try:
+        if is_remote:
+            dataset = _open_remote(location, options.engine, options.storage_options, stack)
+        else:
+            dataset = _open_local(location, options.engine)
+        stack.callback(dataset.close)
+        return _loaded_if_small(dataset)
+    except SliceOpenError:
+        raise
+    except Exception as error:  # any reader failure means this slice cannot be used
+        raise SliceOpenError(ref.name, f"cannot be read: {_describe(error)}") from error
+
+
+def _loaded_if_small(dataset: xr.Dataset) -> xr.Dataset:
+    return dataset.load() if dataset.nbytes <= LOAD_LIMIT_BYTES else dataset.chunk({})
+
+
+def _persisted(
+    dataset: xr.Dataset, options: SliceOptions, stack: contextlib.ExitStack
+) -> xr.Dataset:
+    """The dataset written to a temporary Zarr and read back, so its dask graph runs once."""
+    import fsspec
+
+    folder = (options.temp_dir or tempfile.gettempdir()).rstrip("/")
+    location = f"{folder}/versioncube-slice-{uuid.uuid4().hex}.zarr"
+    storage_options = dict(options.temp_storage_options) or None
+    fs, path = fsspec.core.url_to_fs(location, **(storage_options or {}))
+    stack.callback(lambda: fs.exists(path) and fs.rm(path, recursive=True))
+    plain = dataset.copy(deep=False)
+    for variable in plain.variables.values():
+        variable.encoding = {}
+    plain.to_zarr(location, storage_options=storage_options, zarr_format=3, consolidated=False)
+    reopened = xr.open_zarr(location, storage_options=storage_options, consolidated=False)
+    stack.callback(reopened.close)
+    for name, variable in reopened.variables.items():
+        variable.encoding = dict(dataset.variables[name].encoding)
+    return _loaded_if_small(reopened)
+
+
+def _open_local(path: str, engine: str | None) -> xr.Dataset:
+    if not os.path.exists(path):
+        raise SliceOpenError(Path(path).name, f"file not found: {path}")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise SliceOpenError(Path(path).name, f"file is empty (0 bytes): {path}")
+    if engine is None and (os.path.isdir(path) or path.rstrip("/").endswith(".zarr")):
+        engine = "zarr"
+    if engine == "zarr":
+        return _open_zarr(path, {})
+    return xr.open_dataset(path, engine=engine, chunks=None)
+
+
+def _open_remote(
+    uri: str, engine: str | None, storage_options: Mapping[str, Any], stack: contextlib.ExitStack
+) -> xr.Dataset:
+    if engine == "zarr" or (engine is None and uri.rstrip("/").endswith(".zarr")):
+        return _open_zarr(uri, storage_options)
+    import fsspec
+
+    file = stack.enter_context(fsspec.open(uri, mode="rb", **storage_options))
+    return xr.open_dataset(file, engine=engine, chunks=None)
+
+
+def _open_zarr(location: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+    with warnings.catch_warnings():
+        # slices without consolidated metadata are normal; reading them is not worth a warning
+        warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated metadata")
+        return xr.open_dataset(
+            location,
+            engine="zarr",
+            chunks=None,
+            backend_kwargs={"storage_options": dict(storage_options) or None},
+        )
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if text.startswith("did not find a match in any of xarray's currently installed IO backends"):
+        return "not a NetCDF, HDF5 or Zarr file that an installed reader recognises"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

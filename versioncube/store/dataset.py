@@ -1,0 +1,110 @@
+"""Opening a version of the cube as an xarray Dataset: the one function every reader uses.
+
+``open_version`` serves ``Cube.to_xarray``, ``show``, ``diff``, ``verify`` and the append
+pipeline alike, so that they all read the same way and report the same errors: an empty
+repository is :class:`CubeNotFoundError` ("no data yet"), arrays of different lengths along a
+dimension are :class:`InconsistentCubeError` naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import icechunk
+import xarray as xr
+
+from versioncube.errors import CubeNotFoundError, InconsistentCubeError, VersionCubeError
+from versioncube.store.translate import translated
+
+#: What an empty repository (or branch) is said to be.
+NO_DATA = "holds no cube yet (no data has been appended to it)"
+
+#: How versioncube reads a cube: Icechunk keeps no consolidated metadata (it is fast without).
+BASE_OPTIONS: Mapping[str, Any] = {"engine": "zarr", "consolidated": False}
+
+
+def open_version(
+    repo: icechunk.Repository,
+    snapshot_id: str,
+    group: str | None = None,
+    *,
+    where: str = "the cube",
+    **options: Any,
+) -> xr.Dataset:
+    """The dataset of ``group`` (default: the root) at a snapshot, read-only and lazy.
+
+    ``options`` go to ``xarray.open_dataset`` (``chunks``, ``decode_times``, ...); ``where``
+    names the cube in messages.
+    """
+    with translated(where):
+        session = repo.readonly_session(snapshot_id=snapshot_id)
+    return open_store(session.store, group, where=where, **options)
+
+
+def open_store(
+    store: Any, group: str | None = None, *, where: str = "the cube", **options: Any
+) -> xr.Dataset:
+    """The dataset in an Icechunk session's store (see :func:`open_version`)."""
+    import zarr.errors
+
+    settings = {**BASE_OPTIONS, **options}
+    try:
+        with translated(where):
+            try:
+                return xr.open_dataset(store, group=group, **settings)
+            except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError) as error:
+                if group:
+                    raise CubeNotFoundError(f"{where} has no group {group!r}") from error
+                raise CubeNotFoundError(f"{where} {NO_DATA}") from error
+    except ValueError as error:
+        if isinstance(error, VersionCubeError):
+            raise
+        mismatch = length_mismatch(store, group)
+        if mismatch is None:
+            raise
+        raise InconsistentCubeError(
+            f"{where} is inconsistent: {mismatch}, so it cannot be read as one dataset (was it "
+            "written by another tool?); `versioncube verify` lists what is wrong, and a rollback "
+            "to an earlier version restores it"
+        ) from error
+
+
+def has_data(store: Any, group: str | None = None) -> bool:
+    """Whether the store holds a group with at least one array (a cube with data)."""
+    import zarr
+    import zarr.errors
+
+    try:
+        node = zarr.open_group(store, path=group or "", mode="r")
+    except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError, FileNotFoundError):
+        return False
+    return any(True for _ in node.array_keys())
+
+
+def length_mismatch(store: Any, group: str | None = None) -> str | None:
+    """A description of the dimensions whose arrays disagree in length, or None."""
+    import zarr
+
+    try:
+        node = zarr.open_group(store, path=group or "", mode="r")
+    except Exception:  # not a group at all: nothing to say about lengths
+        return None
+    sizes: dict[str, dict[int, list[str]]] = {}
+    for name, array in node.arrays():
+        dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
+            "_ARRAY_DIMENSIONS"
+        )
+        if not dims:
+            continue
+        for dim, size in zip(dims, array.shape, strict=False):
+            sizes.setdefault(str(dim), {}).setdefault(int(size), []).append(str(name))
+    problems = [
+        f"dimension {dim!r} has length "
+        + " or ".join(
+            f"{size} ({', '.join(sorted(names))})" for size, names in sorted(found.items())
+        )
+        for dim, found in sizes.items()
+        if len(found) > 1
+    ]
+    return "; ".join(problems) or None

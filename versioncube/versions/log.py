@@ -1,0 +1,130 @@
+"""A branch's commits (``log``) and the repository's operations (``reflog``), as tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import icechunk
+
+from versioncube.display.format import short_time
+from versioncube.display.tables import SnapshotRow, Table
+from versioncube.versions.record import CommitRecord
+from versioncube.versions.tags import tags_by_snapshot
+
+
+@dataclasses.dataclass(frozen=True)
+class LogEntry(SnapshotRow):
+    """One commit of a branch's history, as ``log`` shows it."""
+
+    snapshot_id: str
+    written_at: dt.datetime
+    message: str
+    tags: tuple[str, ...]
+    record: CommitRecord | None  # None for commits versioncube did not write
+
+    @property
+    def time(self) -> str:
+        return short_time(self.written_at)
+
+    @property
+    def operation(self) -> str:
+        return self.record.operation if self.record else "-"
+
+    @property
+    def slice(self) -> str:
+        return self.record.slice_name if self.record else self.message
+
+    @property
+    def labels(self) -> str:
+        return self.record.extent() if self.record else ""
+
+    @property
+    def tag_names(self) -> str:
+        return ", ".join(self.tags)
+
+
+class Log(Table[LogEntry]):
+    """A branch's commits, newest first."""
+
+    columns: ClassVar[tuple[str, ...]] = (
+        "short id",
+        "time",
+        "operation",
+        "slice",
+        "labels",
+        "tag names",
+    )
+    empty = "(no commits)"
+
+    def cells(self, row: LogEntry) -> tuple[str, ...]:
+        return (row.short_id, row.time, row.operation, row.slice, row.labels, row.tag_names)
+
+
+def read_log(
+    snapshots: Iterable[Any], tags_by_snapshot: Mapping[str, list[str]], limit: int | None = None
+) -> Log:
+    """Log entries for Icechunk SnapshotInfos (newest first), without the initial snapshot."""
+    log = Log()
+    for snapshot in snapshots:
+        if snapshot.parent_id is None or (limit is not None and len(log) >= limit):
+            break
+        log.append(
+            LogEntry(
+                snapshot_id=snapshot.id,
+                written_at=snapshot.written_at,
+                message=snapshot.message,
+                tags=tuple(sorted(tags_by_snapshot.get(snapshot.id, []))),
+                record=CommitRecord.from_metadata(snapshot.metadata),
+            )
+        )
+    return log
+
+
+@dataclasses.dataclass(frozen=True)
+class ReflogEntry:
+    """One change of the repository's state: a commit, a branch reset, a tag, ..."""
+
+    time: dt.datetime
+    kind: str
+    details: str
+
+    @property
+    def when(self) -> str:
+        return short_time(self.time)
+
+
+class Reflog(Table[ReflogEntry]):
+    """The repository's operations log, newest first."""
+
+    columns: ClassVar[tuple[str, ...]] = ("when", "kind", "details")
+
+
+def read_reflog(updates: Iterable[Any], limit: int | None = None) -> Reflog:
+    """Reflog entries from Icechunk's ``ops_log()`` updates (newest first, at most ``limit``)."""
+    reflog = Reflog()
+    for update in updates:
+        if limit is not None and len(reflog) >= limit:
+            break
+        kind = type(update.kind).__name__
+        fields = {
+            name: getattr(update.kind, name)
+            for name in ("branch", "name", "new_snap_id", "previous_snap_id")
+            if getattr(update.kind, name, None)
+        }
+        details = " ".join(f"{name}={value}" for name, value in fields.items())
+        reflog.append(ReflogEntry(time=update.updated_at, kind=_words(kind), details=details))
+    return reflog
+
+
+def _words(camel: str) -> str:
+    """``BranchReset`` -> ``branch reset``, ``GCRan`` -> ``gc ran``."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", camel).lower()
+
+
+def branch_log(repo: icechunk.Repository, snapshot_id: str, limit: int | None = None) -> Log:
+    """The commits leading to ``snapshot_id``, newest first."""
+    return read_log(repo.ancestry(snapshot_id=snapshot_id), tags_by_snapshot(repo), limit)

@@ -1,0 +1,332 @@
+"""The append pipeline: one slice, one commit.
+
+:meth:`Appender.append` is what every append follows, from the API and the CLI alike:
+
+1. name the slice (its identity) and skip it when the branch's history already holds it;
+2. open the slice (from its file, URI, dataset or configured slice source);
+3. hand an :class:`AppendChange` to the commit loop, which runs it in a fresh writable session
+   on the branch tip: read the cube's outline, tailor the slice to the target outline
+   (variables, dims, configured variables it lacks), check it against the cube, write it along
+   the append dimension (a first slice with the configured encodings), and set the global
+   attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values);
+4. the commit loop commits once, with the commit record as metadata, and hands back the change's
+   payload: the record and the cube's outline after the commit.
+
+Any error before step 4 leaves the branch tip exactly where it was. The target outline is
+stored in the repository's metadata when the cube is created (see
+:mod:`versioncube.config.outline`); ``force_new`` starts the cube afresh with the first slice of
+a run, as a new commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import icechunk
+import xarray as xr
+from icechunk.xarray import to_icechunk
+
+from versioncube.config.model import Config
+from versioncube.config.outline import DEFAULT_APPEND_DIM, TargetOutline
+from versioncube.display.json import label_to_json
+from versioncube.display.results import Result
+from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
+from versioncube.layout.encoding import creation_encoding
+from versioncube.layout.outline import CubeOutline, read_outline
+from versioncube.layout.tailoring import tailor_slice
+from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
+from versioncube.slices.identity import IdentifiedSlice, SliceLike, SliceRef, slice_ref
+from versioncube.slices.opening import open_slice
+from versioncube.slices.options import SliceOptions
+from versioncube.store.commit import (
+    AlreadyCommitted,
+    CommitOptions,
+    RetryPolicy,
+    Staged,
+    commit_change,
+)
+from versioncube.store.dataset import open_store
+from versioncube.store.repository import CubeStore
+from versioncube.store.translate import translated
+from versioncube.versions.ledger import SliceHistory
+from versioncube.versions.record import CommitRecord
+from versioncube.write.in_place import append_in_place, can_append_in_place
+
+AppendStatus = Literal["appended", "skipped", "would append"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class AppendResult(Result):
+    """What happened to one slice."""
+
+    slice_name: str
+    identity: str
+    status: AppendStatus
+    snapshot_id: str | None  # the new commit, or the earlier one that holds a skipped slice
+    record: CommitRecord | None  # the commit record (None for a skipped slice)
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``appended 2024-03-01.nc: time 2024-03-01 (snapshot X)``."""
+        if self.status == "skipped":
+            return f"skipped {self.slice_name}: already in the cube (snapshot {self.snapshot_id})"
+        assert self.record is not None
+        text = f"{self.status} {self.slice_name}: {self.record.extent()}"
+        if self.record.starts_cube:
+            text += ", creating the cube"
+        return text + (f" (snapshot {self.snapshot_id})" if self.snapshot_id else "")
+
+    def html_title(self) -> str:
+        return "Append"
+
+
+@dataclasses.dataclass(frozen=True)
+class AppendPayload:
+    """What an append hands back through the commit loop."""
+
+    record: CommitRecord
+    outline: CubeOutline | None  # the cube's outline after the commit, when known without reading
+
+
+def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitRecord:
+    """The commit record of an append (or of the commit that creates the cube)."""
+    labels = None
+    if plan.labels is not None:
+        labels = (label_to_json(plan.labels[0]), label_to_json(plan.labels[1]))
+    return CommitRecord(
+        operation="create" if plan.creates_cube else "append",
+        slice=identity,
+        slice_name=plan.slice_name,
+        append_dim=append_dim,
+        index_range=plan.index_range,
+        labels=labels,
+    )
+
+
+class Appender:
+    """Appends slices to one cube (a :class:`CubeStore`) with one run's settings.
+
+    It keeps two things between appends, both valid only for the snapshot they were taken at:
+    the slice ledger (caught up incrementally with the branch tip) and the cube's outline at its
+    own last commit, so that an append need not read the cube again when nobody else wrote.
+    """
+
+    def __init__(self, store: CubeStore, config: Config):
+        self.store = store
+        self.configured = TargetOutline.from_config(config)
+        self.slice_options = SliceOptions.from_config(config)
+        self.commit_options = CommitOptions(
+            retry=RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries)
+        )
+        self.start_afresh = config.force_new  # the next append starts the cube anew
+        self._ledger = SliceHistory()
+        self._outline_at: tuple[str, CubeOutline] | None = None
+        self._dry_run_outline: CubeOutline | None = None
+
+    @property
+    def outline(self) -> TargetOutline:
+        """The target outline: the one stored with the cube, else the configured one.
+
+        A configured setting that contradicts the stored outline raises ConfigError.
+        """
+        outline = self.configured
+        if not self.start_afresh and self.store.exists():
+            outline = outline.reconciled(self.store.settings(), self.store.where)
+        return dataclasses.replace(outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM)
+
+    def appended_slices(self) -> Mapping[str, str]:
+        """Slice identity -> snapshot id, for every slice since the cube was (last) created."""
+        if self.store.exists():
+            self._ledger.catch_up(self.store.repository, self.store.tip())
+        return self._ledger.as_mapping()
+
+    def forget(self) -> None:
+        """Drop what was simulated by dry runs; a ref change (rollback, gc) makes it stale."""
+        self._dry_run_outline = None
+
+    def append(
+        self,
+        item: SliceLike,
+        *,
+        dry_run: bool = False,
+        engine: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        options: CommitOptions | None = None,
+    ) -> AppendResult:
+        """Append one slice as one commit (see the module docstring for the steps)."""
+        slice_options = self.slice_options.overridden(
+            engine=engine, storage_options=storage_options
+        )
+        ref = slice_ref(item, slice_options)
+        if (done := self._commit_holding(ref)) is not None:
+            return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
+        with open_slice(ref, slice_options) as dataset:
+            identified = ref.identified(dataset)
+            if (done := self._commit_holding(identified)) is not None:
+                return AppendResult(identified.name, identified.identity, "skipped", done, None)
+            if dry_run:
+                return self._dry_run(identified, dataset)
+            return self._commit(identified, dataset, options or self.commit_options)
+
+    def _commit(
+        self, ref: IdentifiedSlice, dataset: xr.Dataset, options: CommitOptions
+    ) -> AppendResult:
+        afresh, outline = self.start_afresh, self.outline
+        if afresh or not self.store.exists():
+            first_slice_plan(dataset, ref.name, outline)  # refuse before creating anything
+        if self.store.exists():
+            repo = self.store.repository
+        else:
+            repo = self.store.create(outline_settings(outline), outline.append_dim)
+        change = AppendChange(self, ref, dataset, outline, afresh)
+        committed = commit_change(repo, self.store.target, self.store.branch, change, options)
+        if committed.payload is None:  # another writer appended this very slice first
+            return AppendResult(ref.name, ref.identity, "skipped", committed.snapshot_id, None)
+        payload = committed.payload
+        if afresh:
+            self.store.save_settings(outline_settings(outline))
+            self.start_afresh = False
+            self._dry_run_outline = None
+        self._ledger.committed(committed.snapshot_id, payload.record)
+        self._outline_at = None
+        if payload.outline is not None:
+            self._outline_at = (committed.snapshot_id, payload.outline)
+        return AppendResult(
+            ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
+        )
+
+    def _commit_holding(self, ref: SliceRef) -> str | None:
+        """The commit that already holds this slice, or None (always None when starting anew)."""
+        if ref.identity is None or self.start_afresh:
+            return None
+        return self.appended_slices().get(ref.identity)
+
+    def already_holds(self, session: icechunk.Session, identity: str) -> AlreadyCommitted | None:
+        """Whether the branch tip in ``session`` already holds this slice (another writer)."""
+        self._ledger.catch_up(self.store.repository, session.snapshot_id)
+        done = self._ledger.get(identity)
+        return AlreadyCommitted(done) if done is not None else None
+
+    def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
+        """The cube's outline in ``session``: kept from our last commit when that is its base."""
+        if self._outline_at is not None and self._outline_at[0] == session.snapshot_id:
+            return self._outline_at[1]
+        return read_outline(session.store, append_dim, where=self.store.where)
+
+    def _dry_run(self, ref: IdentifiedSlice, dataset: xr.Dataset) -> AppendResult:
+        outline = self.outline
+        dim = outline.append_dim
+        if self._dry_run_outline is None and self.store.exists() and not self.start_afresh:
+            with translated(self.store.where):
+                session = self.store.repository.readonly_session(branch=self.store.branch)
+            self._dry_run_outline = read_outline(session.store, dim, where=self.store.where)
+        if self._dry_run_outline is None:
+            plan = first_slice_plan(dataset, ref.name, outline)
+            self._dry_run_outline = CubeOutline.of_dataset(plan.dataset, dim)
+        else:
+            plan = checked_plan(self._dry_run_outline, dataset, ref.name, outline)
+            last = plan.labels[1] if plan.labels is not None else None
+            self._dry_run_outline = self._dry_run_outline.extended(plan.index_range[1], last)
+        record = record_for_plan(plan, ref.identity, dim)
+        return AppendResult(ref.name, ref.identity, "would append", None, record)
+
+
+@dataclasses.dataclass(frozen=True)
+class AppendChange:
+    """The change an append hands to the commit loop: validate and write one slice into a fresh
+    session on the branch tip (run again on the new tip after a conflict)."""
+
+    appender: Appender
+    ref: IdentifiedSlice
+    dataset: xr.Dataset
+    outline: TargetOutline
+    afresh: bool
+
+    def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
+        if not self.afresh and (done := self.appender.already_holds(session, self.ref.identity)):
+            return done
+        dim, outline = self.outline.append_dim, self.outline
+        cube = None if self.afresh else self.appender.outline_of(session, dim)
+        plan = checked_plan(cube, self.dataset, self.ref.name, outline)
+        attrs = merged_attrs(
+            outline.attrs_update_mode,  # type: ignore[arg-type]
+            cube.attrs if cube is not None else None,
+            plan.dataset.attrs,
+            outline.attrs,
+        )
+        evaluated = outline.permit_eval and has_expressions(outline.attrs)
+        after: CubeOutline | None = None
+        if plan.creates_cube:
+            to_write = with_creation_encoding(plan.dataset.copy(deep=False), outline)
+            to_write.attrs = attrs
+            to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
+        elif can_append_in_place(plan.dataset):
+            assert cube is not None
+            append_in_place(session.store, plan.dataset, cube, attrs)
+            if not evaluated:
+                last = plan.labels[1] if plan.labels is not None else None
+                after = cube.extended(plan.index_range[1], last, attrs)
+        else:
+            # dask-backed: written chunk by chunk, rechunked to the cube's chunks as zappend does
+            to_write = plan.dataset.copy(deep=False)
+            to_write.attrs = attrs
+            to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
+        if evaluated:
+            write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
+        record = record_for_plan(plan, self.ref.identity, dim)
+        return Staged(
+            record.message(), record.to_metadata(), AppendPayload(record, after), self.ref.name
+        )
+
+
+def outline_settings(outline: TargetOutline) -> dict[str, Any]:
+    """What the repository's metadata keeps of the cube (schema 1 plus the target outline)."""
+    return {"schema": 1, **outline.to_metadata()}
+
+
+def checked_plan(
+    cube: CubeOutline | None, dataset: xr.Dataset, slice_name: str, outline: TargetOutline
+) -> AppendPlan:
+    """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
+    dim = outline.append_dim
+    assert dim is not None
+    tailored = tailor_slice(dataset, outline, slice_name)
+    if cube is None:
+        return plan_first_slice(tailored, dim, slice_name, step=outline.step)
+    converted = {name for name in cube.variables if outline.converts(name)}
+    return plan_append(cube, tailored, slice_name, step=outline.step, converted=converted)
+
+
+def first_slice_plan(dataset: xr.Dataset, slice_name: str, outline: TargetOutline) -> AppendPlan:
+    """Check that a slice can start the cube, configured encodings included."""
+    plan = checked_plan(None, dataset, slice_name, outline)
+    with_creation_encoding(plan.dataset, outline)
+    return plan
+
+
+def with_creation_encoding(dataset: xr.Dataset, outline: TargetOutline) -> xr.Dataset:
+    """The first slice with the encodings (and configured variable attributes) the cube
+    is created with."""
+    dataset = dataset.copy(deep=False)
+    dim = outline.append_dim
+    assert dim is not None
+    for name, update in creation_encoding(dataset, dim, outline).items():
+        variable = dataset.variables[name]
+        variable.encoding = {**variable.encoding, **update}
+    for name, variable in dataset.variables.items():
+        configured = outline.variable(str(name)).get("attrs")
+        if configured:
+            variable.attrs = {**variable.attrs, **configured}
+    return dataset
+
+
+def write_evaluated_attrs(session: icechunk.Session, attrs: Mapping[str, Any], where: str) -> None:
+    """Compute the ``{{ }}`` attributes over the whole cube as this session holds it."""
+    import zarr
+
+    cube = open_store(session.store, where=where, chunks={})
+    zarr.open_group(session.store, mode="r+").attrs.update(evaluate_attrs(attrs, cube))

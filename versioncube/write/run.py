@@ -1,0 +1,138 @@
+"""A run: appending a list of slices in order, one commit each, and what it did.
+
+:func:`append_slices` is the core of ``versioncube.append``, ``versioncube.append_slices`` and
+the ``append`` command: it applies the run's ``logging`` and ``profiling`` settings, appends each
+slice and collects a :class:`RunSummary`. When a slice fails, the error carries the summary of
+what was committed before it (``error.summary``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import xarray as xr
+
+from versioncube.display import html
+from versioncube.display.format import plural
+from versioncube.display.json import JsonValue, to_json
+from versioncube.display.results import Result
+from versioncube.errors import VersionCubeError
+from versioncube.slices.identity import SliceLike
+from versioncube.slices.sources import SliceSource
+from versioncube.write.append import Appender, AppendResult
+from versioncube.write.profiling import profiled
+from versioncube.write.run_logging import logging_for_run
+
+#: More skipped slices than this are summarised in one line unless a verbose listing is asked.
+MAX_SKIPPED_LISTED = 5
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RunSummary(Result):
+    """The results of appending a list of slices (so far, while the run goes on)."""
+
+    results: list[AppendResult] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def appended(self) -> int:
+        """Slices appended (or, in a dry run, that would be)."""
+        return sum(result.status != "skipped" for result in self.results)
+
+    @property
+    def skipped(self) -> int:
+        return sum(result.status == "skipped" for result in self.results)
+
+    def tally(self) -> str:
+        """``appended 2, skipped 1`` (``would append ...`` in a dry run)."""
+        verb = "would append" if self.dry_run else "appended"
+        return f"{verb} {self.appended}, skipped {self.skipped}"
+
+    def headline(self) -> str:
+        """The closing line: ``appended 2 slices, skipped 1 (already in the cube), 0.3 s``."""
+        verb = "would append" if self.dry_run else "appended"
+        return (
+            f"{verb} {plural(self.appended, 'slice')}, skipped {self.skipped} "
+            f"(already in the cube), {self.elapsed:.1f} s"
+        )
+
+    def describe(self, *, verbose: bool = False) -> str:
+        """Each slice that would be appended, the skipped ones (listed when there are few or
+        ``verbose``, else summarised in one line), and the headline."""
+        skipped = [result for result in self.results if result.status == "skipped"]
+        list_skipped = verbose or len(skipped) <= MAX_SKIPPED_LISTED
+        lines = [
+            result.describe()
+            for result in self.results
+            if result.status == "would append" or (result.status == "skipped" and list_skipped)
+        ]
+        if not list_skipped:
+            lines.append(
+                f"skipped {len(skipped)} slices already in the cube: {skipped[0].slice_name} .. "
+                f"{skipped[-1].slice_name} (--verbose lists each)"
+            )
+        return "\n".join([*lines, self.headline()])
+
+    def to_json(self) -> JsonValue:
+        return {
+            "appended": self.appended,
+            "skipped": self.skipped,
+            "dry_run": self.dry_run,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "results": to_json(self.results),
+        }
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (result.status, result.slice_name, result.record.extent() if result.record else "",
+             (result.snapshot_id or "")[:12])
+            for result in self.results
+        ]  # fmt: skip
+        return html.table(("status", "slice", "labels", "snapshot"), rows, self.headline())
+
+
+def as_slice_list(slices: Iterable[SliceLike] | SliceLike) -> Iterable[SliceLike]:
+    """One slice given alone is a list of one."""
+    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource):
+        return [slices]
+    return slices  # type: ignore[return-value]
+
+
+def append_slices(
+    appender: Appender,
+    slices: Iterable[SliceLike] | SliceLike,
+    *,
+    dry_run: bool = False,
+    logging_setting: Any = None,
+    profiling_setting: Any = None,
+    on_result: Callable[[AppendResult], None] | None = None,
+) -> RunSummary:
+    """Append each slice in order, one commit each (see the module docstring)."""
+    summary = RunSummary(dry_run=dry_run)
+    started = time.perf_counter()
+    try:
+        with logging_for_run(logging_setting), profiled(profiling_setting):
+            store = appender.store
+            logger.info("appending to %s (branch %s)", store.where, store.branch)
+            for item in as_slice_list(slices):
+                result = appender.append(item, dry_run=dry_run)
+                logger.info("%s", result.describe())
+                summary.results.append(result)
+                if on_result is not None:
+                    on_result(result)
+                summary.elapsed = time.perf_counter() - started
+            logger.info("%s", summary.headline())
+    except VersionCubeError as error:
+        error.summary = summary
+        raise
+    finally:
+        summary.elapsed = time.perf_counter() - started
+    return summary
