@@ -1,24 +1,25 @@
-"""Shared fixtures: sample slices, real NetCDF files, and a real S3 server (SeaweedFS)."""
+"""Shared fixtures: sample slices, real NetCDF files, and a real S3 server (SeaweedFS).
+
+Only fixtures live here; the helpers they are built from, and that tests import (``tip``,
+``commits``, ``open_source``, ...), are in :mod:`versioncube.testing`.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from pathlib import Path
 
 import icechunk
 import pytest
 import xarray as xr
-from seaweed import S3_BUCKET, SeaweedServer
 
 from versioncube.samples import sample_slice, write_daily_files
+from versioncube.testing.real_data import NAMES, example_path, split_into_steps
+from versioncube.testing.seaweed import S3_BUCKET, SeaweedServer
 
 icechunk.set_logs_filter("error")
 os.environ["ICECHUNK_LOG"] = "error"  # and in the subprocesses tests start
-
-#: hgt_djf.nc says "hours since 1-1-1", which xarray reads with a warning about the year
-AMBIGUOUS_REFERENCE_DATE = "Ambiguous reference date string"
 
 
 @pytest.fixture
@@ -44,38 +45,11 @@ def memory_target() -> str:
     return f"memory://{uuid.uuid4().hex}"
 
 
-def split_into_steps(source: Path, folder: Path) -> list[Path]:
-    """Write each time step of a NetCDF file into its own file, as archives deliver them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", AMBIGUOUS_REFERENCE_DATE)
-        dataset = xr.open_dataset(source).load()
-        for index in range(dataset.sizes["time"]):
-            path = folder / f"{source.stem}_{index:03d}.nc"
-            dataset.isel(time=[index]).to_netcdf(path)
-            paths.append(path)
-    return paths
-
-
 @pytest.fixture(scope="session")
 def eofs_steps(tmp_path_factory) -> dict[str, list[Path]]:
     """The eofs example files (real reanalysis fields), one file per time step."""
-    from eofs.examples import example_data_path
-
     folder = tmp_path_factory.mktemp("eofs")
-    return {
-        name: split_into_steps(Path(example_data_path(f"{name}.nc")), folder / name)
-        for name in ("hgt_djf", "sst_ndjfm_anom")
-    }
-
-
-def open_source(name: str) -> xr.Dataset:
-    from eofs.examples import example_data_path
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", AMBIGUOUS_REFERENCE_DATE)
-        return xr.open_dataset(example_data_path(f"{name}.nc")).load()
+    return {name: split_into_steps(example_path(name), folder / name) for name in NAMES}
 
 
 @pytest.fixture(scope="session")
@@ -96,13 +70,3 @@ def private_seaweedfs(tmp_path):
 def s3_target(seaweedfs) -> tuple[str, dict]:
     """A fresh prefix on the SeaweedFS bucket and its storage options."""
     return f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", dict(seaweedfs)
-
-
-def tip(cube) -> str:
-    """The snapshot id at the tip of the cube's branch."""
-    return cube.repository.lookup_branch(cube.branch)
-
-
-def commits(cube) -> list:
-    """The branch's commits, newest first, without Icechunk's initial snapshot."""
-    return [s for s in cube.repository.ancestry(branch=cube.branch) if s.parent_id is not None]

@@ -17,12 +17,12 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import write_daily_files
 from versioncube.store.commit import RetryPolicy
+from versioncube.testing import commits, tip
 from versioncube.versions.record import CommitRecord
 
 

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
 from versioncube.versions.record import SCHEMA_VERSION, CommitRecord
 
 

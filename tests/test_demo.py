@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import xarray as xr
-from conftest import commits
 
 from versioncube import open_cube
+from versioncube.testing import commits
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
 

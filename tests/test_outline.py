@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.config.append_step import AppendStep
 from versioncube.config.outline import TargetOutline
+from versioncube.testing import commits, tip
 from versioncube.versions.record import CommitRecord
 
 OUTLINE = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import xarray as xr
-from conftest import AMBIGUOUS_REFERENCE_DATE, commits, open_source
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits
+from versioncube.testing.real_data import AMBIGUOUS_REFERENCE_DATE, open_source
 
 pytestmark = pytest.mark.filterwarnings(f"ignore:{AMBIGUOUS_REFERENCE_DATE}")
 

@@ -6,10 +6,11 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import S3_BUCKET, commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
+from versioncube.testing.seaweed import S3_BUCKET
 from versioncube.versions.record import CommitRecord
 
 

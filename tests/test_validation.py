@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
 
 
 def _no_append_dim(s, _make):

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 import zarr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.store.commit import move_branch
+from versioncube.testing import commits, tip
 from versioncube.versions.record import CommitRecord
 from versioncube.versions.summary import folder_size
 

