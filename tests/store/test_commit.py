@@ -4,7 +4,6 @@ on a real S3 server (SeaweedFS)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import random
 import signal
@@ -200,79 +199,3 @@ def test_sigkill_at_random_moments_never_shows_a_partial_slice(target, tmp_path)
     report = cube.verify()
     assert report.ok, report.describe()
     assert completed_runs < 30  # the kills did interrupt runs
-
-
-# -- verify ---------------------------------------------------------------------------------------
-
-
-def test_verify_finds_a_missing_chunk(tmp_path, small_slice):
-    target = str(tmp_path / "cube")
-    versioncube.append(
-        [small_slice(f"2024-01-0{d}", shape=(45, 90)) for d in range(1, 4)], target_dir=target
-    )
-    assert open_cube(target).verify().ok
-    chunk = sorted((tmp_path / "cube" / "chunks").iterdir())[0]
-    chunk.unlink()
-
-    report = open_cube(target).verify()
-
-    assert not report.ok
-    assert any("unreadable" in problem for problem in report.problems)
-    cli = subprocess.run(
-        [sys.executable, "-m", "versioncube", "verify", "-t", target],
-        capture_output=True,
-        text=True,
-    )
-    assert cli.returncode == 1
-    assert "DAMAGE: variable" in cli.stdout
-
-
-def test_verify_finds_labels_that_disagree_with_the_records(memory_target, small_slice):
-    import zarr
-
-    versioncube.append(
-        [small_slice(f"2024-01-0{d}") for d in range(1, 4)], target_dir=memory_target
-    )
-    cube = open_cube(memory_target)
-    session = cube.repository.writable_session("main")
-    zarr.open_group(session.store)["time"][1] = 0  # relabel a row, as a careless edit might
-    session.commit("hand edit")
-
-    report = cube.verify()
-
-    assert not report.ok
-    assert any("out of order" in problem for problem in report.problems)
-    assert any("recorded labels ['2024-01-02', '2024-01-02']" in p for p in report.problems)
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-
-def _append_in_child(target, queue):
-    try:
-        open_cube(target).to_xarray()
-        queue.put("no error")
-    except versioncube.VersionCubeError as error:
-        queue.put(f"{type(error).__name__}: {error}")
-
-
-def _child_reading_a_cube(start_method: str, tmp_path, small_slice) -> str:
-    """What a child process started with ``start_method`` reports when it reads a cube."""
-    target = str(tmp_path / "cube")
-    versioncube.append([small_slice("2024-01-01")], target_dir=target)  # Icechunk used here
-    context = multiprocessing.get_context(start_method)
-    queue = context.Queue()
-    child = context.Process(target=_append_in_child, args=(target, queue))
-    child.start()
-    child.join(120)
-    assert not child.is_alive()
-    return queue.get(timeout=5)
-
-
-def test_a_forked_child_gets_a_clear_error_instead_of_hanging(tmp_path, small_slice):
-    report = _child_reading_a_cube("fork", tmp_path, small_slice)
-    assert report.startswith("UnsafeProcessError: this process was created by fork()")
-
-
-def test_a_spawned_child_works(tmp_path, small_slice):
-    assert _child_reading_a_cube("spawn", tmp_path, small_slice) == "no error"

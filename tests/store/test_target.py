@@ -8,7 +8,6 @@ import icechunk
 import pytest
 
 from versioncube.errors import TargetError
-from versioncube.store.repository import repository_config
 from versioncube.store.target import parse_target
 
 
@@ -74,9 +73,3 @@ def test_bad_targets_are_explained(target, options, message):
 def test_azure_needs_an_account():
     with pytest.raises(TargetError, match="storage account name"):
         parse_target("az://container/prefix").storage()
-
-
-def test_repository_config_splits_manifests_along_the_append_dim():
-    config = repository_config("time")
-    assert config.manifest is not None
-    assert "time" in repr(config.manifest.splitting)
