@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test test-fast lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12) and "versioncube needs Python >= 3.12")'
@@ -21,8 +21,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# everything: lint, then every test (the `slow` ones included)
 test: lint
 	$(BIN)/python -m pytest
+
+# the inner loop: no lint, no `slow` tests (multi-process, SIGKILL, subprocess-heavy, > ~2 s)
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow"
 
 docs: $(VENV)/.installed
 	$(BIN)/python docs/generate_reference.py

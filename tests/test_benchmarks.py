@@ -43,6 +43,7 @@ def tiny_run(tmp_path_factory) -> tuple[dict, str]:
     return json.loads((results / "latest.json").read_text()), (results / "latest.md").read_text()
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_every_benchmark_and_case_is_reported(tiny_run):
     data, markdown = tiny_run
     assert {
@@ -55,6 +56,7 @@ def test_every_benchmark_and_case_is_reported(tiny_run):
             assert f"| {result['case']} | {result['summary']} |" in markdown
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_run):
     data, markdown = tiny_run
     metrics = {
@@ -80,6 +82,7 @@ def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_r
     assert compared >= 14
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     data, markdown = tiny_run
     assert data["machine"]["cores"] >= 1 and data["machine"]["ram_gib"] > 0
@@ -90,6 +93,7 @@ def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     )
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run):
     data, _ = tiny_run
     (section,) = [section for section in data["sections"] if section["key"] == "W"]

@@ -10,7 +10,10 @@ from versioncube import open_cube
 from versioncube.testing import commits
 from versioncube.testing.real_data import AMBIGUOUS_REFERENCE_DATE, open_source
 
-pytestmark = pytest.mark.filterwarnings(f"ignore:{AMBIGUOUS_REFERENCE_DATE}")
+pytestmark = [
+    pytest.mark.filterwarnings(f"ignore:{AMBIGUOUS_REFERENCE_DATE}"),
+    pytest.mark.slow,  # hundreds of real files, a few seconds each test
+]
 
 
 @pytest.mark.parametrize("name", ["hgt_djf", "sst_ndjfm_anom"])

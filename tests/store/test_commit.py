@@ -136,6 +136,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # four writer processes
 def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     paths = [
         str(p) for p in write_daily_files(tmp_path / "slices", "2024-01-01", 20, shape=(9, 18))
@@ -163,6 +164,7 @@ def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     assert cube.verify().ok
 
 
+@pytest.mark.slow  # 30 runs killed by SIGKILL
 def test_sigkill_at_random_moments_never_shows_a_partial_slice(target, tmp_path):
     paths = [
         str(p) for p in write_daily_files(tmp_path / "slices", "2024-01-01", 30, shape=(9, 18))

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
+
 import versioncube
 from versioncube import open_cube
+
+pytestmark = pytest.mark.slow  # child processes
 
 
 def _append_in_child(target, queue):

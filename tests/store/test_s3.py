@@ -13,6 +13,9 @@ from versioncube.testing import commits, tip
 from versioncube.testing.seaweed import S3_BUCKET
 from versioncube.versions.record import CommitRecord
 
+# a SeaweedFS server process for the session (~3 s to start), and one more that a test stops
+pytestmark = pytest.mark.slow
+
 
 def test_append_resume_and_read_back_on_s3(s3_target, daily_files):
     target, options = s3_target

@@ -84,6 +84,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a writer process
 def test_rollback_racing_an_append_in_another_process_loses_neither(tmp_path, small_slice):
     target = str(tmp_path / "cube")
     versioncube.append([small_slice(day) for day in DAYS[:5]], target_dir=target)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import versioncube
 from versioncube import open_cube
 
 
+@pytest.mark.slow  # `versioncube verify` in a subprocess, big chunks (> 2 s)
 def test_verify_finds_a_missing_chunk(tmp_path, small_slice):
     target = str(tmp_path / "cube")
     versioncube.append(
