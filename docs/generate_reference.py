@@ -77,7 +77,7 @@ def bad_input_reference() -> str:
         "",
         "A storage failure in the middle of an append (the S3 server going down) is reported as",
         "`StorageError: storage error at s3://...` and leaves the tip unchanged too",
-        "(`tests/test_s3.py::test_server_down_mid_append_leaves_the_tip`).",
+        "(`tests/store/test_s3.py::test_server_down_mid_append_leaves_the_tip`).",
     ]
     return "\n".join(parts) + "\n"
 
