@@ -189,7 +189,9 @@ class Cube:
     def diff(self, from_version: VersionLike, to_version: VersionLike = None) -> CubeDiff:
         """What changed from one version to another (default: to the branch tip)."""
         start, end = self.resolve(from_version), self.resolve(to_version)
-        return diff_versions(self.repository, start.snapshot_id, end.snapshot_id, self.append_dim)
+        return diff_versions(
+            self.repository, start.snapshot_id, end.snapshot_id, self.append_dim, self.target.uri
+        )
 
     @_translated
     def info(self, version: VersionLike = None) -> CubeInfo:
