@@ -21,7 +21,7 @@ from versioncube.display import html
 from versioncube.display.json import JsonValue
 from versioncube.errors import ConfigError, CubeNotFoundError
 from versioncube.slices.identity import SliceLike
-from versioncube.store.commit import CommitOptions
+from versioncube.store.commit import CommitOptions, RetryPolicy
 from versioncube.store.dataset import NO_DATA, open_version
 from versioncube.store.repository import CubeStore
 from versioncube.store.target import Target, TargetLike, parse_target
@@ -121,6 +121,11 @@ class Cube:
         A configured setting that contradicts the stored outline raises ConfigError.
         """
         return self._appender.outline
+
+    @property
+    def append_retry(self) -> RetryPolicy:
+        """What appends do when another writer commits first (``on_conflict``, ``max_retries``)."""
+        return self._appender.commit_options.retry
 
     @property
     def append_dim(self) -> str:
@@ -267,9 +272,11 @@ class Cube:
         *,
         dry_run: bool | None = None,
         on_result: Callable[[AppendResult], None] | None = None,
+        options: CommitOptions | None = None,
     ) -> RunSummary:
         """Append each slice in order, one commit each, with the run's logging and profiling
-        settings; a failing slice's error carries the summary so far (``error.summary``)."""
+        settings; a failing slice's error carries the summary so far (``error.summary``).
+        ``options`` (message, metadata, retry policy) applies to every commit of the run."""
         return append_slices(
             self._appender,
             slices,
@@ -277,6 +284,7 @@ class Cube:
             logging_setting=self.config.logging,
             profiling_setting=self.config.profiling,
             on_result=on_result,
+            options=options,
         )
 
 
