@@ -17,10 +17,13 @@ from versioncube._version import __version__
 from versioncube.errors import VersionCubeError
 
 _TRACEBACK_KEY = "versioncube.traceback"
+_JSON_KEY = "versioncube.json"
+INTERRUPTED_EXIT = 130  # the shell's code for a program stopped by Ctrl-C
 
 
 class _Group(click.Group):
-    """The one CLI error boundary: VersionCubeError -> one line on stderr and exit status 1."""
+    """The one CLI error boundary: VersionCubeError -> one line on stderr and exit status 1
+    (with --json, also a JSON error object on stdout); Ctrl-C -> what was done, exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,8 +31,29 @@ class _Group(click.Group):
         except VersionCubeError as error:
             if ctx.meta.get(_TRACEBACK_KEY):
                 raise
+            summary = error.summary
+            if ctx.meta.get(_JSON_KEY):
+                payload = {"error": {"type": type(error).__name__, "message": str(error)}}
+                if summary is not None:
+                    payload["summary"] = summary.to_json()
+                click.echo(json.dumps(payload, indent=2))
+            elif summary is not None and summary.dry_run:
+                click.echo(summary.describe(), err=True)  # every slice's verdict
+            elif summary is not None and summary.results:
+                click.echo(f"{summary.tally()} before the error", err=True)  # what is committed
             click.echo(f"Error: {error}", err=True)
             ctx.exit(1)
+        except KeyboardInterrupt as stop:
+            if ctx.meta.get(_TRACEBACK_KEY):
+                raise
+            summary = getattr(stop, "summary", None)
+            done = f"{summary.tally()} before the interruption; " if summary is not None else ""
+            click.echo(
+                f"\ninterrupted: {done}every commit made is complete and kept; run the same "
+                "command again to go on",
+                err=True,
+            )
+            ctx.exit(INTERRUPTED_EXIT)
 
 
 def _set_traceback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -109,10 +133,20 @@ def _cube_options(command: Any) -> Any:
     return command
 
 
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_JSON_KEY] = True
+    return value
+
+
 def _json_option(command: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(
-        command
-    )
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print the result as JSON (and errors as a JSON object).",
+    )(command)
 
 
 def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
@@ -125,10 +159,25 @@ def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
 
 
 def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None) -> Any:
+    return _cube_for(_settings(config_files, target_dir=target, target_branch=branch))
+
+
+def _cube_for(settings: Any) -> Any:
+    """The cube the settings name; says how to name one when they name none."""
     _quiet_icechunk()
     from versioncube.cube import cube_from_config
 
-    return cube_from_config(_settings(config_files, target_dir=target, target_branch=branch))
+    if not settings.target_dir:
+        from versioncube.errors import ConfigError
+
+        raise ConfigError("no target given: use -t/--target, or target_dir in a -c config file")
+    if str(settings.target_dir).startswith("memory://"):
+        click.echo(
+            f"warning: {settings.target_dir} lives in this process only: the cube is gone "
+            "when the command ends (use a folder or an object store to keep it)",
+            err=True,
+        )
+    return cube_from_config(settings)
 
 
 def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
@@ -210,9 +259,6 @@ def append(
       versioncube append -t cube.icechunk data/2024-03-*.nc
       versioncube append -c zappend-config.yaml -t cube.icechunk data/*.nc
     """
-    _quiet_icechunk()
-    from versioncube.cube import cube_from_config
-
     settings = _settings(
         config_files,
         target_dir=target,
@@ -221,18 +267,17 @@ def append(
         dry_run=dry_run,
         force_new=force_new,
     )
-    cube = cube_from_config(settings)
+    cube = _cube_for(settings)
     options = _commit_options(cube, message, metadata)
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()
-    with _Progress(len(slices), progress) as bar:
-        try:
-            summary = cube.append_all(slices, on_result=bar.advance, options=options)
-        except VersionCubeError as error:
-            if error.summary is not None and error.summary.results:
-                # the slices before the failing one are committed: say so
-                click.echo(f"{error.summary.tally()} before the error", err=True)
-            raise
+    with _Progress(len(slices), progress) as bar, _StopAfterCommit() as stop:
+
+        def advance(result: Any) -> None:
+            bar.advance(result)
+            stop.check()
+
+        summary = cube.append_all(slices, on_result=advance, options=options)
     _show(summary, as_json, **({} if as_json else {"verbose": verbose}))
 
 
@@ -243,7 +288,8 @@ def append(
 @_json_option
 def log(target, config_files, branch, limit, version, as_json) -> None:
     """List the commits of the branch, newest first: short id, time, operation, slice, append
-    labels and tags. REF is a tag, branch, BRANCH~N, snapshot id or ISO date-time."""
+    labels and tags. --at REF starts from a version instead of the tip: a tag, branch,
+    BRANCH~N, snapshot id or ISO date-time."""
     entries = _cube(target, config_files, branch).log(limit, version=version)
     _show(entries, as_json)
 
@@ -378,6 +424,41 @@ def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> Non
     was removed. This is the only command that deletes data."""
     result = _cube(target, config_files, branch).gc(older_than, dry_run=dry_run, force=force)
     _show(result, as_json)
+
+
+class _StopAfterCommit:
+    """Ctrl-C during a run: the slice being appended is finished (its commit completes), then
+    the run stops; a second Ctrl-C stops at once (the slice in progress is not committed)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> _StopAfterCommit:
+        import signal
+        import threading
+
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, _signum: int, _frame: Any) -> None:
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next Ctrl-C stops now
+        click.echo("\nstopping after the current slice (Ctrl-C again to stop now)", err=True)
+
+    def check(self) -> None:
+        """Stop the run here, between two slices, when Ctrl-C was pressed."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Progress:

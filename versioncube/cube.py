@@ -311,7 +311,7 @@ def open_cube(
 def cube_from_config(config: Config) -> Cube:
     """The cube a configuration names (target_dir, its storage options, branch, settings)."""
     if not config.target_dir:
-        raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
+        raise ConfigError("no target given: set target_dir (the cube's path or URI)")
     return open_cube(
         config.target_dir, config.target_branch, config.target_storage_options, config=config
     )

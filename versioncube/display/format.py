@@ -86,3 +86,9 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe(error: BaseException) -> str:
+    """A foreign error in one line: ``TypeError: Expected a BytesBytesCodec ...``."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

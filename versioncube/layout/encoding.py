@@ -176,6 +176,7 @@ def _datetime_encoding(variable: xr.Variable) -> dict[str, Any]:
         # NaT's own int64 value marks missing times; a float fill value from a NetCDF source
         # (often NaN) has no int64 form
         "_FillValue": NAT_FILL_VALUE,
+        "fill_value": NAT_FILL_VALUE,  # a Zarr v3 slice brings its own (NaN for float times)
         "missing_value": None,
     }
 

@@ -112,6 +112,7 @@ class Target:
         """Build the Icechunk storage (cheap; nothing is contacted until it is used)."""
         check_not_forked()
         note_icechunk_use()
+        quiet_icechunk_logs()
         if self.kind == "local":
             return icechunk.local_filesystem_storage(self.location)
         if self.kind == "memory":
@@ -133,11 +134,28 @@ class Target:
         return icechunk.azure_storage(account=account, container=bucket, prefix=prefix, **options)
 
 
+_quieted = False
+
+
+def quiet_icechunk_logs() -> None:
+    """Keep Icechunk's Rust warnings off the user's terminal and notebook, once per process.
+
+    Icechunk warns on every open of a local-disk repository that its commits are not safe
+    between processes; versioncube makes them safe with its commit lock (see
+    :mod:`versioncube.store.commit`), so the warning would only mislead. A user who set
+    ``ICECHUNK_LOG`` keeps their own filter.
+    """
+    global _quieted
+    if not _quieted and "ICECHUNK_LOG" not in os.environ:
+        icechunk.set_logs_filter("error")
+    _quieted = True
+
+
 def parse_target(target: TargetLike, storage_options: Mapping[str, Any] | None = None) -> Target:
     """Parse a target string (see the module docstring) and check its storage options."""
     text = os.fspath(target)
     if not text:
-        raise TargetError("no target given: set target_dir in the configuration or use -t/--target")
+        raise TargetError("no target given: set target_dir (the cube's path or URI)")
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if len(scheme) <= 1:  # no scheme, or a Windows drive letter

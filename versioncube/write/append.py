@@ -26,13 +26,16 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import icechunk
+import numpy as np
 import xarray as xr
 from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
 from versioncube.config.outline import DEFAULT_APPEND_DIM, TargetOutline
+from versioncube.display.format import describe
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
+from versioncube.errors import SliceValidationError, VersionCubeError
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
 from versioncube.layout.encoding import creation_encoding
 from versioncube.layout.outline import CubeOutline, read_outline
@@ -55,7 +58,7 @@ from versioncube.versions.ledger import SliceHistory
 from versioncube.versions.record import CommitRecord
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
-AppendStatus = Literal["appended", "skipped", "would append"]
+AppendStatus = Literal["appended", "skipped", "would append", "would fail"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +71,15 @@ class AppendResult(Result):
     identity: str
     status: AppendStatus
     snapshot_id: str | None  # the new commit, or the earlier one that holds a skipped slice
-    record: CommitRecord | None  # the commit record (None for a skipped slice)
+    record: CommitRecord | None  # the commit record (None for a skipped or failing slice)
+    error: str | None = None  # why a dry run found that the slice would fail
 
     def describe(self) -> str:
         """One line for people, e.g. ``appended 2024-03-01.nc: time 2024-03-01 (snapshot X)``."""
         if self.status == "skipped":
             return f"skipped {self.slice_name}: already in the cube (snapshot {self.snapshot_id})"
+        if self.status == "would fail":
+            return f"would fail {self.slice_name}: {self.error}"
         assert self.record is not None
         text = f"{self.status} {self.slice_name}: {self.record.extent()}"
         if self.record.starts_cube:
@@ -177,7 +183,7 @@ class Appender:
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
         if afresh or not self.store.exists():
-            first_slice_plan(dataset, ref.name, outline)  # refuse before creating anything
+            self.rehearse_first_slice(ref, dataset, outline)  # refuse before creating anything
         if self.store.exists():
             repo = self.store.repository
         else:
@@ -198,6 +204,35 @@ class Appender:
         return AppendResult(
             ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
         )
+
+    def rehearse_first_slice(
+        self, ref: IdentifiedSlice, dataset: xr.Dataset, outline: TargetOutline
+    ) -> None:
+        """Write the first step of a cube's first slice into a throwaway in-memory repository.
+
+        What only fails while writing (a codec the cube cannot take, a ``{{ }}`` attribute
+        naming a missing field) then fails before the real repository is created, so a failed
+        first append leaves the target as it was. Errors other than versioncube's own become
+        the slice's SliceValidationError.
+        """
+        first_slice_plan(dataset, ref.name, outline)
+        dim = outline.append_dim
+        assert dim is not None
+        step = dataset.isel({dim: slice(0, 1)}).copy(deep=False)
+        for name, variable in step.data_vars.items():  # never compute a lazy slice for this
+            if hasattr(variable.data, "dask"):
+                zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
+                zeros.attrs, zeros.encoding = variable.attrs, variable.encoding
+                step[name] = zeros
+        probe = icechunk.Repository.create(icechunk.in_memory_storage())
+        try:
+            AppendChange(self, ref, step, outline, afresh=True)(probe.writable_session("main"))
+        except VersionCubeError:
+            raise
+        except Exception as error:  # whatever the writers raise: this slice cannot start a cube
+            raise SliceValidationError(
+                ref.name, f"cannot be written as the cube's first slice: {describe(error)}"
+            ) from error
 
     def _commit_holding(self, ref: SliceRef) -> str | None:
         """The commit that already holds this slice, or None (always None when starting anew)."""
@@ -225,8 +260,10 @@ class Appender:
                 session = self.store.repository.readonly_session(branch=self.store.branch)
             self._dry_run_outline = read_outline(session.store, dim, where=self.store.where)
         if self._dry_run_outline is None:
+            self.rehearse_first_slice(ref, dataset, outline)
             plan = first_slice_plan(dataset, ref.name, outline)
-            self._dry_run_outline = CubeOutline.of_dataset(plan.dataset, dim)
+            created = with_creation_encoding(plan.dataset, outline)  # as the real run stores it
+            self._dry_run_outline = CubeOutline.of_dataset(created, dim)
         else:
             plan = checked_plan(self._dry_run_outline, dataset, ref.name, outline)
             last = plan.labels[1] if plan.labels is not None else None
