@@ -84,7 +84,9 @@ def _branch_tip(repo: icechunk.Repository, branch: str) -> str:
     return repo.lookup_branch(branch)
 
 
-def _as_of(repo: icechunk.Repository, branch: str, moment: dt.datetime, text: str):
+def _as_of(
+    repo: icechunk.Repository, branch: str, moment: dt.datetime, text: str
+) -> ResolvedVersion:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     for snapshot in repo.ancestry(snapshot_id=_branch_tip(repo, branch)):
