@@ -16,6 +16,7 @@ import xarray as xr
 from versioncube.config import ConfigLike, load_config
 from versioncube.cube import Cube, cube_from_config, open_cube
 from versioncube.slices.identity import SliceLike
+from versioncube.store.commit import CommitOptions
 from versioncube.store.target import TargetLike
 from versioncube.versions.refs import VersionLike
 from versioncube.write.append import AppendResult
@@ -42,14 +43,16 @@ def append_slices(
     config: ConfigLike = None,
     *,
     on_result: Callable[[AppendResult], None] | None = None,
+    options: CommitOptions | None = None,
     **kwargs: Any,
 ) -> RunSummary:
     """Like :func:`append`, but return the run's summary: every slice's result (appended,
     skipped or, with ``dry_run``, would append) and the time taken. ``on_result`` is called
-    with each slice's result as it is done. An error stopping the run carries the summary of
-    what was done before it as ``error.summary``."""
+    with each slice's result as it is done; ``options`` (a :class:`~versioncube.store.commit.
+    CommitOptions`: message, metadata, retry policy) applies to every commit. An error stopping
+    the run carries the summary of what was done before it as ``error.summary``."""
     settings = load_config(config, **kwargs)
-    return cube_from_config(settings).append_all(slices, on_result=on_result)
+    return cube_from_config(settings).append_all(slices, on_result=on_result, options=options)
 
 
 def open_dataset(

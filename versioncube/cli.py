@@ -166,6 +166,19 @@ def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
     help="Start the cube afresh with the first slice, as a new commit (the old content stays "
     "in the history).",
 )
+@click.option(
+    "-m",
+    "--message",
+    metavar="TEXT",
+    help="The commit message of every commit of this run (default: what each commit did).",
+)
+@click.option(
+    "--metadata",
+    "metadata",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="Store KEY=VALUE in every commit's metadata, beside versioncube's record (repeatable).",
+)
 @_json_option
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped slice.")
 @click.option(
@@ -183,6 +196,8 @@ def append(
     append_dim: str | None,
     dry_run: bool | None,
     force_new: bool | None,
+    message: str | None,
+    metadata: tuple[str, ...],
     as_json: bool,
     verbose: bool,
     progress: bool | None,
@@ -212,11 +227,12 @@ def append(
         force_new=force_new,
     )
     cube = cube_from_config(settings)
+    options = _commit_options(cube, message, metadata)
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()
     with _Progress(len(slices), progress) as bar:
         try:
-            summary = cube.append_all(slices, on_result=bar.advance)
+            summary = cube.append_all(slices, on_result=bar.advance, options=options)
         except VersionCubeError as error:
             if error.summary is not None and error.summary.results:
                 # the slices before the failing one are committed: say so
@@ -486,6 +502,21 @@ def verify(
     _show(report, as_json)
     if not report.ok:
         ctx.exit(1)
+
+
+def _commit_options(cube: Any, message: str | None, metadata: tuple[str, ...]) -> Any:
+    """The run's CommitOptions from --message and --metadata KEY=VALUE (None: the defaults)."""
+    if message is None and not metadata:
+        return None
+    from versioncube.store.commit import CommitOptions
+
+    pairs = {}
+    for item in metadata:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--metadata")
+        pairs[key] = value
+    return CommitOptions(message=message, metadata=pairs, retry=cube.append_retry)
 
 
 def _quiet_icechunk() -> None:

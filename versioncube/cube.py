@@ -21,7 +21,7 @@ from versioncube.display import html
 from versioncube.display.json import JsonValue
 from versioncube.errors import ConfigError, CubeNotFoundError
 from versioncube.slices.identity import SliceLike
-from versioncube.store.commit import CommitOptions
+from versioncube.store.commit import CommitOptions, RetryPolicy
 from versioncube.store.dataset import NO_DATA, open_version
 from versioncube.store.repository import CubeStore
 from versioncube.store.target import Target, TargetLike, parse_target
@@ -123,6 +123,11 @@ class Cube:
         return self._appender.outline
 
     @property
+    def append_retry(self) -> RetryPolicy:
+        """What appends do when another writer commits first (``on_conflict``, ``max_retries``)."""
+        return self._appender.commit_options.retry
+
+    @property
     def append_dim(self) -> str:
         """The cube's append dimension: the one it was created with, else the configured one."""
         return self.outline.append_dim
@@ -189,7 +194,9 @@ class Cube:
     def diff(self, from_version: VersionLike, to_version: VersionLike = None) -> CubeDiff:
         """What changed from one version to another (default: to the branch tip)."""
         start, end = self.resolve(from_version), self.resolve(to_version)
-        return diff_versions(self.repository, start.snapshot_id, end.snapshot_id, self.append_dim)
+        return diff_versions(
+            self.repository, start.snapshot_id, end.snapshot_id, self.append_dim, self.target.uri
+        )
 
     @_translated
     def info(self, version: VersionLike = None) -> CubeInfo:
@@ -265,9 +272,11 @@ class Cube:
         *,
         dry_run: bool | None = None,
         on_result: Callable[[AppendResult], None] | None = None,
+        options: CommitOptions | None = None,
     ) -> RunSummary:
         """Append each slice in order, one commit each, with the run's logging and profiling
-        settings; a failing slice's error carries the summary so far (``error.summary``)."""
+        settings; a failing slice's error carries the summary so far (``error.summary``).
+        ``options`` (message, metadata, retry policy) applies to every commit of the run."""
         return append_slices(
             self._appender,
             slices,
@@ -275,6 +284,7 @@ class Cube:
             logging_setting=self.config.logging,
             profiling_setting=self.config.profiling,
             on_result=on_result,
+            options=options,
         )
 
 

@@ -88,12 +88,16 @@ class CubeDiff(Result):
 
 
 def diff_versions(
-    repo: icechunk.Repository, from_snapshot: str, to_snapshot: str, append_dim: str
+    repo: icechunk.Repository,
+    from_snapshot: str,
+    to_snapshot: str,
+    append_dim: str,
+    where: str = "the cube",
 ) -> CubeDiff:
     """Compare two snapshots of the cube (they need not be on the same branch)."""
     options: dict[str, Any] = {"chunks": None, "create_default_indexes": False}
-    before = open_version(repo, from_snapshot, where=f"version {from_snapshot[:12]}", **options)
-    after = open_version(repo, to_snapshot, where=f"version {to_snapshot[:12]}", **options)
+    before = open_version(repo, from_snapshot, where=f"{where} at {from_snapshot[:12]}", **options)
+    after = open_version(repo, to_snapshot, where=f"{where} at {to_snapshot[:12]}", **options)
     names_before, names_after = set(map(str, before.variables)), set(map(str, after.variables))
     changed = {
         name: changes

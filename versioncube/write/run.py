@@ -24,6 +24,7 @@ from versioncube.display.results import Result
 from versioncube.errors import VersionCubeError
 from versioncube.slices.identity import SliceLike
 from versioncube.slices.sources import SliceSource
+from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
 from versioncube.write.profiling import profiled
 from versioncube.write.run_logging import logging_for_run
@@ -115,6 +116,7 @@ def append_slices(
     logging_setting: Any = None,
     profiling_setting: Any = None,
     on_result: Callable[[AppendResult], None] | None = None,
+    options: CommitOptions | None = None,
 ) -> RunSummary:
     """Append each slice in order, one commit each (see the module docstring)."""
     summary = RunSummary(dry_run=dry_run)
@@ -124,7 +126,7 @@ def append_slices(
             store = appender.store
             logger.info("appending to %s (branch %s)", store.where, store.branch)
             for item in as_slice_list(slices):
-                result = appender.append(item, dry_run=dry_run)
+                result = appender.append(item, dry_run=dry_run, options=options)
                 logger.info("%s", result.describe())
                 summary.results.append(result)
                 if on_result is not None:
