@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from versioncube._version import __version__
 from versioncube.errors import VersionCubeError
+
+if TYPE_CHECKING:
+    from versioncube.cube import Cube
 
 _TRACEBACK_KEY = "versioncube.traceback"
 _JSON_KEY = "versioncube.json"
@@ -70,12 +73,14 @@ _traceback_option = click.option(
 )
 
 
-def _print_config_reference(ctx: click.Context, _param: click.Parameter, value: str) -> None:
+def _print_config_reference(
+    ctx: click.Context, _param: click.Parameter, value: Literal["md", "json"] | None
+) -> None:
     if not value or ctx.resilient_parsing:
         return
     from versioncube.config.reference import reference
 
-    click.echo(reference(value))  # type: ignore[arg-type]
+    click.echo(reference(value))
     ctx.exit()
 
 
@@ -158,11 +163,11 @@ def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
     )
 
 
-def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None) -> Any:
+def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None) -> Cube:
     return _cube_for(_settings(config_files, target_dir=target, target_branch=branch))
 
 
-def _cube_for(settings: Any) -> Any:
+def _cube_for(settings: Any) -> Cube:
     """The cube the settings name; says how to name one when they name none."""
     _quiet_icechunk()
     from versioncube.cube import cube_from_config
@@ -286,7 +291,14 @@ def append(
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N commits.")
 @click.option("--at", "version", metavar="REF", help="Start from this version, not the tip.")
 @_json_option
-def log(target, config_files, branch, limit, version, as_json) -> None:
+def log(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    limit: int | None,
+    version: str | None,
+    as_json: bool,
+) -> None:
     """List the commits of the branch, newest first: short id, time, operation, slice, append
     labels and tags. --at REF starts from a version instead of the tip: a tag, branch,
     BRANCH~N, snapshot id or ISO date-time."""
@@ -300,7 +312,15 @@ def log(target, config_files, branch, limit, version, as_json) -> None:
 @click.option("--at", "version", metavar="REF", help="The version to tag (default: the tip).")
 @click.option("-m", "--message", default="", help="Why this version is a release.")
 @_json_option
-def tag(target, config_files, branch, name, version, message, as_json) -> None:
+def tag(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    name: str,
+    version: str | None,
+    message: str,
+    as_json: bool,
+) -> None:
     """Tag a version (default: the branch tip) as NAME. Tags are immutable: a name is never
     moved or reused, so a tag always reads back the same cube."""
     info = _cube(target, config_files, branch).tag(name, at=version, message=message)
@@ -310,7 +330,9 @@ def tag(target, config_files, branch, name, version, message, as_json) -> None:
 @cli.command(short_help="List the tags with their messages.")
 @_cube_options
 @_json_option
-def tags(target, config_files, branch, as_json) -> None:
+def tags(
+    target: str | None, config_files: tuple[str, ...], branch: str | None, as_json: bool
+) -> None:
     """List the tags, oldest first, with snapshot, time of tagging and message."""
     found = _cube(target, config_files, branch).tags()
     _show(found, as_json)
@@ -320,7 +342,13 @@ def tags(target, config_files, branch, as_json) -> None:
 @_cube_options
 @click.option("--to", "version", required=True, metavar="REF", help="The version to return to.")
 @_json_option
-def rollback(target, config_files, branch, version, as_json) -> None:
+def rollback(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    version: str,
+    as_json: bool,
+) -> None:
     """Move the branch to REF with a compare-and-swap on its tip, and print what was discarded.
 
     Nothing is deleted: discarded commits stay readable by snapshot id until gc removes them,
@@ -334,7 +362,13 @@ def rollback(target, config_files, branch, version, as_json) -> None:
 @_cube_options
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
 @_json_option
-def reflog(target, config_files, branch, limit, as_json) -> None:
+def reflog(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List every change of the repository, newest first: commits, branch resets (rollbacks,
     promotions), branch and tag creations, expirations and garbage collections."""
     entries = _cube(target, config_files, branch).reflog(limit)
@@ -345,7 +379,13 @@ def reflog(target, config_files, branch, limit, as_json) -> None:
 @_cube_options
 @click.option("--at", "version", metavar="REF", help="The version to show (default: the tip).")
 @_json_option
-def show(target, config_files, branch, version, as_json) -> None:
+def show(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    version: str | None,
+    as_json: bool,
+) -> None:
     """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
     range, uncompressed size and stored size."""
     info = _cube(target, config_files, branch).info(version)
@@ -357,17 +397,30 @@ def show(target, config_files, branch, version, as_json) -> None:
 @click.argument("to_version", metavar="[TO]", required=False)
 @_cube_options
 @_json_option
-def diff(target, config_files, branch, from_version, to_version, as_json) -> None:
+def diff(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    from_version: str,
+    to_version: str | None,
+    as_json: bool,
+) -> None:
     """Show what changed from version FROM to version TO (default: the branch tip): variables
     added, removed or changed, append labels added, removed or rewritten, attribute changes."""
     changes = _cube(target, config_files, branch).diff(from_version, to_version)
     _show(changes, as_json)
 
 
+#: What ``branch`` hands its subcommands: the target, config files and branch options.
+_CubeOptions = tuple[str | None, tuple[str, ...], str | None]
+
+
 @cli.group(cls=_Group, short_help="List, create or delete branches.")
 @_cube_options
 @click.pass_context
-def branch(ctx: click.Context, target, config_files, branch) -> None:
+def branch(
+    ctx: click.Context, target: str | None, config_files: tuple[str, ...], branch: str | None
+) -> None:
     """List, create or delete branches. A branch stages appends apart from main; `promote`
     then fast-forwards main to it."""
     ctx.obj = (target, config_files, branch)
@@ -376,7 +429,7 @@ def branch(ctx: click.Context, target, config_files, branch) -> None:
 @branch.command("list")
 @_json_option
 @click.pass_obj
-def branch_list(options, as_json) -> None:
+def branch_list(options: _CubeOptions, as_json: bool) -> None:
     """List the branches with their tips, main first."""
     found = _cube(*options).branches()
     _show(found, as_json)
@@ -386,7 +439,7 @@ def branch_list(options, as_json) -> None:
 @click.argument("name")
 @click.option("--at", "version", metavar="REF", help="Where to start it (default: the tip).")
 @click.pass_obj
-def branch_create(options, name, version) -> None:
+def branch_create(options: _CubeOptions, name: str, version: str | None) -> None:
     """Create branch NAME at a version (default: the tip of the current branch)."""
     info = _cube(*options).create_branch(name, at=version)
     click.echo(f"created {info.describe()}")
@@ -395,7 +448,7 @@ def branch_create(options, name, version) -> None:
 @branch.command("delete")
 @click.argument("name")
 @click.pass_obj
-def branch_delete(options, name) -> None:
+def branch_delete(options: _CubeOptions, name: str) -> None:
     """Delete branch NAME (never main). Its commits stay readable by snapshot id until gc."""
     click.echo(_cube(*options).delete_branch(name).describe())
 
@@ -405,7 +458,14 @@ def branch_delete(options, name) -> None:
 @_cube_options
 @click.option("--into", default="main", show_default=True, help="The branch to move forward.")
 @_json_option
-def promote(target, config_files, branch, name, into, as_json) -> None:
+def promote(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    name: str,
+    into: str,
+    as_json: bool,
+) -> None:
     """Fast-forward branch --into (default main) to the tip of branch NAME, when --into has not
     moved since NAME started from it; otherwise refuse and change nothing."""
     result = _cube(target, config_files, branch).promote(name, into=into)
@@ -418,7 +478,15 @@ def promote(target, config_files, branch, name, into, as_json) -> None:
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
 @click.option("--force", is_flag=True, help="Allow a DURATION below the safe minimum (1 day).")
 @_json_option
-def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> None:
+def gc(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    older_than: str,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Expire snapshots older than DURATION (never a tagged one or a branch tip), then delete
     the objects no branch or tag reaches any more (such as rolled-back commits), and print what
     was removed. This is the only command that deletes data."""
@@ -500,7 +568,14 @@ class _Progress:
 @click.option("--at", "version", metavar="REF", help="The version to check (default: the tip).")
 @_json_option
 @click.pass_context
-def verify(ctx, target, config_files, branch, version, as_json) -> None:
+def verify(
+    ctx: click.Context,
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    version: str | None,
+    as_json: bool,
+) -> None:
     """Check a version of the cube: it opens as one dataset, its append labels strictly
     increase, each commit's recorded label range matches the data, and every chunk reads back.
     Also reports the orphaned objects that gc would remove. Exits with status 1 on damage."""

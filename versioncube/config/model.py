@@ -318,14 +318,14 @@ class Config:
         ]
 
 
-def default_of(field: dataclasses.Field) -> Any:
+def default_of(field: dataclasses.Field[Any]) -> Any:
     """A setting's default value (a fresh one for mutable defaults)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return field.default
 
 
-def polling(setting: bool | Mapping[str, float]) -> PollingSettings | None:
+def polling(setting: bool | PollingSettings) -> PollingSettings | None:
     """The ``slice_polling`` setting as {interval, timeout}, or None for no polling."""
     if setting is False:
         return None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -209,7 +209,9 @@ def inexact_labels(values: np.ndarray, units: str) -> np.datetime64 | None:
     # microsecond arithmetic reaches any reference date (nanoseconds stop at 1677)
     sub_microsecond = flat.astype("int64") % 1000 != 0
     if step % 1000 == 0 and sub_microsecond.any():
-        return flat[np.argmax(sub_microsecond)]
+        first: np.datetime64 = flat[np.argmax(sub_microsecond)]
+        return first
+    unit: Literal["us", "ns"]
     unit, scale = ("us", 1000) if step % 1000 == 0 else ("ns", 1)
     origin = np.datetime64(reference.isoformat(), unit)
     offsets = (flat.astype(f"datetime64[{unit}]") - origin).astype("int64")

@@ -117,7 +117,7 @@ def length_mismatch(store: Any, group: str | None = None) -> str | None:
         return None
     sizes: dict[str, dict[int, list[str]]] = {}
     for name, array in node.arrays():
-        dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
+        dims: Any = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
             "_ARRAY_DIMENSIONS"
         )
         if not dims:

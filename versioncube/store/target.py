@@ -31,7 +31,7 @@ import icechunk
 from versioncube.errors import TargetError
 from versioncube.store.fork import check_not_forked, note_icechunk_use
 
-TargetLike = str | os.PathLike
+TargetLike = str | os.PathLike[str]
 TargetKind = Literal["local", "memory", "s3", "gcs", "azure"]
 
 _SCHEMES: dict[str, TargetKind] = {

@@ -47,7 +47,7 @@ class VerifyReport(Result):
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "ok": self.ok}  # type: ignore[dict-item]
+        return {**self._fields_json(), "ok": self.ok}
 
     def html_title(self) -> str:
         return "Verify report"

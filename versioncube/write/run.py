@@ -113,6 +113,7 @@ def as_slice_list(slices: Iterable[SliceLike] | SliceLike) -> Iterable[SliceLike
     """One slice given alone is a list of one."""
     if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource):
         return [slices]
+    # anything else is taken for an iterable of slices (a lone context manager is not one)
     return slices  # type: ignore[return-value]
 
 
