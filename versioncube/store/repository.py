@@ -35,6 +35,8 @@ def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
 
 def open_repository(target: Target) -> icechunk.Repository:
     """Open the repository at the target, or raise CubeNotFoundError when there is none."""
+    if target.kind == "local" and Path(target.location).is_file():
+        raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
     storage = target.storage()
     with translated(target.uri):
         if not icechunk.Repository.exists(storage):
@@ -57,6 +59,7 @@ def open_or_create_repository(
     """
     storage = target.storage()
     if target.kind == "local":
+        _refuse_other_files(target, foreign_only=True)  # before the lock file is made there
         _make_folder(target)
     with translated(target.uri), repository_lock(target):
         if icechunk.Repository.exists(storage):
@@ -104,11 +107,26 @@ def _make_folder(target: Target) -> None:
         raise TargetError(f"cannot create the cube folder {target.uri}: {reason}") from None
 
 
-def _refuse_other_files(target: Target) -> None:
-    """Never create a cube among a user's other files (the folder holds no repository; called
-    under the update lock, so another writer's half-made repository is not mistaken for them)."""
+#: What Icechunk and versioncube put in a repository folder.
+REPOSITORY_ENTRIES = frozenset(
+    {"repo", "refs", "snapshots", "manifests", "chunks", "transactions", "overwritten",
+     "config.yaml", LOCK_FILE_NAME}
+)  # fmt: skip
+
+
+def _refuse_other_files(target: Target, *, foreign_only: bool = False) -> None:
+    """Never create a cube among a user's other files.
+
+    Called under the update lock with the repository known to be absent (so another writer's
+    half-made repository is not mistaken for a user's files); with ``foreign_only`` before the
+    lock, where only names a repository never has count, so that nothing (not even the lock
+    file) is made in a folder of other files.
+    """
     folder = Path(target.location)
-    others = sorted(path.name for path in folder.iterdir() if path.name != LOCK_FILE_NAME)
+    if not folder.is_dir():
+        return
+    ignored = REPOSITORY_ENTRIES if foreign_only else {LOCK_FILE_NAME}
+    others = sorted(path.name for path in folder.iterdir() if path.name not in ignored)
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
         raise TargetError(

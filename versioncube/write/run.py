@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import xarray as xr
 
@@ -23,7 +23,7 @@ from versioncube.display.json import JsonValue, to_json
 from versioncube.display.results import Result
 from versioncube.errors import SliceError, VersionCubeError
 from versioncube.slices.identity import SliceLike
-from versioncube.slices.sources import SliceSource
+from versioncube.slices.sources import SliceSource, provides_dataset
 from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
 from versioncube.write.profiling import profiled
@@ -110,11 +110,11 @@ class RunSummary(Result):
 
 
 def as_slice_list(slices: Iterable[SliceLike] | SliceLike) -> Iterable[SliceLike]:
-    """One slice given alone is a list of one."""
-    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource):
-        return [slices]
-    # anything else is taken for an iterable of slices (a lone context manager is not one)
-    return slices  # type: ignore[return-value]
+    """One slice given alone (a path, a Dataset, a SliceSource or context manager that
+    provides one) is a list of one."""
+    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource) or provides_dataset(slices):
+        return [cast(SliceLike, slices)]
+    return cast(Iterable[SliceLike], slices)
 
 
 def append_slices(
@@ -160,8 +160,7 @@ def append_slices(
         if first_failure is not None:
             raise first_failure
     except (VersionCubeError, KeyboardInterrupt) as error:
+        summary.elapsed = time.perf_counter() - started
         error.summary = summary  # type: ignore[union-attr]
         raise
-    finally:
-        summary.elapsed = time.perf_counter() - started
     return summary
