@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from email.utils import formatdate
 from pathlib import Path
@@ -161,7 +162,7 @@ def create_container(endpoint: str, container: str) -> None:
     headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": "2021-08-06"}
     canonical_headers = "".join(f"{name}:{value}\n" for name, value in sorted(headers.items()))
     content_type = "application/octet-stream"  # urllib would add a form type otherwise
-    path = urllib.request.urlparse(url).path
+    path = urllib.parse.urlparse(url).path
     # the verb and eleven standard headers (only Content-Type set; a zero length is left
     # empty), then the x-ms-* headers and the resource with the account in front
     standard = ["PUT", "", "", "", "", content_type, "", "", "", "", "", ""]
