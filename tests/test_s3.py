@@ -110,8 +110,8 @@ def test_gc_frees_rolled_back_commits(cloud_target, small_slice):
     cube.tag("first-two", at="~2")
     discarded_tip = tip(cube)
     cube.rollback("~1")
-    # object stores date objects in whole seconds, and gc keeps what was written in its
-    # cut-off's second: let the discarded day's objects fall into an earlier second
+    # objects less than a second old survived gc("0s") here (object stores date objects in
+    # whole seconds): let the discarded day's objects fall into an earlier second
     time.sleep(1.1)
 
     result = cube.gc("0s", force=True)
