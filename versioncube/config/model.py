@@ -161,7 +161,8 @@ class Config:
     )
     target_storage_options: dict[str, Any] = _setting(
         {},
-        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ...",
+        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ... "
+        "(per cloud: docs/targets.md).",
         "target",
     )
     target_branch: str = _setting(
