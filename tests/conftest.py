@@ -1,7 +1,8 @@
-"""Shared fixtures: sample slices, real NetCDF files, and a real S3 server (SeaweedFS).
+"""Shared fixtures: sample slices, real NetCDF files, and real object-store servers: S3
+(SeaweedFS), Azure Blob Storage (Azurite) and a Google Cloud Storage emulator.
 
 Only fixtures live here; the helpers they are built from, and that tests import (``tip``,
-``commits``, ``open_source``, ...), are in :mod:`versioncube.testing`.
+``commits``, ``open_source``, ``CLOUDS``, ...), are in :mod:`versioncube.testing`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import pytest
 import xarray as xr
 
 from versioncube.samples import sample_slice, write_daily_files
+from versioncube.testing.azurite import AZURE_CONTAINER, AzuriteServer
+from versioncube.testing.clouds import CLOUDS, PRIVATE_SERVERS
+from versioncube.testing.gcs_emulator import GcsEmulator
 from versioncube.testing.real_data import NAMES, example_path, split_into_steps
 from versioncube.testing.seaweed import S3_BUCKET, SeaweedServer
 
@@ -60,13 +64,42 @@ def seaweedfs(tmp_path_factory):
 
 
 @pytest.fixture
-def private_seaweedfs(tmp_path):
-    """An S3 server of this test's own, which the test may stop and start again."""
-    with SeaweedServer(tmp_path / "seaweedfs") as server:
-        yield server
-
-
-@pytest.fixture
 def s3_target(seaweedfs) -> tuple[str, dict]:
     """A fresh prefix on the SeaweedFS bucket and its storage options."""
     return f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", dict(seaweedfs)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """The session's Azure Blob server; yields the storage options for ``az://cubes/<prefix>``."""
+    with AzuriteServer(tmp_path_factory.mktemp("azurite")) as server:
+        yield server.options
+
+
+@pytest.fixture
+def azure_target(azurite) -> tuple[str, dict]:
+    """A fresh prefix in the Azurite container and its storage options."""
+    return f"az://{AZURE_CONTAINER}/{uuid.uuid4().hex}", dict(azurite)
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """The session's Google Cloud Storage emulator (which Icechunk cannot use: see
+    docs/targets.md); yields the server, whose ``options`` are for ``gs://cubes/<prefix>``."""
+    with GcsEmulator(tmp_path_factory.mktemp("gcs-emulator")) as server:
+        yield server
+
+
+@pytest.fixture(params=CLOUDS)
+def cloud_target(request) -> tuple[str, dict]:
+    """A fresh target on each object store's server in turn, with its storage options."""
+    return request.getfixturevalue(f"{request.param}_target")
+
+
+@pytest.fixture(params=CLOUDS)
+def private_cloud_server(request, tmp_path):
+    """A server of this test's own, which the test may stop and start again, for each object
+    store in turn; yields the server and a target on it."""
+    server_class, target = PRIVATE_SERVERS[request.param]
+    with server_class(tmp_path / request.param) as server:
+        yield server, target

@@ -85,16 +85,20 @@ def slice_ref(item: Any, options: SliceOptions | None = None) -> SliceRef:
             repr(item)[:60],
             f"is of type {type(item).__name__}; expected a path, a URI or an xarray Dataset",
         )
+    identity = location_identity(item)
+    name = Path(urlparse(identity).path.rstrip("/")).name or identity
+    return SliceRef(item, identity, name)
+
+
+def location_identity(item: str | os.PathLike[str]) -> str:
+    """The identity of a path or URI item: an absolute local path, or the URI as given."""
     text = os.fspath(item)
     scheme = urlparse(text).scheme
     if scheme == "file":
         text = urlparse(text).path
     if len(scheme) <= 1 or scheme == "file":
-        identity = str(Path(text).expanduser().absolute())
-    else:
-        identity = text
-    name = Path(urlparse(identity).path.rstrip("/")).name or identity
-    return SliceRef(item, identity, name)
+        return str(Path(text).expanduser().absolute())
+    return text
 
 
 def _source_ref(item: Any, source: Callable[..., Any]) -> SliceRef:

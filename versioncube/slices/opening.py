@@ -23,7 +23,7 @@ import xarray as xr
 
 from versioncube.config.model import Config
 from versioncube.errors import SliceOpenError
-from versioncube.slices.identity import SliceRef, slice_ref
+from versioncube.slices.identity import SliceRef, location_identity
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
 
@@ -79,9 +79,9 @@ def _source_errors(ref: SliceRef) -> Iterator[None]:
         raise SliceOpenError(ref.name, f"slice source failed: {_describe(error)}") from error
 
 
-def _location(item: str | os.PathLike) -> str:
+def _location(item: str | os.PathLike[str]) -> str:
     """Where a path or URI item points: an absolute local path, or the URI."""
-    return slice_ref(item).identity  # type: ignore[return-value]
+    return location_identity(item)
 
 
 def _open_location(

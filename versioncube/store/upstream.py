@@ -12,7 +12,9 @@ library version to look at.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import xarray as xr
@@ -28,6 +30,15 @@ def run_on_zarr_loop[T](coroutine: Coroutine[Any, Any, T]) -> T:
 def encode_for_zarr(variable: xr.Variable, name: str) -> xr.Variable:
     """``variable`` CF-encoded for Zarr format 3 as ``to_zarr`` encodes it (its ``encoding``
     says how: dtype, units, scale_factor, _FillValue, ...)."""
+    return _zarr_encoder()(variable, name=name)
+
+
+@functools.cache
+def _zarr_encoder() -> Callable[..., xr.Variable]:
+    """xarray's Zarr encoder, called as its Zarr store calls it for a format 3 group."""
     from xarray.backends.zarr import encode_zarr_variable
 
-    return encode_zarr_variable(variable, name=name, zarr_format=3)  # type: ignore[no-any-return]
+    if "zarr_format" in inspect.signature(encode_zarr_variable).parameters:
+        return functools.partial(encode_zarr_variable, zarr_format=3)
+    # xarray < 2026.9 has one Zarr encoding for formats 2 and 3, and to_zarr calls it so
+    return encode_zarr_variable

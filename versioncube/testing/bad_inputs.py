@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -39,7 +40,7 @@ class BadInput:
     attempt: Callable[[Path, str], object]  # (folder, target) -> calls versioncube
 
 
-def _append(item, target: str, **settings) -> object:
+def _append(item: Any, target: str, **settings: Any) -> object:
     return versioncube.append([item], target_dir=target, **settings)
 
 

@@ -25,7 +25,7 @@ NAMES = ("hgt_djf", "sst_ndjfm_anom")
 
 def example_path(name: str) -> Path:
     """The path of the eofs example file ``name`` (one of :data:`NAMES`)."""
-    from eofs.examples import example_data_path
+    from eofs.examples import example_data_path  # type: ignore[import-untyped]
 
     return Path(example_data_path(f"{name}.nc"))
 

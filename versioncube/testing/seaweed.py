@@ -32,7 +32,8 @@ S3_BUCKET = "cubes"
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class SeaweedServer:
@@ -53,7 +54,7 @@ class SeaweedServer:
         self.ports |= {
             f"{name}.port.grpc": _free_port() for name in ("master", "volume", "filer", "s3")
         }
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.options = {
             "endpoint_url": f"http://127.0.0.1:{self.port}",
             "region": "us-east-1",
@@ -109,7 +110,13 @@ class SeaweedServer:
         """Wait until the bucket accepts an Icechunk repository (the server is fully up)."""
         deadline = time.monotonic() + 90
         storage = icechunk.s3_storage(
-            bucket=S3_BUCKET, prefix=f"probe-{uuid.uuid4().hex}", allow_http=True, **self.options
+            bucket=S3_BUCKET,
+            prefix=f"probe-{uuid.uuid4().hex}",
+            allow_http=True,
+            endpoint_url=self.options["endpoint_url"],
+            region=self.options["region"],
+            access_key_id=self.options["access_key_id"],
+            secret_access_key=self.options["secret_access_key"],
         )
         while True:
             assert self.process is not None
