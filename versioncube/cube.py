@@ -36,6 +36,7 @@ from versioncube.versions.summary import CubeInfo, describe_version
 from versioncube.versions.verify import VerifyReport, verify_version
 from versioncube.write.append import Appender, AppendResult
 from versioncube.write.run import RunSummary, append_slices
+from versioncube.write.virtual import append_item
 
 if TYPE_CHECKING:
     import icechunk
@@ -75,7 +76,7 @@ class Cube:
         if append_dim is not None:
             config = dataclasses.replace(config, append_dim=append_dim)
         self.config = config
-        self.store = CubeStore(target, branch)
+        self.store = CubeStore(target, branch, config.virtual_credentials)
         self._appender = Appender(self.store, config)
 
     @property
@@ -257,13 +258,22 @@ class Cube:
         engine: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
         options: CommitOptions | None = None,
+        virtual: bool | None = None,
     ) -> AppendResult:
         """Append one slice as one commit (see :mod:`versioncube.write.append` for the steps).
 
-        ``options`` sets the commit message, extra commit metadata and the retry policy.
+        ``options`` sets the commit message, extra commit metadata and the retry policy;
+        ``virtual`` (default: the ``virtual`` setting) appends a file as references to its
+        chunks instead of a copy (see :mod:`versioncube.write.virtual`).
         """
-        return self._appender.append(
-            item, dry_run=dry_run, engine=engine, storage_options=storage_options, options=options
+        return append_item(
+            self._appender,
+            item,
+            virtual=virtual,
+            dry_run=dry_run,
+            engine=engine,
+            storage_options=storage_options,
+            options=options,
         )
 
     def append_all(
@@ -295,16 +305,22 @@ def open_cube(
     *,
     append_dim: str | None = None,
     config: ConfigLike | Config = None,
+    virtual_credentials: Mapping[str, Any] | None = None,
 ) -> Cube:
     """A Cube for the target and branch (reads nothing until used).
 
     ``config`` (a Config, dict, file or list of them) gives the outline and slice settings for
-    appends made through the Cube.
+    appends made through the Cube. ``virtual_credentials`` authorise reading the files a cube
+    of virtual slices references, by container prefix (see docs/virtual.md): ``"local"``,
+    ``"env"``, ``"anonymous"`` or S3 keys ``{"access_key_id": ..., "secret_access_key": ...}``.
     """
     if not isinstance(target, Target):
         target = parse_target(target, storage_options)
     if not isinstance(config, Config):
         config = load_config(config)
+    if virtual_credentials:
+        merged = {**config.virtual_credentials, **virtual_credentials}
+        config = dataclasses.replace(config, virtual_credentials=merged)
     return Cube(target, branch, append_dim=append_dim, config=config)
 
 

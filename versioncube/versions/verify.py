@@ -126,7 +126,7 @@ def _records(
     started = False
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
         record = CommitRecord.from_metadata(snapshot.metadata)
-        if record is None:
+        if record is None or record.keeps_rows:
             continue
         if not record.appends_rows or record.index_range is None:
             break
