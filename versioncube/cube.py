@@ -22,6 +22,7 @@ from versioncube.display.json import JsonValue
 from versioncube.errors import ConfigError, CubeNotFoundError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
+from versioncube.store.containers import check_version_authorised
 from versioncube.store.dataset import NO_DATA, open_version
 from versioncube.store.repository import CubeStore
 from versioncube.store.target import Target, TargetLike, parse_target
@@ -35,6 +36,7 @@ from versioncube.versions.retention import GcResult, collect_garbage, parse_dura
 from versioncube.versions.summary import CubeInfo, describe_version
 from versioncube.versions.verify import VerifyReport, verify_version
 from versioncube.write.append import Appender, AppendResult
+from versioncube.write.materialize import MaterializeResult, materialize
 from versioncube.write.run import RunSummary, append_slices
 from versioncube.write.virtual import append_item
 
@@ -145,6 +147,7 @@ class Cube:
         where = self.branch if version is None else f"version {resolved.text!r}"
         where = f"{where} of {self.target.uri}"
         options = {"chunks": {}, **xarray_options}
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
         dataset = open_version(self.repository, resolved.snapshot_id, where=where, **options)
         if not dataset.variables:
             raise CubeNotFoundError(f"{where} {NO_DATA}")
@@ -275,6 +278,18 @@ class Cube:
             storage_options=storage_options,
             options=options,
         )
+
+    @_translated
+    def materialize(
+        self, start: Any = None, stop: Any = None, *, options: CommitOptions | None = None
+    ) -> MaterializeResult:
+        """Copy the referenced (virtual) chunks of the branch tip, or of the append labels
+        ``start`` .. ``stop`` (inclusive), into the repository in one commit, so that those
+        rows no longer depend on the archive files (see :mod:`versioncube.write.materialize`).
+        """
+        result = materialize(self.store, self.append_dim, start, stop, options)
+        self._appender.forget()
+        return result
 
     def append_all(
         self,

@@ -245,3 +245,21 @@ def parse_credentials_option(text: str) -> dict[str, Any]:
             f"--virtual-credentials {text!r}: give PREFIX=local|env|anonymous or a JSON object"
         )
     return {prefix: kind}
+
+
+def referenced_files(repo: icechunk.Repository, snapshot_id: str) -> list[str]:
+    """The files a version references (URLs of its virtual chunks), sorted; [] at once for a
+    repository without virtual chunk containers (reading every manifest is left to cubes that
+    can hold references)."""
+    if not repo.config.virtual_chunk_containers:
+        return []
+    session = repo.readonly_session(snapshot_id=snapshot_id)
+    return sorted(session.all_virtual_chunk_locations())
+
+
+def check_version_authorised(repo: icechunk.Repository, snapshot_id: str, where: str) -> None:
+    """Refuse to open a version whose referenced files this reader may not read (the data
+    would fail only later, at the first read of a chunk, with Icechunk's message)."""
+    containers = set(repo.config.virtual_chunk_containers or {})
+    if containers - set(repo.authorized_virtual_container_prefixes):
+        check_authorised(repo, referenced_files(repo, snapshot_id), where)
