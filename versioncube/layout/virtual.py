@@ -64,7 +64,10 @@ def check_references(
         stored = arrays[name]
         metadata = variable.data.metadata
         axis = variable.dims.index(append_dim)
-        found_dtype, cube_dtype = metadata.data_type.to_json(3), stored.metadata.data_type.to_json(3)
+        found_dtype, cube_dtype = (
+            metadata.data_type.to_json(3),
+            stored.metadata.data_type.to_json(3),
+        )
         if found_dtype != cube_dtype:
             fail(f"variable {name!r} is stored as {found_dtype}, the cube as {cube_dtype}")
         if tuple(metadata.chunks) != tuple(stored.metadata.chunks):

@@ -117,10 +117,10 @@ class VirtualSlice:
                 variables[str(name)] = xr.conventions.decode_cf_variable(str(name), raw)
             else:
                 variables[str(name)] = variable
-        coords = [name for name in self.dataset.coords]
+        coords = [str(name) for name in self.dataset.coords]
         dataset = xr.Dataset(
             {name: var for name, var in variables.items() if name not in coords},
-            coords={name: variables[str(name)] for name in coords},
+            coords={name: variables[name] for name in coords},
             attrs=self.dataset.attrs,
         )
         return dataset
@@ -147,7 +147,7 @@ def _s3_store(bucket: str, storage_options: Mapping[str, Any]) -> Any:
             config[theirs] = options[ours]
     if options.get("anonymous"):
         config["skip_signature"] = True
-    client = {"allow_http": True} if options.get("allow_http") else {}
+    client: Any = {"allow_http": True} if options.get("allow_http") else {}
     path_style = options.get("force_path_style", "endpoint_url" in options)
     return S3Store(
         bucket, client_options=client, virtual_hosted_style_request=not path_style, **config
@@ -230,9 +230,7 @@ def _format_of(magic: bytes) -> str | None:
     return None
 
 
-def _parsed(
-    kind: str, url: str, registry: Any, group: str | None, slice_name: str
-) -> xr.Dataset:
+def _parsed(kind: str, url: str, registry: Any, group: str | None, slice_name: str) -> xr.Dataset:
     if kind == "grib":
         from gribberish.virtualizarr import GribberishParser
 
@@ -246,7 +244,7 @@ def _parsed(
                 "to the one to reference, e.g. " + repr(leaves[0].strip("/") if leaves else ""),
             )
         path = "/" + (chosen if chosen is not None else leaves[0].strip("/"))
-        if path not in tree:
+        if path not in leaves:
             raise SliceValidationError(
                 slice_name, f"has no GRIB group {path!r} (its groups: {', '.join(leaves)})"
             )
@@ -269,16 +267,16 @@ def _loadable(dataset: xr.Dataset) -> list[str]:
         bounds = dataset.variables[name].attrs.get("bounds")
         if isinstance(bounds, str) and bounds in dataset.variables:
             names.add(bounds)
-    for name, variable in dataset.variables.items():
+    for key, variable in dataset.variables.items():
         if " since " in str(variable.attrs.get("units", "")):
-            names.add(str(name))
+            names.add(str(key))
     return sorted(names)
 
 
 def _loaded(dataset: xr.Dataset) -> xr.Dataset:
     """The loaded variables in memory (VirtualiZarr opens them lazily), with the storage
     settings of the file dropped: versioncube stores them its own way."""
-    for name, variable in dataset.variables.items():
+    for variable in dataset.variables.values():
         if not _is_reference(variable):
             loaded = variable.load()
             for key in ("chunks", "preferred_chunks", "compressors", "filters", "serializer",

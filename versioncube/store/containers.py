@@ -124,8 +124,8 @@ def container_for(
         access = "anonymous"
     else:
         access = "env"
-    store = {key: options[key] for key in ("region", "endpoint_url", "allow_http",
-                                           "force_path_style") if key in options}  # fmt: skip
+    kept = ("region", "endpoint_url", "allow_http", "force_path_style")
+    store: dict[str, Any] = {key: options[key] for key in kept if key in options}
     return ContainerSpec(prefix, access, store)
 
 
@@ -142,7 +142,7 @@ def credentials_for(prefix: str, spec: CredentialsLike) -> Any:
         if spec == "anonymous":
             return icechunk.s3_anonymous_credentials()
         raise ConfigError(
-            f"virtual_credentials for {prefix!r}: {spec!r} is not understood; give \"local\", "
+            f'virtual_credentials for {prefix!r}: {spec!r} is not understood; give "local", '
             '"env", "anonymous" or a mapping with access_key_id and secret_access_key'
         )
     if isinstance(spec, Mapping):
@@ -208,7 +208,7 @@ def unauthorised_message(prefixes: Iterable[str], where: str) -> str:
     return (
         f"{where} references files under {', '.join(names)} (virtual chunks) that this reader "
         "has not authorised: pass virtual_credentials={PREFIX: credentials} to open_cube or "
-        "open_dataset (credentials: \"local\", \"env\", \"anonymous\" or S3 keys), set "
+        'open_dataset (credentials: "local", "env", "anonymous" or S3 keys), set '
         f"virtual_credentials in a config file, or use --virtual-credentials '{example}' on "
         "the command line"
     )

@@ -59,7 +59,9 @@ def translate(error: Exception, where: str) -> VersionCubeError | None:
         return CubeNotFoundError(f"no versioncube repository at {where}")
     if isinstance(error, icechunk.AlreadyExistsError):
         return VersionError(f"{where}: {reason}")
-    if isinstance(error, icechunk.IcechunkError) and (virtual := _virtual_chunk_error(reason, where)):
+    if isinstance(error, icechunk.IcechunkError) and (
+        virtual := _virtual_chunk_error(reason, where)
+    ):
         return virtual
     if isinstance(error, icechunk.IcechunkError):
         return StorageError(f"storage error at {where}: {reason}")

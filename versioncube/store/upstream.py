@@ -42,3 +42,10 @@ def _zarr_encoder() -> Callable[..., xr.Variable]:
         return functools.partial(encode_zarr_variable, zarr_format=3)
     # xarray < 2026.9 has one Zarr encoding for formats 2 and 3, and to_zarr calls it so
     return encode_zarr_variable
+
+
+def inlined_chunks(manifest: Any) -> dict[tuple[int, ...], bytes]:
+    """The chunks a VirtualiZarr ``ChunkManifest`` holds inline (their encoded bytes, by chunk
+    index): tiny variables a parser copied instead of referencing (``manifest._inlined``)."""
+    inlined = getattr(manifest, "_inlined", None) or {}
+    return {tuple(map(int, index)): bytes(data) for index, data in inlined.items()}

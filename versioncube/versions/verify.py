@@ -4,9 +4,9 @@ Checks, in order: the version opens as one consistent dataset; the append labels
 increasing (no duplicates, nothing out of order); every versioncube commit in its history
 covers the rows right after the previous one, and the labels it recorded are the labels at
 those rows; the files it references (virtual slices) are unchanged and present
-(:func:`stale_sources`); every chunk of every variable reads back. It also reports what ``gc`` would remove
-(objects no branch or tag reaches: rolled-back commits, interrupted appends), which is not
-damage.
+(:func:`stale_sources`); every chunk of every variable reads back. It also reports what
+``gc`` would remove (objects no branch or tag reaches: rolled-back commits, interrupted
+appends), which is not damage.
 """
 
 from __future__ import annotations
@@ -165,24 +165,20 @@ def _file_time(ns: Any) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def _read_one_chunk_each(
-    store: Any, files: list[tuple[str, str]]
-) -> list[tuple[str, str, str]]:
+def _read_one_chunk_each(store: Any, files: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
     """Read one chunk of each file through Icechunk; (url, where, reason) for those that fail."""
     wanted = dict(files)
     keys: dict[str, str] = {}
 
     group = zarr.open_group(store, mode="r")
-    arrays = [(name, array.metadata.chunk_key_encoding) for name, array in group.arrays()]
+    arrays = [(name, _key_encoding(array)) for name, array in group.arrays()]
 
     async def find() -> None:
         for name, encoding in arrays:
             async for coords, kinds, paths, _, _, _ in store.array_chunk_iterator(name):
                 for index, kind, path in zip(coords, kinds, paths, strict=True):
                     if int(kind) == 2 and path in wanted and path not in keys:
-                        keys[path] = f"{name}/" + encoding.encode_chunk_key(
-                            tuple(map(int, index))
-                        )
+                        keys[path] = f"{name}/" + encoding.encode_chunk_key(tuple(map(int, index)))
             if len(keys) == len(wanted):
                 return
 
@@ -203,6 +199,11 @@ def _read_one_chunk_each(
                 reason = f"cannot be read: {text}"
             failures.append((url, wanted[url], reason))
     return failures
+
+
+def _key_encoding(array: Any) -> Any:
+    """How an array names its chunks (Zarr v3; versioncube writes nothing else)."""
+    return array.metadata.chunk_key_encoding
 
 
 def _label_order(labels: np.ndarray, dim: str) -> list[str]:

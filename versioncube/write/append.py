@@ -46,8 +46,8 @@ from versioncube.slices.opening import open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
     AlreadyCommitted,
-    Committed,
     CommitOptions,
+    Committed,
     RetryPolicy,
     Staged,
     commit_change,

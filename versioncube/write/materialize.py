@@ -91,7 +91,7 @@ class MaterializeChange:
                 return AlreadyCommitted(session.snapshot_id)
             first, stop = int(rows[0]), int(rows[-1]) + 1
         whole = (first, stop) == (0, size)
-        arrays = []
+        arrays: list[tuple[str, int | None]] = []
         for name, variable in dataset.variables.items():
             dims = tuple(map(str, variable.dims))
             if dim in dims:
@@ -113,7 +113,9 @@ class MaterializeChange:
             index_range=(first, stop),
             labels=labels_range,
         )
-        message = f"{record.message()} ({plural(chunks, 'chunk')} from {plural(len(files), 'file')})"
+        message = (
+            f"{record.message()} ({plural(chunks, 'chunk')} from {plural(len(files), 'file')})"
+        )
         payload = _Copied(record, chunks, copied, sorted(files))
         return Staged(message, record.to_metadata(), payload, "materialize")
 
@@ -182,4 +184,6 @@ def materialize(
     if committed.payload is None:
         return MaterializeResult(None, 0, 0, [], None)
     done = committed.payload
-    return MaterializeResult(committed.snapshot_id, done.chunks, done.bytes, done.files, done.record)
+    return MaterializeResult(
+        committed.snapshot_id, done.chunks, done.bytes, done.files, done.record
+    )

@@ -52,6 +52,7 @@ from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, co
 from versioncube.store.containers import ContainerSpec, container_for, location_url
 from versioncube.store.repository import repository_config
 from versioncube.store.translate import translated
+from versioncube.store.upstream import inlined_chunks, run_on_zarr_loop
 from versioncube.write.append import (
     Appender,
     AppendPayload,
@@ -93,13 +94,17 @@ def append_item(
     container = container_for(url, files, appender.virtual_containers)
     if dry_run:
         return _dry_run(appender, identified, parsed)
-    return _commit(appender, identified, parsed, container, files, options or appender.commit_options)
+    return _commit(
+        appender, identified, parsed, container, files, options or appender.commit_options
+    )
 
 
 def _file_slice(ref: SliceRef, options: SliceOptions) -> IdentifiedSlice:
     """The slice as a file to reference; datasets and slice sources cannot be referenced."""
-    if options.source is not None or ref.identity is None or not isinstance(
-        ref.item, str | os.PathLike
+    if (
+        options.source is not None
+        or ref.identity is None
+        or not isinstance(ref.item, str | os.PathLike)
     ):
         raise SliceValidationError(
             ref.name,
@@ -282,7 +287,7 @@ def _create_array(store: Any, name: str, variable: xr.Variable) -> None:
         dtype=metadata.data_type.to_native_dtype(),
         filters=filters,
         compressors=compressors,
-        serializer=serializer,
+        serializer=serializer or "auto",
         fill_value=metadata.fill_value,
         dimension_names=tuple(map(str, variable.dims)),
         attributes=settled_attrs(variable.attrs, variable.dtype),
@@ -305,14 +310,19 @@ def _write_references(
     locations = [""] * count
     offsets = np.zeros(count, dtype=np.uint64)
     lengths = np.zeros(count, dtype=np.uint64)
+    inlined = inlined_chunks(manifest)
     for index, entry in manifest.iter_refs():
+        if tuple(index) in inlined:
+            continue
         flat = int(np.ravel_multi_index(index, grid)) if grid else 0
         locations[flat] = entry["path"]
         offsets[flat] = entry["offset"]
         lengths[flat] = entry["length"]
+    shift = tuple(offset if axis_dim == dim else 0 for axis_dim in variable.dims)
+    if inlined:  # tiny chunks the parser copied: stored natively, as they are encoded
+        run_on_zarr_loop(_store_chunks(store, name, inlined, shift))
     if not any(locations):
         return
-    shift = tuple(offset if axis_dim == dim else 0 for axis_dim in variable.dims)
     failed = store.set_virtual_refs_arr(
         array_path=name,
         chunk_grid_shape=grid,
@@ -329,6 +339,18 @@ def _write_references(
             f"{len(failed)} references of {name!r} fall outside the cube's virtual chunk "
             "containers (virtual_containers)",
         )
+
+
+async def _store_chunks(
+    store: Any, name: str, chunks: Mapping[tuple[int, ...], bytes], shift: tuple[int, ...]
+) -> None:
+    from zarr.core.buffer import default_buffer_prototype
+
+    prototype = default_buffer_prototype()
+    for index, data in chunks.items():
+        moved = tuple(i + s for i, s in zip(index, shift, strict=True))
+        key = f"{name}/c" + "".join(f"/{i}" for i in moved)
+        await store.set(key, prototype.buffer.from_bytes(data))
 
 
 __all__ = ["SourceStamp", "VirtualAppendChange", "append_item"]
