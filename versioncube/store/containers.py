@@ -198,7 +198,7 @@ def authorised(
     access.update(extra or {})
     if not access:
         return repo
-    return repo.reopen(authorize_virtual_chunk_access=access)
+    return repo.reopen(authorize_virtual_chunk_access=icechunk.containers_credentials(access))
 
 
 def unauthorised_message(prefixes: Iterable[str], where: str) -> str:
