@@ -56,7 +56,9 @@ def split_by_time(source: Path, folder: Path, steps: int = 1) -> list[Path]:
     paths = []
     for start in range(0, len(times), steps):
         path = folder / f"{source.stem}-{start:02d}.grib"
-        path.write_bytes(b"".join(m for when in times[start : start + steps] for m in by_time[when]))
+        path.write_bytes(
+            b"".join(m for when in times[start : start + steps] for m in by_time[when])
+        )
         paths.append(path)
     return paths
 

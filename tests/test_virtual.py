@@ -187,8 +187,10 @@ def packed(folder: Path, index: int, scale: float) -> Path:
 
 def test_a_different_scale_factor_per_file_is_refused(tmp_path):
     target = str(tmp_path / "cube")
-    first, other, same = packed(tmp_path, 0, 0.001), packed(tmp_path, 1, 0.002), packed(
-        tmp_path, 2, 0.001
+    first, other, same = (
+        packed(tmp_path, 0, 0.001),
+        packed(tmp_path, 1, 0.002),
+        packed(tmp_path, 2, 0.001),
     )
     versioncube.append(str(first), target_dir=target, virtual=True)
     refused(target, other, "scale_factor 0.002, the cube 0.001")
@@ -225,9 +227,7 @@ def test_a_cube_length_off_the_chunk_grid_is_refused(tmp_path):
     # a copied slice joins the virtual cube, encoded with its codecs
     versioncube.append(data.isel(time=[2]), target_dir=target)
     refused(target, pairs[1], "length 3 is not a multiple of the chunk length 2")
-    xr.testing.assert_equal(
-        open_cube(target).to_xarray().sst.load(), data.sst.isel(time=[0, 1, 2])
-    )
+    xr.testing.assert_equal(open_cube(target).to_xarray().sst.load(), data.sst.isel(time=[0, 1, 2]))
 
 
 def test_oversized_chunks_on_an_unlimited_dim_are_refused(tmp_path):
@@ -235,9 +235,11 @@ def test_oversized_chunks_on_an_unlimited_dim_are_refused(tmp_path):
     encoding = {"sst": {"chunksizes": (4, 18, 30), "zlib": True}}
     sst().isel(time=[0]).to_netcdf(path, encoding=encoding, unlimited_dims=["time"])
     target = str(tmp_path / "cube")
-    with pytest.warns(UserWarning, match="chunk shape larger"):
-        with pytest.raises(SliceValidationError, match="chunks of 4 along time, longer than"):
-            versioncube.append(str(path), target_dir=target, virtual=True)
+    with (
+        pytest.warns(UserWarning, match="chunk shape larger"),
+        pytest.raises(SliceValidationError, match="chunks of 4 along time, longer than"),
+    ):
+        versioncube.append(str(path), target_dir=target, virtual=True)
     assert not Path(target).exists()  # refused before the cube was created
 
 
