@@ -49,3 +49,10 @@ def inlined_chunks(manifest: Any) -> dict[tuple[int, ...], bytes]:
     index): tiny variables a parser copied instead of referencing (``manifest._inlined``)."""
     inlined = getattr(manifest, "_inlined", None) or {}
     return {tuple(map(int, index)): bytes(data) for index, data in inlined.items()}
+
+
+def buffer_prototype() -> Any:
+    """Zarr's default buffer prototype, which store ``get``/``set`` calls take."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype()

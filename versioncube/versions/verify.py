@@ -25,7 +25,7 @@ from versioncube.display.format import first_line, format_label, human_size
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
 from versioncube.store.dataset import open_version
-from versioncube.store.upstream import run_on_zarr_loop
+from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
 from versioncube.versions.record import CommitRecord
 
 #: Chunks read at once along the first axis (at most SLAB_BYTES); a failing slab is re-read
@@ -184,11 +184,10 @@ def _read_one_chunk_each(store: Any, files: list[tuple[str, str]]) -> list[tuple
 
     run_on_zarr_loop(find())
     failures = []
-    from zarr.core.buffer import default_buffer_prototype
 
     for url, key in sorted(keys.items()):
         try:
-            run_on_zarr_loop(store.get(key, default_buffer_prototype()))
+            run_on_zarr_loop(store.get(key, buffer_prototype()))
         except Exception as error:  # whatever the read says is the finding
             text = first_line(error)
             if "checksum" in text and "changed" in text:

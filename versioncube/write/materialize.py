@@ -24,7 +24,7 @@ from versioncube.errors import VersionError
 from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, commit_change
 from versioncube.store.dataset import open_store
 from versioncube.store.repository import CubeStore
-from versioncube.store.upstream import run_on_zarr_loop
+from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
 from versioncube.versions.record import CommitRecord
 
 #: Chunks fetched and stored at once.
@@ -138,9 +138,8 @@ async def _copy(
     """Fetch and store, unchanged, the virtual chunks of ``arrays`` in rows ``[first, stop)``
     (all chunks of arrays without the append axis)."""
     import zarr
-    from zarr.core.buffer import default_buffer_prototype
 
-    prototype = default_buffer_prototype()
+    prototype = buffer_prototype()
     keys: list[str] = []
     files: set[str] = set()
     for name, axis in arrays:

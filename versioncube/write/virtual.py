@@ -52,7 +52,7 @@ from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, co
 from versioncube.store.containers import ContainerSpec, container_for, location_url
 from versioncube.store.repository import repository_config
 from versioncube.store.translate import translated
-from versioncube.store.upstream import inlined_chunks, run_on_zarr_loop
+from versioncube.store.upstream import buffer_prototype, inlined_chunks, run_on_zarr_loop
 from versioncube.write.append import (
     Appender,
     AppendPayload,
@@ -344,9 +344,8 @@ def _write_references(
 async def _store_chunks(
     store: Any, name: str, chunks: Mapping[tuple[int, ...], bytes], shift: tuple[int, ...]
 ) -> None:
-    from zarr.core.buffer import default_buffer_prototype
 
-    prototype = default_buffer_prototype()
+    prototype = buffer_prototype()
     for index, data in chunks.items():
         moved = tuple(i + s for i, s in zip(index, shift, strict=True))
         key = f"{name}/c" + "".join(f"/{i}" for i in moved)
