@@ -20,7 +20,16 @@ from pathlib import Path
 
 import icechunk
 
-from benchmarks import growth, memory, phases, reads, throughput, versus_zappend, writers
+from benchmarks import (
+    growth,
+    memory,
+    phases,
+    reads,
+    throughput,
+    versus_zappend,
+    virtual,
+    writers,
+)
 from benchmarks.common import SIZES, Context, git_revision, library_versions, machine_info
 from benchmarks.report import Report, Section
 
@@ -32,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "E": reads.run,
     "P": phases.run,
     "W": writers.run,
+    "V": virtual.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -35,6 +35,9 @@ class Sizes:
     writers_slices: int = 40  # W: slices every writer process appends
     writers_shape: tuple[int, int] = (180, 360)
     writers_rounds: int = 3  # W: runs of every case, interleaved; the fastest one counts
+    virtual_small_files: int = 100  # V: small NetCDF4 files (1 x 18 x 30 float64, zlib)
+    virtual_large_files: int = 20  # V: larger NetCDF4 files of one field each
+    virtual_large_shape: tuple[int, int] = (721, 1440)  # V: lat x lon of the larger files
 
 
 SIZES: dict[str, Sizes] = {
@@ -51,6 +54,9 @@ SIZES: dict[str, Sizes] = {
         repeats=3,
         writers_slices=20,
         writers_rounds=1,
+        virtual_small_files=30,
+        virtual_large_files=6,
+        virtual_large_shape=(361, 720),
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -67,6 +73,9 @@ SIZES: dict[str, Sizes] = {
         writers_slices=3,
         writers_shape=(9, 18),
         writers_rounds=1,
+        virtual_small_files=2,
+        virtual_large_files=2,
+        virtual_large_shape=(18, 36),
     ),
 }
 

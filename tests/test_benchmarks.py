@@ -32,6 +32,11 @@ EXPECTED_CASES = {
     "E": [reads.FIRST, reads.HEAD, reads.HELP],
     "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
     "W": [writers.case_name(s, n) for s in writers.STORAGES for n in writers.WRITER_COUNTS],
+    "V": [
+        f"{mode}, {n} {kind} files"
+        for n, kind in ((2, "small"), (2, "larger"))
+        for mode in ("virtual", "copied")
+    ],
 }
 
 

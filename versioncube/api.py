@@ -61,12 +61,15 @@ def open_dataset(
     *,
     branch: str = "main",
     storage_options: Mapping[str, Any] | None = None,
+    virtual_credentials: Mapping[str, Any] | None = None,
     **xarray_options: Any,
 ) -> xr.Dataset:
     """The cube at ``target`` as it is, or as it was at ``version``, as a lazy xarray Dataset.
 
     ``version``: a tag, a branch, ``BRANCH~N`` or ``~N``, a snapshot id (or a unique prefix),
-    or an ISO 8601 date-time string or ``datetime`` meaning "as of". ``xarray_options`` go to
-    ``xarray.open_dataset`` (``chunks={}`` by default).
+    or an ISO 8601 date-time string or ``datetime`` meaning "as of". ``virtual_credentials``
+    authorise the files a cube of virtual slices references (see :func:`open_cube`).
+    ``xarray_options`` go to ``xarray.open_dataset`` (``chunks={}`` by default).
     """
-    return open_cube(target, branch, storage_options).to_xarray(version, **xarray_options)
+    cube = open_cube(target, branch, storage_options, virtual_credentials=virtual_credentials)
+    return cube.to_xarray(version, **xarray_options)

@@ -266,3 +266,21 @@ def _config_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def s3_options(given: Mapping[str, Any], path: str = "storage options") -> dict[str, Any]:
+    """S3 options under Icechunk's names from fsspec- or Icechunk-style ones (``key``,
+    ``secret``, ``client_kwargs.endpoint_url``, ...); names S3 does not know are left out, so
+    that the options of an fsspec filesystem can be given as they are. ``path`` names the
+    options in messages."""
+    names = _OPTION_NAMES["s3"]
+    flat = dict(given)
+    client_kwargs = flat.pop("client_kwargs", None)
+    if isinstance(client_kwargs, Mapping):
+        flat = {**client_kwargs, **flat}
+    elif client_kwargs is not None:
+        raise TargetError(f"{path}: client_kwargs must be a mapping")
+    options = {names[key]: value for key, value in flat.items() if key in names}
+    if str(options.get("endpoint_url", "")).startswith("http://"):
+        options.setdefault("allow_http", True)
+    return options

@@ -18,6 +18,7 @@ import xarray as xr
 from versioncube.display.format import format_label, plural
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
+from versioncube.store.containers import referenced_files
 from versioncube.store.dataset import open_version
 
 
@@ -56,13 +57,15 @@ class CubeDiff(Result):
     labels_removed: LabelRange | None
     labels_rewritten: list[LabelRange]
     attrs_changed: dict[str, tuple[Any, Any]]  # dataset attribute -> (before, after)
+    references_added: list[str] = dataclasses.field(default_factory=list)  # referenced files
+    references_removed: list[str] = dataclasses.field(default_factory=list)  # (URLs)
 
     @property
     def is_empty(self) -> bool:
         return not (
             self.variables_added or self.variables_removed or self.variables_changed
             or self.labels_added or self.labels_removed or self.labels_rewritten
-            or self.attrs_changed
+            or self.attrs_changed or self.references_added or self.references_removed
         )  # fmt: skip
 
     def describe(self) -> str:
@@ -81,6 +84,12 @@ class CubeDiff(Result):
         lines += [f"~ {dim} {span} rewritten" for span in self.labels_rewritten]
         for key, (before, after) in self.attrs_changed.items():
             lines.append(f"~ attribute {key}: {before!r} -> {after!r}")
+        if self.references_added:
+            lines.append(f"+ references {_files(self.references_added)}")
+        if self.references_removed:
+            lines.append(
+                f"- references {_files(self.references_removed)} (rolled back, or materialized)"
+            )
         return "\n".join(lines)
 
     def html_title(self) -> str:
@@ -108,6 +117,8 @@ def diff_versions(
     labels_after = _labels(after, append_dim)
     common = _common_prefix(labels_before, labels_after)
     rewritten = _rewritten_rows(repo, from_snapshot, to_snapshot, before, after, append_dim, common)
+    files_before = referenced_files(repo, from_snapshot)
+    files_after = referenced_files(repo, to_snapshot)
     return CubeDiff(
         from_snapshot=from_snapshot,
         to_snapshot=to_snapshot,
@@ -121,7 +132,16 @@ def diff_versions(
             span for start, stop in rewritten if (span := _span(labels_after, start, stop))
         ],
         attrs_changed=_mapping_changes(before.attrs, after.attrs),
+        references_added=sorted(set(files_after) - set(files_before)),
+        references_removed=sorted(set(files_before) - set(files_after)),
     )
+
+
+def _files(urls: list[str]) -> str:
+    """``a.nc, b.nc (2 files)``, or the first and last of many."""
+    names = [url.rsplit("/", 1)[-1] for url in urls]
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]}"
+    return f"{shown} ({plural(len(urls), 'file')})"
 
 
 def _labels(dataset: xr.Dataset, dim: str) -> np.ndarray:

@@ -15,8 +15,16 @@ key                meaning
 ``append_dim``     the dimension appended along
 ``index_range``    ``[start, stop)`` along the append dimension written by this commit
 ``labels``         ``[first, last]`` append labels (ISO 8601 for datetimes), or null
+``virtual``        optional, on commits of virtual slices (``append --virtual``): the file
+                   the commit references instead of copying, and its stamp when it was
+                   referenced: ``{"url": ..., "size": ..., "mtime_ns": ...}`` for a local
+                   file, ``{"url": ..., "size": ..., "etag": ...}`` for an object
 ``tool_version``   the versioncube version that wrote the commit
 =================  ================================================================
+
+Operations: ``create`` and ``append`` (copied or, with ``virtual``, referenced slices),
+``materialize`` (referenced chunks of ``index_range`` copied into the repository: no rows
+move, no values change).
 
 Resume, ``log``, ``diff`` and ``verify`` read it; its meaning never changes within a schema
 version. Readers ask a record what it implies (:attr:`CommitRecord.starts_cube`,
@@ -46,6 +54,8 @@ READABLE_SCHEMAS = (1, 2)
 STARTING_OPERATIONS = frozenset({"create"})
 #: Operations that only add rows at the end of the append dimension.
 APPENDING_OPERATIONS = frozenset({"create", "append"})
+#: Operations that change how rows are stored, never which rows there are or their values.
+ROW_KEEPING_OPERATIONS = frozenset({"materialize"})
 
 Label = str | int | float | bool | None
 
@@ -62,6 +72,12 @@ class CommitRecord:
     labels: tuple[Label, Label] | None
     tool_version: str = __version__
     schema: int = SCHEMA_VERSION
+    virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
+
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether this commit left every row and value as it was (e.g. ``materialize``)."""
+        return self.operation in ROW_KEEPING_OPERATIONS
 
     @property
     def starts_cube(self) -> bool:
@@ -78,6 +94,10 @@ class CommitRecord:
         record = dataclasses.asdict(self)
         record["index_range"] = list(self.index_range) if self.index_range is not None else None
         record["labels"] = list(self.labels) if self.labels is not None else None
+        if self.virtual is None:  # optional: records of copied slices stay as they were
+            del record["virtual"]
+        else:
+            record["virtual"] = dict(self.virtual)
         return {METADATA_KEY: json.dumps(record, separators=(",", ":"))}
 
     @classmethod
@@ -100,6 +120,7 @@ class CommitRecord:
             index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
             labels=(labels[0], labels[1]) if labels is not None else None,
             tool_version=record.get("tool_version", "?"),
+            virtual=record.get("virtual") if isinstance(record.get("virtual"), Mapping) else None,
         )
 
     def to_json(self) -> dict[str, Any]:

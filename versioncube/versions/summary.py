@@ -10,8 +10,9 @@ from typing import Any
 
 import icechunk
 
-from versioncube.display.format import format_label, human_size, short_time
+from versioncube.display.format import format_label, human_size, plural, short_time
 from versioncube.display.results import Result
+from versioncube.store.containers import referenced_files
 from versioncube.store.dataset import open_version
 from versioncube.store.target import Target
 
@@ -32,6 +33,7 @@ class CubeInfo(Result):
     uncompressed_bytes: int
     chunk_bytes: int  # chunks reachable from any branch or tag, all versions together
     disk_bytes: int | None  # the repository folder on local disk, garbage included
+    referenced_files: list[str] = dataclasses.field(default_factory=list)  # virtual chunks'
 
     def describe(self) -> str:
         refs = f" ({', '.join(self.refs)})" if self.refs else ""
@@ -53,6 +55,13 @@ class CubeInfo(Result):
         if self.disk_bytes is not None:
             stored += f"; {human_size(self.disk_bytes)} on disk"
         lines.append(stored)
+        if self.referenced_files:
+            folders = sorted({url.rsplit("/", 1)[0] + "/" for url in self.referenced_files})
+            lines.append(
+                f"references {plural(len(self.referenced_files), 'file')} under "
+                f"{', '.join(folders)} (virtual chunks read from there; `versioncube "
+                "materialize` copies them into the cube)"
+            )
         return "\n".join(lines)
 
     def html_title(self) -> str:
@@ -86,6 +95,7 @@ def describe_version(
         uncompressed_bytes=int(dataset.nbytes),
         chunk_bytes=stats.native_bytes + stats.inlined_bytes + stats.virtual_bytes,
         disk_bytes=folder_size(Path(target.location)) if target.kind == "local" else None,
+        referenced_files=referenced_files(repo, snapshot_id),
     )
 
 

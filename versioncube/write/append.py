@@ -47,6 +47,7 @@ from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
     AlreadyCommitted,
     CommitOptions,
+    Committed,
     RetryPolicy,
     Staged,
     commit_change,
@@ -128,6 +129,9 @@ class Appender:
             retry=RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries)
         )
         self.start_afresh = config.force_new  # the next append starts the cube anew
+        self.virtual = config.virtual  # files become references (write/virtual.py)
+        self.virtual_group = config.virtual_group
+        self.virtual_containers = tuple(config.virtual_containers)
         self._ledger = SliceHistory()
         self._outline_at: tuple[str, CubeOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
@@ -162,7 +166,8 @@ class Appender:
         storage_options: Mapping[str, Any] | None = None,
         options: CommitOptions | None = None,
     ) -> AppendResult:
-        """Append one slice as one commit (see the module docstring for the steps)."""
+        """Append one slice as one commit (see the module docstring for the steps); virtual
+        slices go through :func:`versioncube.write.virtual.append_item`."""
         slice_options = self.slice_options.overridden(
             engine=engine, storage_options=storage_options
         )
@@ -189,6 +194,17 @@ class Appender:
             repo = self.store.create(outline_settings(outline), outline.append_dim)
         change = AppendChange(self, ref, dataset, outline, afresh)
         committed = commit_change(repo, self.store.target, self.store.branch, change, options)
+        return self.note_commit(ref, committed, afresh, outline)
+
+    def note_commit(
+        self,
+        ref: IdentifiedSlice,
+        committed: Committed[AppendPayload],
+        afresh: bool,
+        outline: ResolvedOutline,
+    ) -> AppendResult:
+        """Keep the ledger and the outline current after an append's commit (copied or
+        virtual), and say what happened."""
         if committed.payload is None:  # another writer appended this very slice first
             return AppendResult(ref.name, ref.identity, "skipped", committed.snapshot_id, None)
         payload = committed.payload
