@@ -22,8 +22,8 @@ from typing import Any
 import xarray as xr
 
 from versioncube.config.model import Config
-from versioncube.errors import SliceOpenError
-from versioncube.slices.identity import SliceRef, slice_ref
+from versioncube.errors import SliceNotFoundError, SliceOpenError, SliceTypeError
+from versioncube.slices.identity import SliceRef, location_of
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
 
@@ -61,7 +61,7 @@ def open_slice(
         elif isinstance(provided, str | os.PathLike):
             yield _open_location(ref, _location(provided), options, stack)
         else:
-            raise SliceOpenError(
+            raise SliceTypeError(
                 ref.name,
                 f"is a {type(provided).__name__}; expected a path, a URI, a Dataset or a "
                 "SliceSource",
@@ -79,9 +79,9 @@ def _source_errors(ref: SliceRef) -> Iterator[None]:
         raise SliceOpenError(ref.name, f"slice source failed: {_describe(error)}") from error
 
 
-def _location(item: str | os.PathLike) -> str:
-    """Where a path or URI item points: an absolute local path, or the URI."""
-    return slice_ref(item).identity  # type: ignore[return-value]
+def _location(item: str | os.PathLike[str]) -> str:
+    """Where a path or URI item points: a real absolute local path, or the URI."""
+    return location_of(item)
 
 
 def _open_location(
@@ -98,7 +98,8 @@ def _open_location(
                 dataset = _read(ref, location, options, attempt)
             except SliceOpenError as error:
                 if time.monotonic() + interval > deadline:
-                    raise SliceOpenError(
+                    gone = isinstance(error, SliceNotFoundError)
+                    raise (SliceNotFoundError if gone else SliceOpenError)(
                         ref.name,
                         f"still not available after waiting {timeout:g} s (slice_polling): "
                         f"{error.reason}",
@@ -123,6 +124,8 @@ def _read(
         return _loaded_if_small(dataset)
     except SliceOpenError:
         raise
+    except FileNotFoundError as error:
+        raise SliceNotFoundError(ref.name, f"not found: {_describe(error)}") from error
     except Exception as error:  # any reader failure means this slice cannot be used
         raise SliceOpenError(ref.name, f"cannot be read: {_describe(error)}") from error
 
@@ -155,7 +158,7 @@ def _persisted(
 
 def _open_local(path: str, engine: str | None) -> xr.Dataset:
     if not os.path.exists(path):
-        raise SliceOpenError(Path(path).name, f"file not found: {path}")
+        raise SliceNotFoundError(Path(path).name, f"file not found: {path}")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise SliceOpenError(Path(path).name, f"file is empty (0 bytes): {path}")
     if engine is None and (os.path.isdir(path) or path.rstrip("/").endswith(".zarr")):

@@ -9,7 +9,7 @@ from typing import Any
 
 import icechunk
 
-from versioncube.errors import CubeNotFoundError
+from versioncube.errors import CubeNotFoundError, TargetNotFoundError
 from versioncube.store.commit import repository_lock, update_repository
 from versioncube.store.target import Target
 from versioncube.store.translate import translated
@@ -53,7 +53,13 @@ def open_or_create_repository(
     """
     storage = target.storage()
     if target.kind == "local":
-        Path(target.location).mkdir(parents=True, exist_ok=True)
+        folder = Path(target.location)
+        if not folder.parent.is_dir():
+            raise TargetNotFoundError(
+                f"target {target.uri}: its parent folder {folder.parent} does not exist "
+                "(create it first; a mistyped path would otherwise start a cube elsewhere)"
+            )
+        folder.mkdir(exist_ok=True)
     with translated(target.uri), repository_lock(target):
         if icechunk.Repository.exists(storage):
             return icechunk.Repository.open(storage)

@@ -15,6 +15,9 @@ key                meaning
 ``append_dim``     the dimension appended along
 ``index_range``    ``[start, stop)`` along the append dimension written by this commit
 ``labels``         ``[first, last]`` append labels (ISO 8601 for datetimes), or null
+``stamp``          optional: the content stamp of a file slice when it was appended (size
+                   and modification time, or an ETag, as the storage reported them); a
+                   re-run refuses a file at the same path whose stamp differs
 ``tool_version``   the versioncube version that wrote the commit
 =================  ================================================================
 
@@ -60,6 +63,7 @@ class CommitRecord:
     append_dim: str
     index_range: tuple[int, int] | None
     labels: tuple[Label, Label] | None
+    stamp: str | None = None
     tool_version: str = __version__
     schema: int = SCHEMA_VERSION
 
@@ -78,6 +82,8 @@ class CommitRecord:
         record = dataclasses.asdict(self)
         record["index_range"] = list(self.index_range) if self.index_range is not None else None
         record["labels"] = list(self.labels) if self.labels is not None else None
+        if self.stamp is None:  # optional: records of slices without one stay as they were
+            del record["stamp"]
         return {METADATA_KEY: json.dumps(record, separators=(",", ":"))}
 
     @classmethod
@@ -99,6 +105,7 @@ class CommitRecord:
             append_dim=record["append_dim"],
             index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
             labels=(labels[0], labels[1]) if labels is not None else None,
+            stamp=record.get("stamp"),
             tool_version=record.get("tool_version", "?"),
         )
 

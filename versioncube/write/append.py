@@ -33,12 +33,13 @@ from versioncube.config.model import Config
 from versioncube.config.outline import DEFAULT_APPEND_DIM, TargetOutline
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
+from versioncube.errors import SliceChangedError
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
 from versioncube.layout.encoding import creation_encoding
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
-from versioncube.slices.identity import IdentifiedSlice, SliceLike, SliceRef, slice_ref
+from versioncube.slices.identity import IdentifiedSlice, SliceLike, slice_ref
 from versioncube.slices.opening import open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
@@ -51,7 +52,7 @@ from versioncube.store.commit import (
 from versioncube.store.dataset import open_store
 from versioncube.store.repository import CubeStore
 from versioncube.store.translate import translated
-from versioncube.versions.ledger import SliceHistory
+from versioncube.versions.ledger import Held, SliceHistory
 from versioncube.versions.record import CommitRecord
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
@@ -92,7 +93,9 @@ class AppendPayload:
     outline: CubeOutline | None  # the cube's outline after the commit, when known without reading
 
 
-def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitRecord:
+def record_for_plan(
+    plan: AppendPlan, identity: str, append_dim: str, stamp: str | None = None
+) -> CommitRecord:
     """The commit record of an append (or of the commit that creates the cube)."""
     labels = None
     if plan.labels is not None:
@@ -104,6 +107,7 @@ def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitR
         append_dim=append_dim,
         index_range=plan.index_range,
         labels=labels,
+        stamp=stamp,
     )
 
 
@@ -161,13 +165,19 @@ class Appender:
         slice_options = self.slice_options.overridden(
             engine=engine, storage_options=storage_options
         )
-        ref = slice_ref(item, slice_options)
-        if (done := self._commit_holding(ref)) is not None:
+        # a configuration that contradicts the cube is refused even when every slice is skipped
+        append_dim = self.outline.append_dim
+        ref = slice_ref(item, slice_options, append_dim=append_dim)
+        stamp = ref.stamp(slice_options.storage_options)
+        if (done := self._commit_holding(ref.identity, ref.name, stamp)) is not None:
             return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
         with open_slice(ref, slice_options) as dataset:
-            identified = ref.identified(dataset)
-            if (done := self._commit_holding(identified)) is not None:
-                return AppendResult(identified.name, identified.identity, "skipped", done, None)
+            if stamp is None:  # a file that appeared while slice_polling waited for it
+                stamp = ref.stamp(slice_options.storage_options)
+            identified = ref.identified(dataset, stamp)
+            held = self._commit_holding(identified.identity, identified.name, stamp)
+            if held is not None:
+                return AppendResult(identified.name, identified.identity, "skipped", held, None)
             if dry_run:
                 return self._dry_run(identified, dataset)
             return self._commit(identified, dataset, options or self.commit_options)
@@ -199,16 +209,22 @@ class Appender:
             ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
         )
 
-    def _commit_holding(self, ref: SliceRef) -> str | None:
-        """The commit that already holds this slice, or None (always None when starting anew)."""
-        if ref.identity is None or self.start_afresh:
-            return None
-        return self.appended_slices().get(ref.identity)
+    def _commit_holding(self, identity: str | None, name: str, stamp: str | None) -> str | None:
+        """The commit that already holds this slice, or None (always None when starting anew).
 
-    def already_holds(self, session: icechunk.Session, identity: str) -> AlreadyCommitted | None:
+        A file whose content stamp differs from the one recorded then raises SliceChangedError.
+        """
+        if identity is None or self.start_afresh or not self.store.exists():
+            return None
+        self._ledger.catch_up(self.store.repository, self.store.tip())
+        return unchanged(self._ledger.held(identity), name, stamp)
+
+    def already_holds(
+        self, session: icechunk.Session, ref: IdentifiedSlice
+    ) -> AlreadyCommitted | None:
         """Whether the branch tip in ``session`` already holds this slice (another writer)."""
         self._ledger.catch_up(self.store.repository, session.snapshot_id)
-        done = self._ledger.get(identity)
+        done = unchanged(self._ledger.held(ref.identity), ref.name, ref.stamp)
         return AlreadyCommitted(done) if done is not None else None
 
     def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
@@ -231,7 +247,7 @@ class Appender:
             plan = checked_plan(self._dry_run_outline, dataset, ref.name, outline)
             last = plan.labels[1] if plan.labels is not None else None
             self._dry_run_outline = self._dry_run_outline.extended(plan.index_range[1], last)
-        record = record_for_plan(plan, ref.identity, dim)
+        record = record_for_plan(plan, ref.identity, dim, ref.stamp)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
 
@@ -247,7 +263,7 @@ class AppendChange:
     afresh: bool
 
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref.identity)):
+        if not self.afresh and (done := self.appender.already_holds(session, self.ref)):
             return done
         dim, outline = self.outline.append_dim, self.outline
         cube = None if self.afresh else self.appender.outline_of(session, dim)
@@ -277,10 +293,26 @@ class AppendChange:
             to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
-        record = record_for_plan(plan, self.ref.identity, dim)
+        record = record_for_plan(plan, self.ref.identity, dim, self.ref.stamp)
         return Staged(
             record.message(), record.to_metadata(), AppendPayload(record, after), self.ref.name
         )
+
+
+def unchanged(held: Held | None, name: str, stamp: str | None) -> str | None:
+    """The snapshot holding a slice (None: not held), refusing a file whose content changed."""
+    if held is None:
+        return None
+    if held.stamp is not None and stamp is not None and held.stamp != stamp:
+        raise SliceChangedError(
+            name,
+            f"its content changed since snapshot {held.snapshot_id} appended it (then: "
+            f"{held.stamp}; now: {stamp}); the cube holds the old content, which a re-run "
+            "does not replace: roll back to before that snapshot to append the new content, "
+            "or give it a path of its own",
+            held.snapshot_id,
+        )
+    return held.snapshot_id
 
 
 def outline_settings(outline: TargetOutline) -> dict[str, Any]:
