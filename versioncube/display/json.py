@@ -67,4 +67,6 @@ def label_to_json(value: Any) -> str | int | float | bool | None:
         return str(np.datetime64(value, "ns"))
     if isinstance(value, np.generic):
         return value.item()  # type: ignore[no-any-return]
+    if hasattr(value, "calendar") and hasattr(value, "isoformat"):  # cftime: other calendars
+        return str(value.isoformat())
     return value  # type: ignore[no-any-return]

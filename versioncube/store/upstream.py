@@ -4,6 +4,9 @@
   lives: the in-place append grows and writes all arrays of a slice concurrently in one trip.
 * ``xarray.backends.zarr.encode_zarr_variable`` CF-encodes a variable exactly as
   ``to_zarr`` would, so that rows appended in place are stored as xarray would store them.
+* ``xarray.conventions.encode_cf_variable`` encodes times as xarray stores them, so that a
+  time encoding's exactness is checked by the same code that writes it
+  (:func:`cf_time_round_trip`).
 
 Nothing else in the package imports a private name of another library; tests/store/
 test_upstream.py fails loudly when one of these moves or changes its behaviour, naming the
@@ -12,9 +15,11 @@ library version to look at.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Coroutine
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 
@@ -31,3 +36,23 @@ def encode_for_zarr(variable: xr.Variable, name: str) -> xr.Variable:
     from xarray.backends.zarr import encode_zarr_variable
 
     return encode_zarr_variable(variable, name=name, zarr_format=3)  # type: ignore[no-any-return]
+
+
+def cf_time_round_trip(
+    values: np.ndarray, units: str, calendar: str, dtype: Any
+) -> tuple[np.ndarray, str]:
+    """``values`` (datetime64 or cftime) encoded with this time encoding as xarray encodes them,
+    then decoded again, and the units xarray stored them in. Raises ValueError when xarray
+    cannot encode them in this dtype (or would pick other units, with a warning)."""
+    from xarray.conventions import encode_cf_variable
+
+    encoding = {"units": units, "calendar": calendar, "dtype": np.dtype(dtype)}
+    variable = xr.Variable(("label",), values, encoding=encoding)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Times can't be serialized faithfully ...": not exact
+        try:
+            encoded = encode_cf_variable(variable, name="label")
+        except Warning as warning:
+            raise ValueError(str(warning)) from None
+        decoded = xr.decode_cf(xr.Dataset({"label": encoded}))
+    return decoded["label"].values, str(encoded.attrs.get("units"))

@@ -35,6 +35,7 @@ from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
 from versioncube.errors import SliceChangedError
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
+from versioncube.layout.decoding import DecodedSlice, decoded_slice
 from versioncube.layout.encoding import creation_encoding
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
@@ -171,19 +172,20 @@ class Appender:
         stamp = ref.stamp(slice_options.storage_options)
         if (done := self._commit_holding(ref.identity, ref.name, stamp)) is not None:
             return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
-        with open_slice(ref, slice_options) as dataset:
+        with open_slice(ref, slice_options) as opened:
             if stamp is None:  # a file that appeared while slice_polling waited for it
                 stamp = ref.stamp(slice_options.storage_options)
-            identified = ref.identified(dataset, stamp)
+            identified = ref.identified(opened, stamp)
             held = self._commit_holding(identified.identity, identified.name, stamp)
             if held is not None:
                 return AppendResult(identified.name, identified.identity, "skipped", held, None)
+            dataset = decoded_slice(opened)
             if dry_run:
                 return self._dry_run(identified, dataset)
             return self._commit(identified, dataset, options or self.commit_options)
 
     def _commit(
-        self, ref: IdentifiedSlice, dataset: xr.Dataset, options: CommitOptions
+        self, ref: IdentifiedSlice, dataset: DecodedSlice, options: CommitOptions
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
         if afresh or not self.store.exists():
@@ -233,7 +235,7 @@ class Appender:
             return self._outline_at[1]
         return read_outline(session.store, append_dim, where=self.store.where)
 
-    def _dry_run(self, ref: IdentifiedSlice, dataset: xr.Dataset) -> AppendResult:
+    def _dry_run(self, ref: IdentifiedSlice, dataset: DecodedSlice) -> AppendResult:
         outline = self.outline
         dim = outline.append_dim
         if self._dry_run_outline is None and self.store.exists() and not self.start_afresh:
@@ -242,7 +244,9 @@ class Appender:
             self._dry_run_outline = read_outline(session.store, dim, where=self.store.where)
         if self._dry_run_outline is None:
             plan = first_slice_plan(dataset, ref.name, outline)
-            self._dry_run_outline = CubeOutline.of_dataset(plan.dataset, dim)
+            # the outline the cube would have: its encodings are those it would be created with
+            stored = with_creation_encoding(plan.dataset, outline, dataset.raw, ref.name)
+            self._dry_run_outline = CubeOutline.of_dataset(stored, dim)
         else:
             plan = checked_plan(self._dry_run_outline, dataset, ref.name, outline)
             last = plan.labels[1] if plan.labels is not None else None
@@ -258,7 +262,7 @@ class AppendChange:
 
     appender: Appender
     ref: IdentifiedSlice
-    dataset: xr.Dataset
+    dataset: DecodedSlice
     outline: TargetOutline
     afresh: bool
 
@@ -277,7 +281,9 @@ class AppendChange:
         evaluated = outline.permit_eval and has_expressions(outline.attrs)
         after: CubeOutline | None = None
         if plan.creates_cube:
-            to_write = with_creation_encoding(plan.dataset.copy(deep=False), outline)
+            to_write = with_creation_encoding(
+                plan.dataset, outline, self.dataset.raw, self.ref.name
+            )
             to_write.attrs = attrs
             to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
         elif can_append_in_place(plan.dataset):
@@ -321,32 +327,41 @@ def outline_settings(outline: TargetOutline) -> dict[str, Any]:
 
 
 def checked_plan(
-    cube: CubeOutline | None, dataset: xr.Dataset, slice_name: str, outline: TargetOutline
+    cube: CubeOutline | None, dataset: DecodedSlice, slice_name: str, outline: TargetOutline
 ) -> AppendPlan:
     """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
     dim = outline.append_dim
     assert dim is not None
-    tailored = tailor_slice(dataset, outline, slice_name)
+    tailored = tailor_slice(dataset.dataset, outline, slice_name)
     if cube is None:
         return plan_first_slice(tailored, dim, slice_name, step=outline.step)
     converted = {name for name in cube.variables if outline.converts(name)}
-    return plan_append(cube, tailored, slice_name, step=outline.step, converted=converted)
+    return plan_append(
+        cube, tailored, slice_name, step=outline.step, converted=converted, raw=dataset.raw
+    )
 
 
-def first_slice_plan(dataset: xr.Dataset, slice_name: str, outline: TargetOutline) -> AppendPlan:
+def first_slice_plan(dataset: DecodedSlice, slice_name: str, outline: TargetOutline) -> AppendPlan:
     """Check that a slice can start the cube, configured encodings included."""
     plan = checked_plan(None, dataset, slice_name, outline)
-    with_creation_encoding(plan.dataset, outline)
+    with_creation_encoding(plan.dataset, outline, dataset.raw, slice_name)
     return plan
 
 
-def with_creation_encoding(dataset: xr.Dataset, outline: TargetOutline) -> xr.Dataset:
+def with_creation_encoding(
+    dataset: xr.Dataset,
+    outline: TargetOutline,
+    raw: frozenset[str] = frozenset(),
+    slice_name: str = "the first slice",
+) -> xr.Dataset:
     """The first slice with the encodings (and configured variable attributes) the cube
-    is created with."""
+    is created with (``raw``: the variables that came CF-encoded, see
+    :mod:`versioncube.layout.decoding`)."""
     dataset = dataset.copy(deep=False)
     dim = outline.append_dim
     assert dim is not None
-    for name, update in creation_encoding(dataset, dim, outline).items():
+    updates = creation_encoding(dataset, dim, outline, raw=raw, slice_name=slice_name)
+    for name, update in updates.items():
         variable = dataset.variables[name]
         variable.encoding = {**variable.encoding, **update}
     for name, variable in dataset.variables.items():
