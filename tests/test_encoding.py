@@ -122,3 +122,23 @@ def test_settings_that_icechunk_makes_unnecessary_are_accepted(
         versioncube.append([small_slice("2024-01-01")], target_dir=memory_target, **unneeded) == 1
     )
     assert not (tmp_path / "t").exists()  # nothing is written there
+
+
+@pytest.mark.filterwarnings("ignore:Ambiguous reference date string")
+def test_in_memory_cuts_of_a_netcdf_with_fill_value_and_missing_value(tmp_path, memory_target):
+    """A NetCDF written by xarray from a file with missing_value = 1e20 carries _FillValue = NaN
+    as well; cuts of it append (and a missing value reads back as missing)."""
+    from eofs.examples import example_data_path
+
+    source = xr.open_dataset(example_data_path("sst_ndjfm_anom.nc")).isel(time=slice(0, 4))
+    source.to_netcdf(tmp_path / "sst.nc")
+    reopened = xr.open_dataset(tmp_path / "sst.nc")
+    assert np.isnan(reopened.sst.encoding["_FillValue"])
+    assert reopened.sst.encoding["missing_value"] == 1e20
+    cuts = [reopened.isel(time=[index]).load() for index in range(4)]
+    cuts[2]["sst"][0, 0, 0] = np.nan
+
+    assert versioncube.append(cuts, target_dir=memory_target) == 4
+    head = open_cube(memory_target).to_xarray().load()
+    xr.testing.assert_identical(head, xr.concat(cuts, "time", data_vars="minimal"))
+    assert np.isnan(head.sst.values[2, 0, 0])
