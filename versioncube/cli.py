@@ -380,6 +380,42 @@ def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> Non
     _show(result, as_json)
 
 
+@cli.command(short_help="Write a version as a plain Zarr v2 or v3 store.")
+@click.argument("destination", metavar="DEST")
+@_cube_options
+@click.option("--at", "version", metavar="REF", help="The version to export (default: the tip).")
+@click.option(
+    "--zarr-format",
+    type=click.Choice(["2", "3"]),
+    default="3",
+    show_default=True,
+    help="Zarr format of the copy (2: what zappend wrote, for xr.open_zarr readers).",
+)
+@click.option("--consolidated", is_flag=True, help="Write consolidated metadata as well.")
+@click.option("--overwrite", is_flag=True, help="Replace what DEST holds (default: refuse).")
+@_json_option
+def export(
+    target, config_files, branch, destination, version, zarr_format, consolidated, overwrite,
+    as_json,
+) -> None:  # fmt: skip
+    """Write a version of the cube (default: the branch tip) to DEST, a path or fsspec URL, as
+    a plain Zarr store that any Zarr reader opens without Icechunk: the same variables, chunks,
+    encodings and attributes. A DEST that holds anything is refused unless --overwrite.
+
+    \b
+    Examples:
+      versioncube export -t cube.icechunk --at v2024.03 --zarr-format 2 --consolidated out.zarr
+    """
+    result = _cube(target, config_files, branch).export(
+        destination,
+        version=version,
+        zarr_format=int(zarr_format),
+        consolidated=consolidated,
+        overwrite=overwrite,
+    )
+    _show(result, as_json)
+
+
 class _Progress:
     """A progress line across slices on stderr: a redrawn bar in a terminal, else a line each."""
 

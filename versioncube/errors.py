@@ -104,6 +104,10 @@ class VersionError(VersionCubeError, ValueError):
     fast-forward, a garbage collection that is not safe, ...)."""
 
 
+class DestinationExistsError(VersionCubeError, FileExistsError):
+    """An export destination already holds something (and overwriting was not asked for)."""
+
+
 class UnsafeProcessError(VersionCubeError):
     """versioncube was called in a process that cannot use Icechunk safely (a fork() child)."""
 
