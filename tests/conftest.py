@@ -106,3 +106,31 @@ def tip(cube) -> str:
 def commits(cube) -> list:
     """The branch's commits, newest first, without Icechunk's initial snapshot."""
     return [s for s in cube.repository.ancestry(branch=cube.branch) if s.parent_id is not None]
+
+
+#: Downloads the tests need (cfgrib's GRIB samples), kept between runs.
+TEST_CACHE = Path(os.environ.get("VERSIONCUBE_TEST_CACHE", Path(__file__).parent / ".cache"))
+CFGRIB_SDIST = "cfgrib==0.9.15.1"
+
+
+@pytest.fixture(scope="session")
+def grib_samples() -> Path:
+    """cfgrib's sample GRIB files (its sdist ships them): fetched from PyPI with pip on first
+    use, so that a fresh machine with only PyPI access has them."""
+    import subprocess
+    import sys
+    import tarfile
+
+    name = CFGRIB_SDIST.replace("==", "-")
+    folder = TEST_CACHE / name / "tests" / "sample-data"
+    if not folder.is_dir():
+        TEST_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", CFGRIB_SDIST, "--no-binary", ":all:",
+             "--no-deps", "-d", str(TEST_CACHE)],
+            check=True,
+        )  # fmt: skip
+        with tarfile.open(TEST_CACHE / f"{name}.tar.gz") as sdist:
+            samples = [m for m in sdist.getmembers() if "/tests/sample-data/" in m.name]
+            sdist.extractall(TEST_CACHE, members=samples, filter="data")
+    return folder
