@@ -20,7 +20,7 @@ import xarray as xr
 from versioncube.config.append_step import AppendStep
 from versioncube.display.format import format_dims, format_label, format_step, quote_names
 from versioncube.errors import SliceValidationError
-from versioncube.layout.decoding import packing_difference
+from versioncube.layout.decoding import packing_difference, packing_of
 from versioncube.layout.encoding import is_time, time_fields, time_problem_text, unstorable_time
 from versioncube.layout.outline import CubeOutline, VariableOutline
 
@@ -80,9 +80,9 @@ def plan_append(
 
     for name in sorted(cube.variables):
         expected, variable = cube.variables[name], dataset.variables[name]
-        _check_variable(name, expected, variable, dim, fail, name in converted)
-        if name in raw and name not in converted:
+        if name in raw and name not in converted:  # first: it says why the dtype differs
             _check_packing(name, expected, variable, fail)
+        _check_variable(name, expected, variable, dim, fail, name in converted)
     for name, grid_values in cube.grid.items():
         _check_grid(name, grid_values, dataset.variables[name], fail)
     if labels is not None and cube.last_label is not None:
@@ -203,9 +203,16 @@ def _check_packing(name: str, expected: VariableOutline, variable: xr.Variable, 
     difference = packing_difference(variable.encoding, expected.encoding)
     if difference is not None:
         key, found, stored = difference
+        if _packed(expected):
+            how = f"is packed with {key} {format_label(found)}, the cube with {stored}"
+        else:
+            packing = ", ".join(
+                f"{key} {format_label(value)}"
+                for key, value in packing_of(variable.encoding).items()
+            )
+            how = f"is packed ({packing}), the cube stores it unpacked"
         fail(
-            f"variable {name!r} is packed with {key} {format_label(found)}, the cube with "
-            f"{format_label(stored)}: its stored values mean other numbers than the cube's "
+            f"variable {name!r} {how}: its stored values mean other numbers than the cube's "
             f"(set variables.{name}.encoding to say how the cube packs it, or open the slice "
             "with CF decoding)"
         )
