@@ -110,3 +110,26 @@ def test_configured_packing_accepts_any_raw_packing(tmp_path, memory_target, sma
 def _mk(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+PACKED_TAS = {"tas": {"encoding": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 273.15,
+                                   "fill_value": -32768}}}  # fmt: skip
+
+
+@pytest.mark.parametrize("position", ["first", "later"])
+def test_values_beyond_the_packing_are_refused_not_wrapped(position, memory_target, small_slice):
+    """int16 with scale_factor 0.01 stores -54.53 .. 600.82 around 273.15: xarray would wrap
+    700 K around to 44.64 K without a word."""
+    hot = small_slice("2024-01-02")
+    hot["tas"][0, 1, 2] = 700.0
+    slices = [hot] if position == "first" else [small_slice("2024-01-01"), hot]
+    with pytest.raises(SliceValidationError) as raised:
+        versioncube.append(slices, target_dir=memory_target, variables=PACKED_TAS)
+    assert "variable 'tas' has the value 700, which its packing (dtype int16, scale_factor" in (
+        str(raised.value)
+    )
+    assert "it stores -54.53 .. 600.82" in str(raised.value)
+    cube = open_cube(memory_target)
+    assert (position == "later") == cube.exists()
+    if cube.exists():
+        assert cube.to_xarray().sizes["time"] == 1

@@ -86,3 +86,50 @@ def packing_difference(
         if mine != theirs:
             return key, mine, theirs
     return None
+
+
+def unpackable_value(values: Any, encoding: Mapping[str, Any]) -> Any | None:
+    """The first value that the integer packing in ``encoding`` cannot store, or None.
+
+    Packing a float into an integer dtype out of its range wraps around silently (700 K packed
+    into int16 with scale_factor 0.01 reads back as 44.64 K), and a value that packs onto the
+    ``_FillValue`` reads back as missing. Dask-backed values are not checked (that would read
+    them twice); nor are floats stored as floats.
+    """
+    storage = np.dtype(encoding.get("dtype", "float64"))
+    if storage.kind not in "iu" or hasattr(values, "dask"):
+        return None
+    flat = np.asarray(values).ravel()
+    if flat.dtype.kind != "f":
+        return None
+    finite = flat[np.isfinite(flat)].astype("float64")
+    if not finite.size:
+        return None
+    packing = packing_of(encoding)
+    scale, offset = packing.get("scale_factor", 1.0), packing.get("add_offset", 0.0)
+    packed = np.round((finite - offset) / scale)
+    limits = np.iinfo(storage)
+    bad = (packed < limits.min) | (packed > limits.max)
+    fill = encoding.get("_FillValue")
+    if fill is not None and not np.isnan(fill):
+        bad |= packed == fill
+    return finite[np.argmax(bad)] if bad.any() else None
+
+
+def unpackable_text(name: str, value: Any, encoding: Mapping[str, Any]) -> str:
+    """Why ``value`` of variable ``name`` is refused (see :func:`unpackable_value`)."""
+    packing = ", ".join(f"{key} {item}" for key, item in packing_of(encoding).items())
+    return (
+        f"variable {name!r} has the value {value:.6g}, which its packing ({packing}) cannot "
+        f"store: it stores {packable_range(encoding)} (variables.{name}.encoding sets how it "
+        "is packed)"
+    )
+
+
+def packable_range(encoding: Mapping[str, Any]) -> str:
+    """The values an integer packing stores, as text: ``-54.53 .. 600.82``."""
+    packing = packing_of(encoding)
+    scale, offset = packing.get("scale_factor", 1.0), packing.get("add_offset", 0.0)
+    limits = np.iinfo(np.dtype(encoding.get("dtype", "int64")))
+    low, high = sorted((limits.min * scale + offset, limits.max * scale + offset))
+    return f"{low:.6g} .. {high:.6g}"

@@ -33,6 +33,7 @@ import xarray as xr
 from versioncube.display.format import format_label
 from versioncube.errors import ConfigError, SliceValidationError
 from versioncube.layout.codecs import codec_encoding, default_compressor, slice_codec_encoding
+from versioncube.layout.decoding import unpackable_text, unpackable_value
 from versioncube.store.upstream import cf_time_round_trip
 
 if TYPE_CHECKING:
@@ -94,8 +95,11 @@ def creation_encoding(
             update.update(configured_encoding(str(name), variable, settings))
             if times and "dtype" in settings and not {"fill_value", "_FillValue"} & set(settings):
                 update["_FillValue"] = nat_fill_value(settings["dtype"])
+        stored = {**variable.encoding, **update}
         if times:
-            _check_storable(str(name), variable, {**variable.encoding, **update}, slice_name)
+            _check_storable(str(name), variable, stored, slice_name)
+        elif (value := unpackable_value(variable.data, stored)) is not None:
+            raise SliceValidationError(slice_name, unpackable_text(str(name), value, stored))
         if not {"compressors", "compressor"} & {*update, *variable.encoding}:
             update["compressors"] = (default_compressor(),)
         if update:

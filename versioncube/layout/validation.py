@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, NoReturn
 
 import numpy as np
 import xarray as xr
@@ -20,11 +20,19 @@ import xarray as xr
 from versioncube.config.append_step import AppendStep
 from versioncube.display.format import format_dims, format_label, format_step, quote_names
 from versioncube.errors import SliceValidationError
-from versioncube.layout.decoding import packing_difference, packing_of
+from versioncube.layout.decoding import (
+    packing_difference,
+    packing_of,
+    unpackable_text,
+    unpackable_value,
+)
 from versioncube.layout.encoding import is_time, time_fields, time_problem_text, unstorable_time
 from versioncube.layout.outline import CubeOutline, VariableOutline
 
 INCREASING = AppendStep(1)
+
+#: Raises the slice's SliceValidationError with a message.
+Fail = Callable[[str], NoReturn]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +91,7 @@ def plan_append(
         if name in raw and name not in converted:  # first: it says why the dtype differs
             _check_packing(name, expected, variable, fail)
         _check_variable(name, expected, variable, dim, fail, name in converted)
+        _check_packable(name, expected.encoding, variable, fail)
     for name, grid_values in cube.grid.items():
         _check_grid(name, grid_values, dataset.variables[name], fail)
     if labels is not None and cube.last_label is not None:
@@ -192,13 +201,22 @@ def _check_variable(
             fail(time_problem_text(name, problem, expected.encoding))
 
 
+def _check_packable(
+    name: str, encoding: Mapping[str, Any], variable: xr.Variable, fail: Fail
+) -> None:
+    """Values beyond an integer packing would wrap around: refuse them."""
+    value = unpackable_value(variable.data, encoding)
+    if value is not None:
+        fail(unpackable_text(name, value, encoding))
+
+
 def _packed(expected: VariableOutline) -> bool:
     """Whether the cube packs the variable (scale_factor/add_offset): any numbers are packed
     on write, and its decoded dtype follows the stored attributes, not the slice's."""
     return any(expected.encoding.get(key) is not None for key in ("scale_factor", "add_offset"))
 
 
-def _check_packing(name: str, expected: VariableOutline, variable: xr.Variable, fail) -> None:
+def _check_packing(name: str, expected: VariableOutline, variable: xr.Variable, fail: Fail) -> None:
     """A raw slice's integers mean what the cube's mean only when they are packed alike."""
     difference = packing_difference(variable.encoding, expected.encoding)
     if difference is not None:
