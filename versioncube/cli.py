@@ -395,9 +395,16 @@ def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> Non
 @click.option("--overwrite", is_flag=True, help="Replace what DEST holds (default: refuse).")
 @_json_option
 def export(
-    target, config_files, branch, destination, version, zarr_format, consolidated, overwrite,
-    as_json,
-) -> None:  # fmt: skip
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    destination: str,
+    version: str | None,
+    zarr_format: str,
+    consolidated: bool,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Write a version of the cube (default: the branch tip) to DEST, a path or fsspec URL, as
     a plain Zarr store that any Zarr reader opens without Icechunk: the same variables, chunks,
     encodings and attributes. A DEST that holds anything is refused unless --overwrite.

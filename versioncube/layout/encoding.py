@@ -276,7 +276,7 @@ def unstorable_time(values: Any, encoding: Mapping[str, Any]) -> tuple[Any, str]
     dtype = np.dtype(encoding.get("dtype", "int64"))
     calendar = str(encoding.get("calendar") or "proleptic_gregorian")
     if flat.dtype.kind == "M" and calendar in _STANDARD_CALENDARS and dtype.kind in "iu":
-        inexact = inexact_labels(flat, units)
+        inexact = inexact_labels(flat, str(units))
         if inexact is not None:
             return inexact, "exactly"
         step, reference = parse_time_units(units)  # type: ignore[misc]

@@ -94,7 +94,9 @@ def export_version(
             storage_options=dict(storage_options) if storage_options else None,
         )
     labels = dataset.variables.get(append_dim)
-    has_labels = labels is not None and labels.size > 0
+    first = last = None
+    if labels is not None and labels.size > 0:
+        first, last = labels[0].values[()], labels[-1].values[()]
     return ExportResult(
         destination=destination,
         version=version,
@@ -103,8 +105,8 @@ def export_version(
         consolidated=consolidated,
         variables=sorted(map(str, dataset.variables)),
         append_dim=append_dim,
-        first_label=labels[0].values[()] if has_labels else None,
-        last_label=labels[-1].values[()] if has_labels else None,
+        first_label=first,
+        last_label=last,
     )
 
 
