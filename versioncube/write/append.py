@@ -131,6 +131,7 @@ class Appender:
         self._ledger = SliceHistory()
         self._outline_at: tuple[str, CubeOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
+        self._reconciled: tuple[Mapping[str, Any], TargetOutline] | None = None
 
     @property
     def outline(self) -> TargetOutline:
@@ -140,7 +141,15 @@ class Appender:
         """
         outline = self.configured
         if not self.start_afresh and self.store.exists():
-            outline = outline.reconciled(self.store.settings(), self.store.where)
+            stored = self.store.settings()
+            if self._reconciled is not None and self._reconciled[0] is stored:
+                return self._reconciled[1]  # asked on every append: reconcile once per settings
+            outline = outline.reconciled(stored, self.store.where)
+            outline = dataclasses.replace(
+                outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM
+            )
+            self._reconciled = (stored, outline)
+            return outline
         return dataclasses.replace(outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM)
 
     def appended_slices(self) -> Mapping[str, str]:
