@@ -103,6 +103,12 @@ def _sharded(array: xr.DataArray) -> dict[str, Any]:
     }
 
 
+def _big_endian_transposed(array: xr.DataArray) -> dict[str, Any]:
+    order = tuple(reversed(range(array.ndim)))
+    return {"serializer": zarr.codecs.BytesCodec(endian="big"),
+            "filters": (zarr.codecs.TransposeCodec(order=order),)}  # fmt: skip
+
+
 def _in_memory(dataset: xr.Dataset, stem: Path) -> Item:
     return dataset.load()
 
@@ -171,6 +177,7 @@ FORMATS: list[Format] = [
     Format("zarr3-crc32c", _zarr3(compressors=(zarr.codecs.ZstdCodec(),
                                                zarr.codecs.Crc32cCodec()))),
     Format("zarr3-sharded", _zarr(3, _sharded)),
+    Format("zarr3-big-endian-transposed", _zarr(3, _big_endian_transposed)),
     Format("memory-numpy", _in_memory, is_file=False),
     Format("memory-dask", _dask, is_file=False),
     Format("decode_cf-false", _raw(_netcdf("NETCDF4", "netcdf4")), is_file=False),
