@@ -1,4 +1,5 @@
-"""Shared fixtures: sample slices, real NetCDF files, and a real S3 server (SeaweedFS)."""
+"""Shared fixtures: sample slices, real NetCDF files, and real object-store servers: S3
+(SeaweedFS), Azure Blob Storage (Azurite) and a Google Cloud Storage emulator."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import icechunk
 import pytest
 import xarray as xr
+from azurite import AZURE_CONTAINER, AzuriteServer
+from gcs_emulator import GcsEmulator
 from seaweed import S3_BUCKET, SeaweedServer
 
 from versioncube.samples import sample_slice, write_daily_files
@@ -86,16 +89,57 @@ def seaweedfs(tmp_path_factory):
 
 
 @pytest.fixture
-def private_seaweedfs(tmp_path):
-    """An S3 server of this test's own, which the test may stop and start again."""
-    with SeaweedServer(tmp_path / "seaweedfs") as server:
-        yield server
-
-
-@pytest.fixture
 def s3_target(seaweedfs) -> tuple[str, dict]:
     """A fresh prefix on the SeaweedFS bucket and its storage options."""
     return f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", dict(seaweedfs)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """The session's Azure Blob server; yields the storage options for ``az://cubes/<prefix>``."""
+    with AzuriteServer(tmp_path_factory.mktemp("azurite")) as server:
+        yield server.options
+
+
+@pytest.fixture
+def azure_target(azurite) -> tuple[str, dict]:
+    """A fresh prefix in the Azurite container and its storage options."""
+    return f"az://{AZURE_CONTAINER}/{uuid.uuid4().hex}", dict(azurite)
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """The session's Google Cloud Storage emulator (which Icechunk cannot use: see
+    docs/targets.md); yields the server, whose ``options`` are for ``gs://cubes/<prefix>``."""
+    with GcsEmulator(tmp_path_factory.mktemp("gcs-emulator")) as server:
+        yield server
+
+
+#: The object stores whose local server Icechunk can keep a cube on. Google Cloud Storage is
+#: not among them: its emulator lacks the API and the conditional writes Icechunk needs.
+CLOUDS = ["s3", "azure"]
+
+
+@pytest.fixture(params=CLOUDS)
+def cloud_target(request) -> tuple[str, dict]:
+    """A fresh target on each object store's server in turn, with its storage options."""
+    return request.getfixturevalue(f"{request.param}_target")
+
+
+#: Per object store: its server class and a target in the bucket (container) it creates.
+PRIVATE_SERVERS = {
+    "s3": (SeaweedServer, f"s3://{S3_BUCKET}/down"),
+    "azure": (AzuriteServer, f"az://{AZURE_CONTAINER}/down"),
+}
+
+
+@pytest.fixture(params=CLOUDS)
+def private_cloud_server(request, tmp_path):
+    """A server of this test's own, which the test may stop and start again, for each object
+    store in turn; yields the server and a target on it."""
+    server_class, target = PRIVATE_SERVERS[request.param]
+    with server_class(tmp_path / request.param) as server:
+        yield server, target
 
 
 def tip(cube) -> str:

@@ -107,7 +107,7 @@ def test_missing_target_and_bad_config(runner, daily_files, tmp_path):
     result = _run(runner, "append", *daily_files[:1])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "Error: no target given: set target_dir in the configuration or use -t/--target"
+        "Error: no target given: use -t/--target, or target_dir in a -c config file"
     )
     config = tmp_path / "bad.yaml"
     config.write_text("target_dri: x\n")

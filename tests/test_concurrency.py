@@ -1,5 +1,6 @@
 """Concurrent writers and crashes, without lock files: exactly-once appends on local disk and
-on a real S3 server (SeaweedFS)."""
+on real object-store servers (SeaweedFS for S3, Azurite for Azure), and racing commits that
+prove each server's conditional writes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
+from conftest import CLOUDS, commits, tip
+from racing import race
 
 import versioncube
 from versioncube import open_cube
@@ -26,12 +28,12 @@ from versioncube.store.commit import RetryPolicy
 from versioncube.versions.record import CommitRecord
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", *CLOUDS])
 def target(request, tmp_path):
-    """A fresh target on local disk or on SeaweedFS, with its storage options."""
+    """A fresh target on local disk or on each object store's server, with its options."""
     if request.param == "local":
         return str(tmp_path / "cube"), {}
-    return request.getfixturevalue("s3_target")
+    return request.getfixturevalue(f"{request.param}_target")
 
 
 def _settings(target):
@@ -137,6 +139,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     paths = [
         str(p) for p in write_daily_files(tmp_path / "slices", "2024-01-01", 20, shape=(9, 18))
@@ -164,6 +167,8 @@ def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     assert cube.verify().ok
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["local", "s3"], indirect=True)  # 30 runs: not every cloud
 def test_sigkill_at_random_moments_never_shows_a_partial_slice(target, tmp_path):
     paths = [
         str(p) for p in write_daily_files(tmp_path / "slices", "2024-01-01", 30, shape=(9, 18))
@@ -200,6 +205,36 @@ def test_sigkill_at_random_moments_never_shows_a_partial_slice(target, tmp_path)
     report = cube.verify()
     assert report.ok, report.describe()
     assert completed_runs < 30  # the kills did interrupt runs
+
+
+# -- racing commits: the server's conditional writes, not the client, keep every commit ---------
+
+RACE = {"writers": 3, "commits": 6}  # commits by each writer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_racing_commits_are_never_lost(cloud, request):
+    uri, options = request.getfixturevalue(f"{cloud}_target")
+
+    count = race(uri, options, **RACE)
+
+    print(f"race on {cloud}: {count}")
+    assert count.conflicts_retried > 0, count  # the writers did race
+    assert count.reported == count.on_branch == count.groups_at_tip == count.attempted, count
+    assert count.lost == 0, count
+
+
+@pytest.mark.slow
+def test_the_race_loses_commits_without_conditional_writes(azure_target):
+    """The same race with Icechunk's conditional writes switched off loses commits: the race
+    above tells a server that enforces them from one that does not."""
+    count = race(*azure_target, **RACE, unconditional=True)
+
+    print(f"race on azure without conditional writes: {count}")
+    assert count.reported == count.attempted
+    assert count.lost > 0, count
+    assert count.on_branch == count.groups_at_tip == count.reported - count.lost
 
 
 # -- verify ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate
 
 from versioncube.config import Config, ConfigLike, load_config
-from versioncube.config.outline import TargetOutline
+from versioncube.config.outline import ResolvedOutline
 from versioncube.display import html
 from versioncube.display.json import JsonValue
 from versioncube.errors import ConfigError, CubeNotFoundError
@@ -50,7 +50,7 @@ def _translated[**P, R](
     """Run a Cube method with foreign errors translated (naming the cube's target)."""
 
     @functools.wraps(method)
-    def wrapper(self: Cube, *args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(self: Cube, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with translated(self.target.uri):
             return method(self, *args, **kwargs)
 
@@ -117,7 +117,7 @@ class Cube:
         return self.store.exists()
 
     @property
-    def outline(self) -> TargetOutline:
+    def outline(self) -> ResolvedOutline:
         """The target outline: the one stored with the cube, else the configured one.
 
         A configured setting that contradicts the stored outline raises ConfigError.
@@ -132,10 +132,10 @@ class Cube:
     @property
     def append_dim(self) -> str:
         """The cube's append dimension: the one it was created with, else the configured one."""
-        return self.outline.append_dim  # type: ignore[return-value]
+        return self.outline.append_dim
 
     @_translated
-    def to_xarray(self, version: VersionLike = None, **xarray_options: Any) -> xr.Dataset:
+    def to_xarray(self, /, version: VersionLike = None, **xarray_options: Any) -> xr.Dataset:
         """The cube as it is at the branch tip, or as it was at ``version``, lazily (dask).
 
         ``version``: a tag, branch, ``BRANCH~N``/``~N``, snapshot id (or a unique prefix), or
@@ -341,7 +341,7 @@ def open_cube(
 def cube_from_config(config: Config) -> Cube:
     """The cube a configuration names (target_dir, its storage options, branch, settings)."""
     if not config.target_dir:
-        raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
+        raise ConfigError("no target given: set target_dir (the cube's path or URI)")
     return open_cube(
         config.target_dir, config.target_branch, config.target_storage_options, config=config
     )

@@ -78,7 +78,8 @@ def _read_text(name: str) -> str:
             import fsspec
 
             with fsspec.open(name, "rt") as file:
-                return file.read()
+                text: str = file.read()  # fsspec is untyped
+                return text
         return Path(name.removeprefix("file://")).read_text()
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__

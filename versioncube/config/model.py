@@ -161,7 +161,8 @@ class Config:
     )
     target_storage_options: dict[str, Any] = _setting(
         {},
-        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ...",
+        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ... "
+        "(per cloud: docs/targets.md).",
         "target",
     )
     target_branch: str = _setting(
@@ -320,14 +321,14 @@ class Config:
         ]
 
 
-def default_of(field: dataclasses.Field) -> Any:
+def default_of(field: dataclasses.Field[Any]) -> Any:
     """A setting's default value (a fresh one for mutable defaults)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return field.default
 
 
-def polling(setting: bool | Mapping[str, float]) -> PollingSettings | None:
+def polling(setting: bool | PollingSettings) -> PollingSettings | None:
     """The ``slice_polling`` setting as {interval, timeout}, or None for no polling."""
     if setting is False:
         return None

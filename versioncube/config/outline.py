@@ -7,13 +7,17 @@ the cube is created. Later runs need only the target: they take the stored outli
 configuration that contradicts it is a :class:`ConfigError` naming the key, never a silently
 different cube. (:class:`versioncube.layout.outline.CubeOutline` is the other side: what the
 cube's data looks like at its head.)
+
+A configured outline may leave ``append_dim`` unset; the outline an append works with is a
+:class:`ResolvedOutline`, whose append dimension is settled (the stored one, else the configured
+one, else :data:`DEFAULT_APPEND_DIM`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from versioncube.config.append_step import AppendStep
 from versioncube.config.loading import merge_configs
@@ -23,6 +27,9 @@ from versioncube.errors import ConfigError
 
 #: The append dimension of a cube whose configuration names none (zappend's default).
 DEFAULT_APPEND_DIM = "time"
+
+#: What slice attributes do to the cube's (see :mod:`versioncube.layout.attrs`).
+AttrsUpdateMode = Literal["keep", "replace", "update", "ignore"]
 
 OUTLINE_KEYS = (
     "append_dim",
@@ -51,7 +58,7 @@ class TargetOutline:
     excluded_variables: tuple[str, ...] = ()
     variables: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    attrs_update_mode: str = "keep"
+    attrs_update_mode: AttrsUpdateMode = "keep"
     permit_eval: bool = False
 
     @classmethod
@@ -69,7 +76,7 @@ class TargetOutline:
 
     def to_metadata(self) -> dict[str, Any]:
         """The outline as JSON data, for the repository's metadata."""
-        return to_json({key: getattr(self, key) for key in OUTLINE_KEYS})  # type: ignore[return-value]
+        return {key: to_json(getattr(self, key)) for key in OUTLINE_KEYS}
 
     @property
     def step(self) -> AppendStep:
@@ -92,6 +99,11 @@ class TargetOutline:
             values[key] = stored[key]
         return TargetOutline.from_metadata(values)
 
+    def resolved(self) -> ResolvedOutline:
+        """This outline with its append dimension settled (:data:`DEFAULT_APPEND_DIM` if unset)."""
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return ResolvedOutline(**{**values, "append_dim": self.append_dim or DEFAULT_APPEND_DIM})
+
     def variable(self, name: str) -> dict[str, Any]:
         """A variable's settings: its own merged into those of ``"*"``."""
         defaults = self.variables.get(ALL_VARIABLES) or {}
@@ -113,6 +125,13 @@ class TargetOutline:
             *(name for name in configured if name not in in_slice),
         ]
         return [name for name in names if name not in self.excluded_variables]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedOutline(TargetOutline):
+    """A target outline whose append dimension is settled, as an append needs it."""
+
+    append_dim: str = DEFAULT_APPEND_DIM
 
 
 def _refuse_contradiction(stored: Any, given: Any, path: str, where: str) -> None:

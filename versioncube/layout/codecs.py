@@ -48,7 +48,7 @@ def codec_encoding(settings: Mapping[str, Any], path: str) -> dict[str, Any]:
         codec = None if compressor is None else _codec(compressor, f"{path}.compressor")
         encoding["compressors"] = None if codec is None else [codec]
     if settings.get("filters"):
-        filters = _codecs(settings["filters"], f"{path}.filters")
+        filters = _codecs(settings["filters"], f"{path}.filters") or []
         array_filters = [codec for codec in filters if isinstance(codec, ArrayArrayCodec)]
         byte_filters = [codec for codec in filters if not isinstance(codec, ArrayArrayCodec)]
         encoding["filters"] = array_filters or None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -93,8 +93,14 @@ def creation_encoding(
         if outline is not None:
             settings = outline.encoding(str(name))
             update.update(configured_encoding(str(name), variable, settings))
-            if times and "dtype" in settings and not {"fill_value", "_FillValue"} & set(settings):
-                update["_FillValue"] = nat_fill_value(settings["dtype"])
+            if times and "dtype" in settings:  # NaT's stored value in the configured dtype
+                fill = (
+                    update.get("_FillValue")
+                    if {"fill_value", "_FillValue"} & set(settings)
+                    else None
+                )
+                fill = nat_fill_value(settings["dtype"]) if fill is None else fill
+                update["_FillValue"] = update["fill_value"] = fill
         stored = {**variable.encoding, **update}
         if times:
             _check_storable(str(name), variable, stored, slice_name)
@@ -232,6 +238,7 @@ def _datetime_encoding(variable: xr.Variable) -> dict[str, Any]:
         # NaT's own int64 value marks missing times; a float fill value from a NetCDF source
         # (often NaN) has no int64 form
         "_FillValue": NAT_FILL_VALUE,
+        "fill_value": NAT_FILL_VALUE,  # a Zarr v3 slice brings its own (NaN for float times)
         "missing_value": None,
     }
 
@@ -385,7 +392,9 @@ def inexact_labels(values: np.ndarray, units: str) -> np.datetime64 | None:
     # microsecond arithmetic reaches any reference date (nanoseconds stop at 1677)
     sub_microsecond = flat.astype("int64") % 1000 != 0
     if step % 1000 == 0 and sub_microsecond.any():
-        return flat[np.argmax(sub_microsecond)]
+        first: np.datetime64 = flat[np.argmax(sub_microsecond)]
+        return first
+    unit: Literal["us", "ns"]
     unit, scale = ("us", 1000) if step % 1000 == 0 else ("ns", 1)
     origin = np.datetime64(reference.isoformat(), unit)
     offsets = (flat.astype(f"datetime64[{unit}]") - origin).astype("int64")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from versioncube.config.outline import TargetOutline
+from versioncube.config.outline import ResolvedOutline, TargetOutline
 from versioncube.display.format import format_dims, quote_names
 from versioncube.errors import ConfigError, SliceValidationError
 
 
-def tailor_slice(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> xr.Dataset:
+def tailor_slice(dataset: xr.Dataset, outline: ResolvedOutline, slice_name: str) -> xr.Dataset:
     """The slice with the outline's variables, checked against its fixed and configured dims."""
     _check_fixed_dims(dataset, outline, slice_name)
     names = outline.selected_variables(map(str, dataset.variables))
@@ -93,7 +93,7 @@ def filled_variable(
     return xr.Variable(dims, np.full(shape, value, dtype=memory), settings.get("attrs") or {})
 
 
-def _check_fixed_dims(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> None:
+def _check_fixed_dims(dataset: xr.Dataset, outline: ResolvedOutline, slice_name: str) -> None:
     if outline.append_dim in outline.fixed_dims:
         raise ConfigError(
             f"fixed_dims names the append dimension {outline.append_dim!r}, whose size grows with "

@@ -31,7 +31,7 @@ from versioncube.layout.outline import CubeOutline, VariableOutline
 
 INCREASING = AppendStep(1)
 
-#: Raises the slice's SliceValidationError with a message.
+#: Raises the slice's SliceValidationError with a message (see ``_failer``).
 Fail = Callable[[str], NoReturn]
 
 
@@ -130,7 +130,7 @@ def _check_append_dim(
     return values[0], values[-1]
 
 
-def _check_follows(last: Any, first: Any, dim: str, step: AppendStep, fail) -> None:
+def _check_follows(last: Any, first: Any, dim: str, step: AppendStep, fail: Fail) -> None:
     """Check the slice's first label against the cube's last one."""
     if not _in_order(last, first, step):
         where = "after" if step.direction > 0 else "before"
@@ -142,7 +142,7 @@ def _check_follows(last: Any, first: Any, dim: str, step: AppendStep, fail) -> N
     _check_step(last, first, dim, step, fail, after="the cube's last label ")
 
 
-def _check_step(a: Any, b: Any, dim: str, step: AppendStep, fail, after: str = "") -> None:
+def _check_step(a: Any, b: Any, dim: str, step: AppendStep, fail: Fail, after: str = "") -> None:
     """Check that label ``b`` follows ``a`` by exactly the configured step, if there is one."""
     if step.size is None:
         return
@@ -176,7 +176,7 @@ def _check_variable(
     expected: VariableOutline,
     variable: xr.Variable,
     dim: str,
-    fail,
+    fail: Fail,
     converted: bool = False,
 ) -> None:
     dims = tuple(map(str, variable.dims))
@@ -236,7 +236,7 @@ def _check_packing(name: str, expected: VariableOutline, variable: xr.Variable, 
         )
 
 
-def _check_grid(name: str, expected: xr.Variable, variable: xr.Variable, fail) -> None:
+def _check_grid(name: str, expected: xr.Variable, variable: xr.Variable, fail: Fail) -> None:
     found, wanted = variable.values, expected.values
     equal_nan = found.dtype.kind in "fcmM"
     if found.shape == wanted.shape and np.array_equal(found, wanted, equal_nan=equal_nan):
@@ -287,8 +287,8 @@ def _in_order(a: Any, b: Any, step: AppendStep) -> bool:
     return bool(b > a) if step.direction > 0 else bool(b < a)
 
 
-def _failer(slice_name: str):
-    def fail(message: str) -> None:
+def _failer(slice_name: str) -> Fail:
+    def fail(message: str) -> NoReturn:
         raise SliceValidationError(slice_name, message)
 
     return fail

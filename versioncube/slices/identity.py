@@ -110,12 +110,12 @@ def slice_ref(
             repr(item)[:60],
             f"is of type {type(item).__name__}; expected a path, a URI or an xarray Dataset",
         )
-    identity = location_of(item)
+    identity = location_identity(item)
     name = Path(urlparse(identity).path.rstrip("/")).name or identity
     return SliceRef(item, identity, name, identity)
 
 
-def location_of(item: str | os.PathLike[str]) -> str:
+def location_identity(item: str | os.PathLike[str]) -> str:
     """Where a path or URI points: the real absolute path of a local file (``file://`` URIs
     included, symbolic links resolved), else the URI as given."""
     text = os.fspath(item)

@@ -24,7 +24,7 @@ import xarray as xr
 
 from versioncube.config.model import Config
 from versioncube.errors import SliceNotFoundError, SliceOpenError, SliceTypeError
-from versioncube.slices.identity import SliceRef, location_of
+from versioncube.slices.identity import SliceRef, location_identity
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
 
@@ -82,7 +82,7 @@ def _source_errors(ref: SliceRef) -> Iterator[None]:
 
 def _location(item: str | os.PathLike[str]) -> str:
     """Where a path or URI item points: a real absolute local path, or the URI."""
-    return location_of(item)
+    return location_identity(item)
 
 
 def _open_location(

@@ -42,5 +42,8 @@ class SliceOptions:
         self, *, engine: str | None = None, storage_options: Mapping[str, Any] | None = None
     ) -> SliceOptions:
         """These options with the engine and storage options replaced where given."""
-        changes = {"engine": engine, "storage_options": storage_options}
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(
+            self,
+            engine=self.engine if engine is None else engine,
+            storage_options=self.storage_options if storage_options is None else storage_options,
+        )

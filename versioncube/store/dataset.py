@@ -18,7 +18,7 @@ from versioncube.errors import CubeNotFoundError, InconsistentCubeError, Version
 from versioncube.store.translate import translated
 
 #: What an empty repository (or branch) is said to be.
-NO_DATA = "holds no cube yet (no data has been appended to it)"
+NO_DATA = "holds no cube yet: the cube has no data yet (nothing was appended to it)"
 
 #: How versioncube reads a cube: Icechunk keeps no consolidated metadata (it is fast without).
 BASE_OPTIONS: Mapping[str, Any] = {"engine": "zarr", "consolidated": False}
@@ -52,7 +52,7 @@ def open_store(
     try:
         with translated(where):
             try:
-                dataset = xr.open_dataset(store, group=group, **settings)
+                dataset = in_stable_order(xr.open_dataset(store, group=group, **settings))
                 return by_shards(dataset) if options.get("chunks") == {} else dataset
             except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError) as error:
                 if group:
@@ -85,6 +85,31 @@ def by_shards(dataset: xr.Dataset) -> xr.Dataset:
     return dataset
 
 
+def in_stable_order(dataset: xr.Dataset) -> xr.Dataset:
+    """The dataset with its variables in one order on every run.
+
+    Icechunk lists a group's arrays in no fixed order, so xarray's order of variables and dims
+    changes from process to process. Here: data variables by name, then the coordinates along
+    their dimensions (in the order the data variables use them), then the other coordinates by
+    name. Indexes and encodings are kept as they were opened.
+    """
+    data = sorted(map(str, dataset.data_vars))
+    dims = [str(dim) for name in data for dim in dataset.variables[name].dims]
+    dims += sorted(map(str, dataset.dims))
+    dims = list(dict.fromkeys(dims))
+    names = [dim for dim in dims if dim in dataset.coords]
+    names += sorted(str(name) for name in dataset.coords if name not in names)
+    coords = xr.Coordinates(
+        {name: dataset.variables[name] for name in names}, indexes=dict(dataset.xindexes)
+    )
+    ordered = xr.Dataset(
+        {name: dataset.variables[name] for name in data}, coords=coords, attrs=dataset.attrs
+    )
+    ordered.encoding = dataset.encoding
+    ordered.set_close(dataset.close)
+    return ordered
+
+
 def has_data(store: Any, group: str | None = None) -> bool:
     """Whether the store holds a group with at least one array (a cube with data)."""
     import zarr
@@ -107,7 +132,7 @@ def length_mismatch(store: Any, group: str | None = None) -> str | None:
         return None
     sizes: dict[str, dict[int, list[str]]] = {}
     for name, array in node.arrays():
-        dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
+        dims: Any = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
             "_ARRAY_DIMENSIONS"
         )
         if not dims:

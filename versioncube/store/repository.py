@@ -9,8 +9,9 @@ from typing import Any
 
 import icechunk
 
-from versioncube.errors import CubeNotFoundError, TargetNotFoundError
-from versioncube.store.commit import repository_lock, update_repository
+from versioncube.display.format import first_line
+from versioncube.errors import CubeNotFoundError, TargetError, TargetNotFoundError
+from versioncube.store.commit import LOCK_FILE_NAME, repository_lock, update_repository
 from versioncube.store.target import Target
 from versioncube.store.translate import translated
 
@@ -34,6 +35,8 @@ def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
 
 def open_repository(target: Target) -> icechunk.Repository:
     """Open the repository at the target, or raise CubeNotFoundError when there is none."""
+    if target.kind == "local" and Path(target.location).is_file():
+        raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
     storage = target.storage()
     with translated(target.uri):
         if not icechunk.Repository.exists(storage):
@@ -48,25 +51,29 @@ def open_or_create_repository(
 ) -> icechunk.Repository:
     """Create the repository and ``initialise`` it, or open it if another writer was first.
 
-    On local disk the check and the creation happen under the update lock; on object stores
-    Icechunk's creation is itself conditional, and the loser of a race opens the winner's.
+    On local disk the check and the creation happen under the update lock, in a folder that is
+    new, empty or already a repository (never among a user's other files). On object stores
+    Icechunk's creation is itself conditional, and the loser of a race opens the winner's; the
+    creation tries once, so that a missing bucket or wrong credentials are reported at once
+    instead of after a minute of retries.
     """
     storage = target.storage()
     if target.kind == "local":
-        folder = Path(target.location)
-        if not folder.parent.is_dir():
-            raise TargetNotFoundError(
-                f"target {target.uri}: its parent folder {folder.parent} does not exist "
-                "(create it first; a mistyped path would otherwise start a cube elsewhere)"
-            )
-        folder.mkdir(exist_ok=True)
+        _refuse_other_files(target, foreign_only=True)  # before the lock file is made there
+        _make_folder(target)
     with translated(target.uri), repository_lock(target):
         if icechunk.Repository.exists(storage):
             return icechunk.Repository.open(storage)
+        if target.kind == "local":
+            _refuse_other_files(target)
         try:
-            repo = icechunk.Repository.create(
-                storage, config=config, check_clean_root=target.kind != "local"
+            icechunk.Repository.create(
+                storage, config=_trying_once(config), check_clean_root=target.kind != "local"
             )
+        except icechunk.StorageError as error:
+            raise TargetError(
+                f"cannot create the cube at {target.uri}: {first_line(error)}"
+            ) from None
         except icechunk.IcechunkError:
             # another writer is creating it right now: its repository appears within moments
             for _ in range(CREATION_WAIT_STEPS):
@@ -74,9 +81,63 @@ def open_or_create_repository(
                     return icechunk.Repository.open(storage)
                 time.sleep(0.1)
             raise
+        repo = icechunk.Repository.open(storage, config=config)  # with the usual retries
         repo.save_config()
         initialise(repo)
         return repo
+
+
+def _trying_once(config: icechunk.RepositoryConfig) -> icechunk.RepositoryConfig:
+    """``config`` with storage requests tried once (for the creation only)."""
+    retries = icechunk.StorageRetriesSettings(max_tries=1)
+    return icechunk.RepositoryConfig(
+        manifest=config.manifest, storage=icechunk.StorageSettings(retries=retries)
+    )
+
+
+def _make_folder(target: Target) -> None:
+    """Make the cube's folder in its existing parent, or say why it cannot be made."""
+    folder = Path(target.location)
+    if folder.exists() and not folder.is_dir():
+        raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
+    if not folder.parent.is_dir():  # as zappend: a mistyped path must not start a cube elsewhere
+        raise TargetNotFoundError(
+            f"target {target.uri}: its parent folder {folder.parent} does not exist (create it "
+            "first)"
+        )
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or first_line(error)
+        raise TargetError(f"cannot create the cube folder {target.uri}: {reason}") from None
+
+
+#: What Icechunk and versioncube put in a repository folder.
+REPOSITORY_ENTRIES = frozenset(
+    {"repo", "refs", "snapshots", "manifests", "chunks", "transactions", "overwritten",
+     "config.yaml", LOCK_FILE_NAME}
+)  # fmt: skip
+
+
+def _refuse_other_files(target: Target, *, foreign_only: bool = False) -> None:
+    """Never create a cube among a user's other files.
+
+    Called under the update lock with the repository known to be absent (so another writer's
+    half-made repository is not mistaken for a user's files); with ``foreign_only`` before the
+    lock, where only names a repository never has count, so that nothing (not even the lock
+    file) is made in a folder of other files.
+    """
+    folder = Path(target.location)
+    if not folder.is_dir():
+        return
+    ignored = REPOSITORY_ENTRIES if foreign_only else {LOCK_FILE_NAME}
+    others = sorted(path.name for path in folder.iterdir() if path.name not in ignored)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise TargetError(
+            f"target {target.uri} is a folder with other files ({shown}), not a cube: "
+            "give a new or empty folder for a new cube (is the target the data folder?)"
+        )
 
 
 #: Repository-metadata key of what versioncube keeps about the cube (its target outline).

@@ -59,7 +59,9 @@ def translate(error: Exception, where: str) -> VersionCubeError | None:
     if isinstance(error, icechunk.IcechunkError):
         return StorageError(f"storage error at {where}: {reason}")
     if isinstance(error, zarr.errors.GroupNotFoundError | zarr.errors.NodeNotFoundError):
-        return CubeNotFoundError(f"{where} holds no cube yet (no data has been appended to it)")
+        return CubeNotFoundError(
+            f"{where} holds no cube yet: the cube has no data yet (nothing was appended to it)"
+        )
     if isinstance(error, OSError):
         detail = error.strerror or reason
         name = f": {error.filename}" if error.filename else ""

@@ -15,8 +15,10 @@ library version to look at.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import numpy as np
@@ -33,9 +35,18 @@ def run_on_zarr_loop[T](coroutine: Coroutine[Any, Any, T]) -> T:
 def encode_for_zarr(variable: xr.Variable, name: str) -> xr.Variable:
     """``variable`` CF-encoded for Zarr format 3 as ``to_zarr`` encodes it (its ``encoding``
     says how: dtype, units, scale_factor, _FillValue, ...)."""
+    return _zarr_encoder()(variable, name=name)
+
+
+@functools.cache
+def _zarr_encoder() -> Callable[..., xr.Variable]:
+    """xarray's Zarr encoder, called as its Zarr store calls it for a format 3 group."""
     from xarray.backends.zarr import encode_zarr_variable
 
-    return encode_zarr_variable(variable, name=name, zarr_format=3)  # type: ignore[no-any-return]
+    if "zarr_format" in inspect.signature(encode_zarr_variable).parameters:
+        return functools.partial(encode_zarr_variable, zarr_format=3)
+    # xarray < 2026.9 has one Zarr encoding for formats 2 and 3, and to_zarr calls it so
+    return encode_zarr_variable
 
 
 def cf_time_round_trip(
@@ -46,7 +57,10 @@ def cf_time_round_trip(
     cannot encode them in this dtype (or would pick other units, with a warning)."""
     from xarray.conventions import encode_cf_variable
 
-    encoding = {"units": units, "calendar": calendar, "dtype": np.dtype(dtype)}
+    storage = np.dtype(dtype)
+    # integers are encoded as int64 first: xarray casts to a smaller one without a range check
+    wide = np.dtype("int64") if storage.kind in "iu" else storage
+    encoding = {"units": units, "calendar": calendar, "dtype": wide}
     variable = xr.Variable(("label",), values, encoding=encoding)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "Times can't be serialized faithfully ...": not exact
@@ -54,5 +68,10 @@ def cf_time_round_trip(
             encoded = encode_cf_variable(variable, name="label")
         except Warning as warning:
             raise ValueError(str(warning)) from None
+        if storage != wide:
+            limits = np.iinfo(storage)
+            if encoded.values.min() < limits.min or encoded.values.max() > limits.max:
+                raise OverflowError(f"times beyond the range of {storage}")
+            encoded = encoded.astype(storage)
         decoded = xr.decode_cf(xr.Dataset({"label": encoded}))
     return decoded["label"].values, str(encoded.attrs.get("units"))

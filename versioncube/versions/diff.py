@@ -95,7 +95,7 @@ def diff_versions(
     where: str = "the cube",
 ) -> CubeDiff:
     """Compare two snapshots of the cube (they need not be on the same branch)."""
-    options = {"chunks": None, "create_default_indexes": False}
+    options: dict[str, Any] = {"chunks": None, "create_default_indexes": False}
     before = open_version(repo, from_snapshot, where=f"{where} at {from_snapshot[:12]}", **options)
     after = open_version(repo, to_snapshot, where=f"{where} at {to_snapshot[:12]}", **options)
     names_before, names_after = set(map(str, before.variables)), set(map(str, after.variables))
@@ -155,7 +155,9 @@ def _variable_changes(before: xr.Variable, after: xr.Variable) -> list[str]:
     return changes
 
 
-def _mapping_changes(before: Mapping, after: Mapping) -> dict[str, tuple[Any, Any]]:
+def _mapping_changes(
+    before: Mapping[Any, Any], after: Mapping[Any, Any]
+) -> dict[str, tuple[Any, Any]]:
     changes = {}
     for key in sorted(set(before) | set(after), key=str):
         old, new = before.get(key), after.get(key)
@@ -168,7 +170,7 @@ def _same(a: Any, b: Any) -> bool:
     try:
         return bool(np.array_equal(a, b)) if a is not None and b is not None else a is b
     except (TypeError, ValueError):
-        return a == b
+        return bool(a == b)
 
 
 def _rewritten_rows(

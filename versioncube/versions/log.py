@@ -58,7 +58,7 @@ class Log(Table[LogEntry]):
         "labels",
         "tag names",
     )
-    empty = "(no commits)"
+    empty = "(no commits: the cube has no data yet)"
 
     def cells(self, row: LogEntry) -> tuple[str, ...]:
         return (row.short_id, row.time, row.operation, row.slice, row.labels, row.tag_names)

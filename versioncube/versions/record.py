@@ -111,7 +111,8 @@ class CommitRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``--json`` shows it (the keys of the table above)."""
-        return json.loads(self.to_metadata()[METADATA_KEY])  # type: ignore[no-any-return]
+        data: dict[str, Any] = json.loads(self.to_metadata()[METADATA_KEY])
+        return data
 
     def message(self) -> str:
         """A readable commit message, e.g. ``append 2024-03-01.nc: time 2024-03-01``."""

@@ -67,7 +67,8 @@ def describe_version(
         repo, snapshot_id, where=target.uri, chunks=None, create_default_indexes=False
     )
     labels = dataset.variables.get(append_dim)
-    has_labels = labels is not None and labels.size > 0
+    if labels is not None and labels.size == 0:
+        labels = None
     stats = repo.chunk_storage_stats()
     return CubeInfo(
         snapshot_id=snapshot_id,
@@ -80,8 +81,8 @@ def describe_version(
             str(name): f"({', '.join(map(str, variable.dims))}) {variable.dtype}"
             for name, variable in sorted(dataset.variables.items())
         },
-        first_label=labels[0].values[()] if has_labels else None,
-        last_label=labels[-1].values[()] if has_labels else None,
+        first_label=labels[0].values[()] if labels is not None else None,
+        last_label=labels[-1].values[()] if labels is not None else None,
         uncompressed_bytes=int(dataset.nbytes),
         chunk_bytes=stats.native_bytes + stats.inlined_bytes + stats.virtual_bytes,
         disk_bytes=folder_size(Path(target.location)) if target.kind == "local" else None,

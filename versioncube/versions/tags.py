@@ -75,7 +75,7 @@ def list_tags(repo: icechunk.Repository) -> TagList:
     created_in_log = {
         update.kind.name: update.updated_at
         for update in repo.ops_log()
-        if type(update.kind).__name__ == "TagCreated"
+        if isinstance(update.kind, icechunk.UpdateType.TagCreated)
     }
     tags = []
     for name in repo.list_tags():

@@ -47,7 +47,7 @@ class VerifyReport(Result):
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "ok": self.ok}  # type: ignore[dict-item]
+        return {**self._fields_json(), "ok": self.ok}
 
     def html_title(self) -> str:
         return "Verify report"
@@ -113,22 +113,33 @@ def _label_order(labels: np.ndarray, dim: str) -> list[str]:
 def _records(
     repo: icechunk.Repository, snapshot_id: str, labels: np.ndarray, size: int
 ) -> tuple[int, list[str]]:
-    """Check each versioncube commit against the rows before it and the labels it covers."""
-    records = [
-        (snapshot.id, record)
-        for snapshot in repo.ancestry(snapshot_id=snapshot_id)
-        if (record := CommitRecord.from_metadata(snapshot.metadata)) is not None
-    ]
-    problems = []
-    expected_start: int | None = 0
-    for commit_id, record in reversed(records):
-        if not record.appends_rows or record.index_range is None:
-            expected_start = None  # the rows moved: later appends start where they say
+    """Check the appends of the cube's current life against the rows before them and the
+    labels they recorded.
+
+    What the history implies is checked, no more: only commits since the cube was last started
+    count (earlier ones belong to a cube that ``force_new`` replaced); when ``gc`` expired the
+    oldest commits, the oldest append left starts where it says (the rows before it are no
+    longer recorded); and an operation that moves rows (anything but an append) makes the row
+    numbers of the appends before it stale, so the check starts after it.
+    """
+    appends: list[tuple[str, CommitRecord]] = []  # newest first
+    started = False
+    for snapshot in repo.ancestry(snapshot_id=snapshot_id):
+        record = CommitRecord.from_metadata(snapshot.metadata)
+        if record is None:
             continue
+        if not record.appends_rows or record.index_range is None:
+            break
+        appends.append((snapshot.id, record))
+        if record.starts_cube:
+            started = True
+            break
+    problems = []
+    expected_start: int | None = 0 if started else None
+    for commit_id, record in reversed(appends):
+        assert record.index_range is not None
         start, stop = record.index_range
         where = f"commit {commit_id[:12]} ({record.message()})"
-        if record.starts_cube:
-            expected_start = 0
         if expected_start is not None and start != expected_start:
             problems.append(
                 f"{where} starts at row {start}, the rows before it end at {expected_start}"
@@ -142,7 +153,7 @@ def _records(
                     f"{where} recorded labels {list(record.labels)}, the data has {list(found)}"
                 )
         expected_start = stop
-    return len(records), problems
+    return len(appends), problems
 
 
 def _read_every_chunk(store: Any) -> tuple[int, list[str]]:

@@ -26,14 +26,16 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import icechunk
+import numpy as np
 import xarray as xr
 from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
-from versioncube.config.outline import DEFAULT_APPEND_DIM, TargetOutline
+from versioncube.config.outline import ResolvedOutline, TargetOutline
+from versioncube.display.format import describe
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
-from versioncube.errors import SliceChangedError
+from versioncube.errors import SliceChangedError, SliceValidationError, VersionCubeError
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
 from versioncube.layout.decoding import DecodedSlice, decoded_slice
 from versioncube.layout.encoding import creation_encoding
@@ -57,7 +59,7 @@ from versioncube.versions.ledger import Held, SliceHistory
 from versioncube.versions.record import CommitRecord
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
-AppendStatus = Literal["appended", "skipped", "would append"]
+AppendStatus = Literal["appended", "skipped", "would append", "would fail"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +72,15 @@ class AppendResult(Result):
     identity: str
     status: AppendStatus
     snapshot_id: str | None  # the new commit, or the earlier one that holds a skipped slice
-    record: CommitRecord | None  # the commit record (None for a skipped slice)
+    record: CommitRecord | None  # the commit record (None for a skipped or failing slice)
+    error: str | None = None  # why a dry run found that the slice would fail
 
     def describe(self) -> str:
         """One line for people, e.g. ``appended 2024-03-01.nc: time 2024-03-01 (snapshot X)``."""
-        if self.status == "skipped":
+        if self.status == "would fail":
+            return f"would fail {self.slice_name}: {self.error}"
+        if self.record is None:  # skipped
             return f"skipped {self.slice_name}: already in the cube (snapshot {self.snapshot_id})"
-        assert self.record is not None
         text = f"{self.status} {self.slice_name}: {self.record.extent()}"
         if self.record.starts_cube:
             text += ", creating the cube"
@@ -131,10 +135,10 @@ class Appender:
         self._ledger = SliceHistory()
         self._outline_at: tuple[str, CubeOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
-        self._reconciled: tuple[Mapping[str, Any], TargetOutline] | None = None
+        self._reconciled: tuple[Mapping[str, Any], ResolvedOutline] | None = None
 
     @property
-    def outline(self) -> TargetOutline:
+    def outline(self) -> ResolvedOutline:
         """The target outline: the one stored with the cube, else the configured one.
 
         A configured setting that contradicts the stored outline raises ConfigError.
@@ -144,13 +148,10 @@ class Appender:
             stored = self.store.settings()
             if self._reconciled is not None and self._reconciled[0] is stored:
                 return self._reconciled[1]  # asked on every append: reconcile once per settings
-            outline = outline.reconciled(stored, self.store.where)
-            outline = dataclasses.replace(
-                outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM
-            )
-            self._reconciled = (stored, outline)
-            return outline
-        return dataclasses.replace(outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM)
+            resolved = outline.reconciled(stored, self.store.where).resolved()
+            self._reconciled = (stored, resolved)
+            return resolved
+        return outline.resolved()
 
     def appended_slices(self) -> Mapping[str, str]:
         """Slice identity -> snapshot id, for every slice since the cube was (last) created."""
@@ -179,8 +180,9 @@ class Appender:
         append_dim = self.outline.append_dim
         ref = slice_ref(item, slice_options, append_dim=append_dim)
         stamp = ref.stamp(slice_options.storage_options)
-        if (done := self._commit_holding(ref.identity, ref.name, stamp)) is not None:
-            return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
+        done = None if ref.identity is None else self._commit_holding(ref.identity, ref.name, stamp)
+        if ref.identity is not None and done is not None:
+            return AppendResult(ref.name, ref.identity, "skipped", done, None)
         with open_slice(ref, slice_options) as opened:
             if stamp is None:  # a file that appeared while slice_polling waited for it
                 stamp = ref.stamp(slice_options.storage_options)
@@ -198,7 +200,7 @@ class Appender:
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
         if afresh or not self.store.exists():
-            first_slice_plan(dataset, ref.name, outline)  # refuse before creating anything
+            self.rehearse_first_slice(ref, dataset, outline)  # refuse before creating anything
         if self.store.exists():
             repo = self.store.repository
         else:
@@ -220,12 +222,42 @@ class Appender:
             ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
         )
 
-    def _commit_holding(self, identity: str | None, name: str, stamp: str | None) -> str | None:
+    def rehearse_first_slice(
+        self, ref: IdentifiedSlice, dataset: DecodedSlice, outline: ResolvedOutline
+    ) -> None:
+        """Write the first step of a cube's first slice into a throwaway in-memory repository.
+
+        What only fails while writing (a codec the cube cannot take, a ``{{ }}`` attribute
+        naming a missing field) then fails before the real repository is created, so a failed
+        first append leaves the target as it was. Errors other than versioncube's own become
+        the slice's SliceValidationError.
+        """
+        first_slice_plan(dataset, ref.name, outline)
+        step = dataset.dataset.isel({outline.append_dim: slice(0, 1)}).copy(deep=False)
+        for name, variable in step.data_vars.items():  # never compute a lazy slice for this
+            if hasattr(variable.data, "dask"):
+                zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
+                zeros.attrs, zeros.encoding = variable.attrs, variable.encoding
+                step[name] = zeros
+        probe = icechunk.Repository.create(icechunk.in_memory_storage())
+        try:
+            rehearsal = AppendChange(
+                self, ref, DecodedSlice(step, dataset.raw), outline, afresh=True
+            )
+            rehearsal(probe.writable_session("main"))
+        except VersionCubeError:
+            raise
+        except Exception as error:  # whatever the writers raise: this slice cannot start a cube
+            raise SliceValidationError(
+                ref.name, f"cannot be written as the cube's first slice: {describe(error)}"
+            ) from error
+
+    def _commit_holding(self, identity: str, name: str, stamp: str | None) -> str | None:
         """The commit that already holds this slice, or None (always None when starting anew).
 
         A file whose content stamp differs from the one recorded then raises SliceChangedError.
         """
-        if identity is None or self.start_afresh or not self.store.exists():
+        if self.start_afresh or not self.store.exists():
             return None
         self._ledger.catch_up(self.store.repository, self.store.tip())
         return unchanged(self._ledger.held(identity), name, stamp)
@@ -252,10 +284,11 @@ class Appender:
                 session = self.store.repository.readonly_session(branch=self.store.branch)
             self._dry_run_outline = read_outline(session.store, dim, where=self.store.where)
         if self._dry_run_outline is None:
+            self.rehearse_first_slice(ref, dataset, outline)
             plan = first_slice_plan(dataset, ref.name, outline)
-            # the outline the cube would have: its encodings are those it would be created with
-            stored = with_creation_encoding(plan.dataset, outline, dataset.raw, ref.name)
-            self._dry_run_outline = CubeOutline.of_dataset(stored, dim)
+            # as the real run stores it
+            created = with_creation_encoding(plan.dataset, outline, dataset.raw, ref.name)
+            self._dry_run_outline = CubeOutline.of_dataset(created, dim)
         else:
             plan = checked_plan(self._dry_run_outline, dataset, ref.name, outline)
             last = plan.labels[1] if plan.labels is not None else None
@@ -272,7 +305,7 @@ class AppendChange:
     appender: Appender
     ref: IdentifiedSlice
     dataset: DecodedSlice
-    outline: TargetOutline
+    outline: ResolvedOutline
     afresh: bool
 
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
@@ -282,21 +315,20 @@ class AppendChange:
         cube = None if self.afresh else self.appender.outline_of(session, dim)
         plan = checked_plan(cube, self.dataset, self.ref.name, outline)
         attrs = merged_attrs(
-            outline.attrs_update_mode,  # type: ignore[arg-type]
+            outline.attrs_update_mode,
             cube.attrs if cube is not None else None,
             plan.dataset.attrs,
             outline.attrs,
         )
         evaluated = outline.permit_eval and has_expressions(outline.attrs)
         after: CubeOutline | None = None
-        if plan.creates_cube:
+        if cube is None:  # the plan creates the cube
             to_write = with_creation_encoding(
                 plan.dataset, outline, self.dataset.raw, self.ref.name
             )
             to_write.attrs = attrs
             to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
         elif can_append_in_place(plan.dataset):
-            assert cube is not None
             append_in_place(session.store, plan.dataset, cube, attrs)
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
@@ -336,11 +368,10 @@ def outline_settings(outline: TargetOutline) -> dict[str, Any]:
 
 
 def checked_plan(
-    cube: CubeOutline | None, dataset: DecodedSlice, slice_name: str, outline: TargetOutline
+    cube: CubeOutline | None, dataset: DecodedSlice, slice_name: str, outline: ResolvedOutline
 ) -> AppendPlan:
     """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
     dim = outline.append_dim
-    assert dim is not None
     tailored = tailor_slice(dataset.dataset, outline, slice_name)
     if cube is None:
         return plan_first_slice(tailored, dim, slice_name, step=outline.step)
@@ -350,7 +381,9 @@ def checked_plan(
     )
 
 
-def first_slice_plan(dataset: DecodedSlice, slice_name: str, outline: TargetOutline) -> AppendPlan:
+def first_slice_plan(
+    dataset: DecodedSlice, slice_name: str, outline: ResolvedOutline
+) -> AppendPlan:
     """Check that a slice can start the cube, configured encodings included."""
     plan = checked_plan(None, dataset, slice_name, outline)
     with_creation_encoding(plan.dataset, outline, dataset.raw, slice_name)
@@ -359,7 +392,7 @@ def first_slice_plan(dataset: DecodedSlice, slice_name: str, outline: TargetOutl
 
 def with_creation_encoding(
     dataset: xr.Dataset,
-    outline: TargetOutline,
+    outline: ResolvedOutline,
     raw: frozenset[str] = frozenset(),
     slice_name: str = "the first slice",
 ) -> xr.Dataset:
@@ -367,14 +400,14 @@ def with_creation_encoding(
     is created with (``raw``: the variables that came CF-encoded, see
     :mod:`versioncube.layout.decoding`)."""
     dataset = dataset.copy(deep=False)
-    dim = outline.append_dim
-    assert dim is not None
-    updates = creation_encoding(dataset, dim, outline, raw=raw, slice_name=slice_name)
+    updates = creation_encoding(
+        dataset, outline.append_dim, outline, raw=raw, slice_name=slice_name
+    )
     for name, update in updates.items():
         variable = dataset.variables[name]
         variable.encoding = {**variable.encoding, **update}
-    for name, variable in dataset.variables.items():
-        configured = outline.variable(str(name)).get("attrs")
+    for key, variable in dataset.variables.items():
+        configured = outline.variable(str(key)).get("attrs")
         if configured:
             variable.attrs = {**variable.attrs, **configured}
     return dataset

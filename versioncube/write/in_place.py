@@ -62,12 +62,19 @@ async def _append_rows(
 ) -> None:
     group = await zarr.api.asynchronous.open_group(store, mode="r+", zarr_format=3)
     names = list(rows)
-    arrays = await asyncio.gather(*(group.getitem(name) for name in names))
+    arrays = await asyncio.gather(*(_array(group, name) for name in names))
     appends = [
         array.append(rows[name][1], axis=rows[name][0])
         for name, array in zip(names, arrays, strict=True)
-    ]  # type: ignore[union-attr]
+    ]
     await asyncio.gather(*appends, _set_attrs(group, attrs))
+
+
+async def _array(group: zarr.AsyncGroup, name: str) -> zarr.AsyncArray[Any]:
+    node = await group.getitem(name)
+    if not isinstance(node, zarr.AsyncArray):
+        raise TypeError(f"{name!r} is a group in the cube, not an array")
+    return node
 
 
 async def _set_attrs(group: Any, attrs: dict[str, Any]) -> None:

@@ -1,0 +1,24 @@
+"""Running the CLI in tests, and what a user error must look like there."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner, Result
+
+from versioncube.cli import cli
+
+
+def run_cli(*args: object) -> Result:
+    """Run ``versioncube ARGS...`` in-process (stdout and stderr apart)."""
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def assert_one_line_error(result: Result, *expected: str) -> str:
+    """Exit status 1, one ``Error: ...`` line on stderr containing ``expected``, no traceback;
+    returns the line."""
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for text in expected:
+        assert text in lines[-1], (text, lines[-1])
+    return lines[-1]
