@@ -19,6 +19,7 @@ from versioncube.samples import sample_slice, write_daily_files
 from versioncube.testing.azurite import AZURE_CONTAINER, AzuriteServer
 from versioncube.testing.clouds import CLOUDS, PRIVATE_SERVERS
 from versioncube.testing.gcs_emulator import GcsEmulator
+from versioncube.testing.grib_samples import cfgrib_samples
 from versioncube.testing.real_data import NAMES, example_path, split_into_steps
 from versioncube.testing.seaweed import S3_BUCKET, SeaweedServer
 
@@ -103,3 +104,9 @@ def private_cloud_server(request, tmp_path):
     server_class, target = PRIVATE_SERVERS[request.param]
     with server_class(tmp_path / request.param) as server:
         yield server, target
+
+
+@pytest.fixture(scope="session")
+def grib_samples() -> Path:
+    """cfgrib's sample GRIB files (its sdist ships them), fetched from PyPI on first use."""
+    return cfgrib_samples()

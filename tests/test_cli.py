@@ -100,7 +100,7 @@ def test_traceback_flag_shows_the_traceback(daily_files, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.exc_info is not None
-    assert type(result.exception).__name__ == "SliceOpenError"
+    assert type(result.exception).__name__ == "SliceNotFoundError"
 
 
 def test_missing_target_and_bad_config(runner, daily_files, tmp_path):

@@ -34,7 +34,7 @@ def test_json_errors_are_a_json_object_with_the_results_so_far(tmp_path, daily_f
 
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
-    assert payload["error"]["type"] == "SliceOpenError"
+    assert payload["error"]["type"] == "SliceNotFoundError"
     assert "file not found" in payload["error"]["message"]
     assert payload["summary"]["appended"] == 3
     assert result.stderr.strip().startswith("Error: slice 2024-03-04.nc")

@@ -534,6 +534,49 @@ def gc(
     _show(result, as_json)
 
 
+@cli.command(short_help="Write a version as a plain Zarr v2 or v3 store.")
+@click.argument("destination", metavar="DEST")
+@_cube_options
+@click.option("--at", "version", metavar="REF", help="The version to export (default: the tip).")
+@click.option(
+    "--zarr-format",
+    type=click.Choice(["2", "3"]),
+    default="3",
+    show_default=True,
+    help="Zarr format of the copy (2: what zappend wrote, for xr.open_zarr readers).",
+)
+@click.option("--consolidated", is_flag=True, help="Write consolidated metadata as well.")
+@click.option("--overwrite", is_flag=True, help="Replace what DEST holds (default: refuse).")
+@_json_option
+def export(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    destination: str,
+    version: str | None,
+    zarr_format: str,
+    consolidated: bool,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Write a version of the cube (default: the branch tip) to DEST, a path or fsspec URL, as
+    a plain Zarr store that any Zarr reader opens without Icechunk: the same variables, chunks,
+    encodings and attributes. A DEST that holds anything is refused unless --overwrite.
+
+    \b
+    Examples:
+      versioncube export -t cube.icechunk --at v2024.03 --zarr-format 2 --consolidated out.zarr
+    """
+    result = _cube(target, config_files, branch).export(
+        destination,
+        version=version,
+        zarr_format=2 if zarr_format == "2" else 3,
+        consolidated=consolidated,
+        overwrite=overwrite,
+    )
+    _show(result, as_json)
+
+
 class _StopAfterCommit:
     """Ctrl-C during a run: the slice being appended is finished (its commit completes), then
     the run stops; a second Ctrl-C stops at once (the slice in progress is not committed)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate
 
@@ -30,6 +31,7 @@ from versioncube.store.translate import translated
 from versioncube.versions import branches as branch_ops
 from versioncube.versions import tags as tag_ops
 from versioncube.versions.diff import CubeDiff, diff_versions
+from versioncube.versions.export import ExportResult, ZarrFormat, export_version
 from versioncube.versions.log import Log, Reflog, branch_log, read_reflog
 from versioncube.versions.refs import ResolvedVersion, VersionLike, ref_names, resolve_version
 from versioncube.versions.retention import GcResult, collect_garbage, parse_duration
@@ -249,6 +251,34 @@ class Cube:
         """Check a version (default: the tip) for damage; see :mod:`versioncube.versions.verify`."""
         snapshot_id = self.resolve(version).snapshot_id
         return verify_version(self.repository, snapshot_id, self.append_dim)
+
+    @_translated
+    def export(
+        self,
+        destination: str | os.PathLike[str],
+        *,
+        version: VersionLike = None,
+        zarr_format: ZarrFormat = 3,
+        consolidated: bool = False,
+        overwrite: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> ExportResult:
+        """Write a version (default: the tip) as a plain Zarr v2 or v3 store at ``destination``
+        (a path or fsspec URL), for readers that cannot open Icechunk; see
+        :mod:`versioncube.versions.export`."""
+        resolved = self.resolve(version)
+        return export_version(
+            self.repository,
+            resolved.snapshot_id,
+            os.fspath(destination),
+            version=resolved.text,
+            append_dim=self.append_dim,
+            where=f"version {resolved.text!r} of {self.target.uri}",
+            zarr_format=zarr_format,
+            consolidated=consolidated,
+            overwrite=overwrite,
+            storage_options=storage_options,
+        )
 
     # -- writing -----------------------------------------------------------------------------
 

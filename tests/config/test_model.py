@@ -84,7 +84,7 @@ def test_every_setting_has_help_and_a_type():
         ({"slice_polling": {"interval": 0}}, "'slice_polling.interval' must be greater than 0"),
         ({"slice_polling": {"timeot": 3}}, "'slice_polling.timeot' (did you mean 'timeout'?)"),
         ({"slice_polling": "yes"}, "'slice_polling' must be true or false or a mapping"),
-        ({"append_step": "1M"}, '\'append_step\' must be null, "+", "-", a non-zero time'),
+        ({"append_step": "1Q"}, '\'append_step\' must be null, "+", "-", a non-zero time'),
         ({"append_step": 0}, "'append_step' must be null"),
         ({"append_step": "x"}, "'append_step' must be null"),
         ({"attrs_update_mode": "merge"}, '\'attrs_update_mode\' must be "keep" or "replace"'),

@@ -110,3 +110,88 @@ def test_bad_codecs_are_config_errors_naming_the_key(settings, message):
     with pytest.raises(ConfigError) as raised:
         codec_encoding(settings, "variables.x.encoding")
     assert message in str(raised.value)
+
+
+# -- a slice's own codecs ----------------------------------------------------------------------
+
+
+def _zarr_v2_slices(folder, small_slice, encoding) -> list[str]:
+    paths = []
+    for day in ("2024-01-01", "2024-01-02"):
+        path = folder / f"{day}.zarr"
+        small_slice(day).to_zarr(path, zarr_format=2, consolidated=False, encoding=encoding)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("via", ["api", "cli"])
+def test_a_zarr_v2_slice_with_numcodecs_blosc_starts_a_cube(via, tmp_path, small_slice):
+    import numcodecs
+    from click.testing import CliRunner
+
+    from versioncube.cli import cli
+
+    blosc = {"compressors": (numcodecs.Blosc(cname="zstd", clevel=3, shuffle=2),)}
+    paths = _zarr_v2_slices(tmp_path, small_slice, {"tas": blosc})
+    target = str(tmp_path / "cube")
+    if via == "api":
+        assert versioncube.append(paths, target_dir=target) == 2
+    else:
+        result = CliRunner().invoke(cli, ["append", "-t", target, *paths])
+        assert result.exit_code == 0, result.output
+
+    cube = open_cube(target)
+    group = zarr.open_group(cube.repository.readonly_session("main").store, mode="r")
+    (compressor,) = group["tas"].compressors
+    config = compressor.to_dict()["configuration"]
+    assert (config["cname"], config["clevel"], config["shuffle"]) == ("zstd", 3, "bitshuffle")
+    expected = xr.concat([xr.open_zarr(path, consolidated=False) for path in paths], "time")
+    xr.testing.assert_identical(cube.to_xarray().load(), expected.load())
+
+
+def test_a_codec_without_a_zarr_v3_counterpart_gets_the_default_and_is_logged(
+    tmp_path, memory_target, small_slice, caplog
+):
+    import numcodecs
+
+    paths = _zarr_v2_slices(tmp_path, small_slice, {"tas": {"compressors": (numcodecs.Base64(),)}})
+    with caplog.at_level("WARNING", logger="versioncube"):
+        assert versioncube.append(paths, target_dir=memory_target) == 2
+    assert "variable 'tas': the slice's compressor 'base64' has no Zarr v3 counterpart" in (
+        caplog.text
+    )
+    group = zarr.open_group(
+        open_cube(memory_target).repository.readonly_session("main").store, mode="r"
+    )
+    assert [codec.to_dict()["name"] for codec in group["tas"].compressors] == ["blosc"]
+
+
+def test_configured_codecs_win_over_the_slice_codecs(tmp_path, memory_target, small_slice):
+    import numcodecs
+
+    paths = _zarr_v2_slices(tmp_path, small_slice, {"tas": {"compressors": (numcodecs.Zlib(),)}})
+    variables = {"tas": {"encoding": {"compressor": {"id": "zstd", "level": 7}}}}
+    versioncube.append(paths, target_dir=memory_target, variables=variables)
+    group = zarr.open_group(
+        open_cube(memory_target).repository.readonly_session("main").store, mode="r"
+    )
+    assert _names(group["tas"].compressors) == [
+        {"name": "zstd", "configuration": {"level": 7, "checksum": False}}
+    ]
+
+
+def test_a_codec_that_cannot_be_read_is_one_line_naming_variable_and_codec(
+    tmp_path, memory_target, small_slice
+):
+    import json
+
+    (path, _) = _zarr_v2_slices(tmp_path, small_slice, {})
+    metadata_path = tmp_path / "2024-01-01.zarr" / "pr" / ".zarray"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["compressor"] = {"id": "jpeg2k", "level": 3}
+    metadata_path.write_text(json.dumps(metadata))
+    with pytest.raises(versioncube.SliceOpenError) as raised:
+        versioncube.append([path], target_dir=memory_target)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "variable 'pr' is compressed with codec 'jpeg2k', which no installed package" in message

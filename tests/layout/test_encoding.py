@@ -122,3 +122,25 @@ def test_settings_that_icechunk_makes_unnecessary_are_accepted(
         versioncube.append([small_slice("2024-01-01")], target_dir=memory_target, **unneeded) == 1
     )
     assert not (tmp_path / "t").exists()  # nothing is written there
+
+
+@pytest.mark.parametrize("rewritten", [False, True], ids=["eofs-file", "rewritten-by-xarray"])
+def test_in_memory_cuts_of_a_netcdf_with_missing_value(rewritten, tmp_path, memory_target):
+    """eofs' sst file says missing_value = 1e20; the cube gives it no NaN _FillValue beside it
+    (xarray would then refuse to encode the second cut), and a file rewritten by xarray, which
+    carries _FillValue = NaN as well, appends too. Missing values read back as missing."""
+    from eofs.examples import example_data_path
+
+    source = xr.open_dataset(example_data_path("sst_ndjfm_anom.nc")).isel(time=slice(0, 4))
+    if rewritten:
+        source.to_netcdf(tmp_path / "sst.nc")
+        source = xr.open_dataset(tmp_path / "sst.nc")
+        assert np.isnan(source.sst.encoding["_FillValue"])
+    assert source.sst.encoding["missing_value"] == 1e20
+    cuts = [source.isel(time=[index]).load() for index in range(4)]
+    cuts[2]["sst"][0, 0, 0] = np.nan
+
+    assert versioncube.append(cuts, target_dir=memory_target) == 4
+    head = open_cube(memory_target).to_xarray().load()
+    xr.testing.assert_identical(head, xr.concat(cuts, "time", data_vars="minimal"))
+    assert np.isnan(head.sst.values[2, 0, 0])

@@ -125,3 +125,36 @@ def test_gc_frees_rolled_back_commits(cloud_target, small_slice):
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(days[:3], "time"))
     with pytest.raises(versioncube.RefNotFoundError):
         cube.to_xarray(discarded_tip)
+
+
+def test_a_slice_file_changed_on_s3_is_refused(s3_target, small_slice, tmp_path):
+    """On object stores the content stamp is the ETag: an object re-uploaded with other content
+    at the same key is refused, the same content (re-uploaded or not) is skipped."""
+    import s3fs
+
+    target, options = s3_target
+    fs_options = {
+        "key": options["access_key_id"],
+        "secret": options["secret_access_key"],
+        "client_kwargs": {"endpoint_url": options["endpoint_url"], "region_name": "us-east-1"},
+    }
+    fs = s3fs.S3FileSystem(**fs_options)
+    uri = f"{target}-slices/day.nc"
+    small_slice("2024-01-01").to_netcdf(tmp_path / "day.nc")
+    fs.put(str(tmp_path / "day.nc"), uri)
+    settings = {"target_dir": target, "target_storage_options": options,
+                "slice_storage_options": fs_options}  # fmt: skip
+
+    assert versioncube.append([uri], settings) == 1
+    fs.put(str(tmp_path / "day.nc"), uri)  # the same bytes again: the same ETag
+    assert versioncube.append([uri], settings) == 0
+    cube = open_cube(target, storage_options=options)
+    holding = tip(cube)
+    record = CommitRecord.from_metadata(cube.repository.lookup_snapshot(holding).metadata)
+    assert record is not None and record.stamp is not None and record.stamp.startswith("etag ")
+
+    small_slice("2024-01-02").to_netcdf(tmp_path / "other.nc")
+    fs.put(str(tmp_path / "other.nc"), uri)
+    with pytest.raises(versioncube.SliceChangedError, match=f"snapshot {holding}"):
+        versioncube.append([uri], settings)
+    assert tip(cube) == holding

@@ -22,7 +22,7 @@ import zarr
 import zarr.api.asynchronous
 
 import versioncube
-from versioncube.store.upstream import encode_for_zarr, run_on_zarr_loop
+from versioncube.store.upstream import cf_time_round_trip, encode_for_zarr, run_on_zarr_loop
 
 PACKAGE = Path(versioncube.__file__).parent
 UPSTREAM = PACKAGE / "store" / "upstream.py"
@@ -128,6 +128,30 @@ def test_encoding_matches_what_to_zarr_stores():
         for key, value in result.attrs.items():
             if key != "_FillValue":  # Zarr format 3 keeps it as the array's fill value
                 assert stored.attrs.get(key) == value, changed("xarray", f"{what} (attr {key})")
+
+
+MOVED_CF_ENCODER = "xarray.conventions.encode_cf_variable moved or encodes times otherwise"
+
+
+def test_time_round_trips_tell_exact_from_inexact_and_overflowing_encodings():
+    """A configured time encoding is checked by encoding and decoding with xarray's own coder:
+    exact times come back, xarray's warning about other units and its overflow are errors."""
+    import cftime
+
+    times = np.array(["2024-01-01", "2024-01-01T06"], dtype="datetime64[ns]")
+    with relied_on("xarray", MOVED_CF_ENCODER):
+        back, units = cf_time_round_trip(times, "hours since 1800-01-01", "standard", "int32")
+        noleap = np.array([cftime.datetime(2024, 2, 28, calendar="noleap")], dtype=object)
+        back_noleap, _ = cf_time_round_trip(noleap, "days since 2000-01-01", "noleap", "float64")
+    assert back.tolist() == times.tolist(), changed("xarray", MOVED_CF_ENCODER)
+    assert units == "hours since 1800-01-01", changed("xarray", f"{MOVED_CF_ENCODER}: {units}")
+    assert back_noleap[0] == noleap[0], changed("xarray", MOVED_CF_ENCODER)
+
+    noon = np.array(["2024-01-01T12"], dtype="datetime64[ns]")
+    with pytest.raises(ValueError):  # xarray would switch to "hours since ...", with a warning
+        cf_time_round_trip(noon, "days since 2000-01-01", "standard", "int64")
+    with pytest.raises((ValueError, OverflowError)):
+        cf_time_round_trip(noon, "seconds since 1800-01-01", "standard", "int32")
 
 
 async def _grow_and_read(store: icechunk.IcechunkStore) -> tuple[list, asyncio.AbstractEventLoop]:

@@ -8,10 +8,12 @@ import re
 from typing import Any, Literal, TypeGuard
 
 #: The numpy timedelta units a time step may use.
-TimeUnit = Literal["W", "D", "h", "m", "s", "ms", "us", "ns"]
+TimeUnit = Literal["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns"]
 
 _TIME_STEP = re.compile(r"^\s*([+-]?)\s*(\d*)\s*([A-Za-z]+)\s*$")
-_TIME_UNITS: tuple[TimeUnit, ...] = ("W", "D", "h", "m", "s", "ms", "us", "ns")
+_TIME_UNITS: tuple[TimeUnit, ...] = ("Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns")
+#: Calendar units: a step of these is a count of calendar months, not a fixed duration.
+_MONTHS = {"Y": 12, "M": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +47,19 @@ class AppendStep:
             raise ValueError(f"append_step {value!r} is no step")
         return cls(1 if size > 0 else -1, size, unit, value.strip())
 
+    @property
+    def calendar_months(self) -> int | None:
+        """The step in calendar months for ``"1M"``/``"1Y"`` steps, else None."""
+        if self.unit not in _MONTHS or self.size is None:
+            return None
+        return int(self.size) * _MONTHS[self.unit]
+
     def delta(self, label_kind: str) -> Any:
-        """The expected difference of two labels of numpy kind ``label_kind``, or None."""
+        """The expected difference of two labels of numpy kind ``label_kind``, or None (no
+        step, or a calendar step: see :attr:`calendar_months`)."""
         import numpy as np
 
-        if self.size is None:
+        if self.size is None or self.calendar_months is not None:
             return None
         if self.unit is not None:
             # a time step counts whole units (see parse)

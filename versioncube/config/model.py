@@ -29,8 +29,8 @@ def _valid_append_step(value: Any) -> bool:
 
 APPEND_STEP = Rule(
     _valid_append_step,
-    'null, "+", "-", a non-zero time delta such as "1D", "-6h", "30m" (a count and a numpy '
-    "unit: W, D, h, m, s, ms, us, ns) or a non-zero number",
+    'null, "+", "-", a non-zero time delta such as "1D", "-6h", "30m", "1M" (a count and a '
+    "numpy unit: Y, M, W, D, h, m, s, ms, us, ns) or a non-zero number",
 )
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"]
@@ -183,7 +183,9 @@ class Config:
         None,
         "How append labels must follow each other, within a slice and after the cube's last "
         'label: null or "+" (increasing), "-" (decreasing), a time delta such as "1D" or '
-        '"-6h", or a number (a number of seconds for time labels).',
+        '"-6h", a calendar step "1M" or "1Y" (each label in the next month or year; the day '
+        "within it may vary, as for mid-month labels), or a number (a number of seconds for "
+        "time labels).",
         "outline",
     )
     fixed_dims: dict[str, Annotated[int, POSITIVE]] = _setting(

@@ -23,6 +23,9 @@ def format_label(value: Any) -> str:
         return str(np.datetime_as_string(value, unit="auto"))
     if isinstance(value, np.generic):
         return str(value.item())
+    if hasattr(value, "calendar") and hasattr(value, "isoformat"):  # cftime: other calendars
+        text = str(value.isoformat())
+        return text.removesuffix("T00:00:00").removesuffix(":00")
     return str(value)
 
 

@@ -70,5 +70,7 @@ def label_to_json(value: Any) -> str | int | float | bool | None:
     if isinstance(value, np.generic):
         item: str | int | float | bool | None = value.item()
         return item
+    if hasattr(value, "calendar") and hasattr(value, "isoformat"):  # cftime: other calendars
+        return str(value.isoformat())
     label: str | int | float | bool | None = value
     return label

@@ -9,6 +9,7 @@ becomes the slice's :class:`SliceOpenError`.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -22,7 +23,7 @@ from typing import Any
 import xarray as xr
 
 from versioncube.config.model import Config
-from versioncube.errors import SliceOpenError
+from versioncube.errors import SliceNotFoundError, SliceOpenError, SliceTypeError
 from versioncube.slices.identity import SliceRef, location_identity
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
@@ -61,7 +62,7 @@ def open_slice(
         elif isinstance(provided, str | os.PathLike):
             yield _open_location(ref, _location(provided), options, stack)
         else:
-            raise SliceOpenError(
+            raise SliceTypeError(
                 ref.name,
                 f"is a {type(provided).__name__}; expected a path, a URI, a Dataset or a "
                 "SliceSource",
@@ -80,7 +81,7 @@ def _source_errors(ref: SliceRef) -> Iterator[None]:
 
 
 def _location(item: str | os.PathLike[str]) -> str:
-    """Where a path or URI item points: an absolute local path, or the URI."""
+    """Where a path or URI item points: a real absolute local path, or the URI."""
     return location_identity(item)
 
 
@@ -98,7 +99,8 @@ def _open_location(
                 dataset = _read(ref, location, options, attempt)
             except SliceOpenError as error:
                 if time.monotonic() + interval > deadline:
-                    raise SliceOpenError(
+                    gone = isinstance(error, SliceNotFoundError)
+                    raise (SliceNotFoundError if gone else SliceOpenError)(
                         ref.name,
                         f"still not available after waiting {timeout:g} s (slice_polling): "
                         f"{error.reason}",
@@ -123,8 +125,12 @@ def _read(
         return _loaded_if_small(dataset)
     except SliceOpenError:
         raise
+    except FileNotFoundError as error:
+        raise SliceNotFoundError(ref.name, f"not found: {_describe(error)}") from error
     except Exception as error:  # any reader failure means this slice cannot be used
-        raise SliceOpenError(ref.name, f"cannot be read: {_describe(error)}") from error
+        problem = _unknown_codec(location, options.storage_options) if _is_zarr(location) else None
+        reason = problem or f"cannot be read: {_describe(error)}"
+        raise SliceOpenError(ref.name, reason) from error
 
 
 def _loaded_if_small(dataset: xr.Dataset) -> xr.Dataset:
@@ -155,7 +161,7 @@ def _persisted(
 
 def _open_local(path: str, engine: str | None) -> xr.Dataset:
     if not os.path.exists(path):
-        raise SliceOpenError(Path(path).name, f"file not found: {path}")
+        raise SliceNotFoundError(Path(path).name, f"file not found: {path}")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise SliceOpenError(Path(path).name, f"file is empty (0 bytes): {path}")
     if engine is None and (os.path.isdir(path) or path.rstrip("/").endswith(".zarr")):
@@ -186,6 +192,63 @@ def _open_zarr(location: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
             chunks=None,
             backend_kwargs={"storage_options": dict(storage_options) or None},
         )
+
+
+def _is_zarr(location: str) -> bool:
+    return location.rstrip("/").endswith(".zarr") or os.path.isdir(location)
+
+
+def _unknown_codec(location: str, storage_options: Mapping[str, Any]) -> str | None:
+    """Which variable of a Zarr slice names a codec that no installed package implements, as
+    the reason to give (None when none does or the metadata cannot be listed)."""
+    import fsspec
+
+    try:
+        store = fsspec.get_mapper(location, **storage_options)
+        for key in store:
+            if key.rsplit("/", 1)[-1] not in (".zarray", "zarr.json"):
+                continue
+            metadata = json.loads(store[key])
+            for codec in _unknown_codec_ids(metadata):
+                variable = key.rsplit("/", 1)[0] if "/" in key else key
+                return (
+                    f"variable {variable!r} is compressed with codec {codec!r}, which no "
+                    "installed package implements (install the package that registers it with "
+                    "numcodecs or zarr, or convert the slice)"
+                )
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _unknown_codec_ids(metadata: Mapping[str, Any]) -> list[str]:
+    """The codec ids (Zarr v2) or names (Zarr v3) in array metadata that cannot be loaded."""
+    import numcodecs.registry
+    import zarr.registry
+
+    if "zarr_format" in metadata and metadata.get("zarr_format") == 2:
+        specs = [metadata.get("compressor"), *(metadata.get("filters") or [])]
+        ids = [str(spec["id"]) for spec in specs if isinstance(spec, Mapping) and "id" in spec]
+        known = numcodecs.registry.codec_registry
+        pending = numcodecs.registry.entries  # entry points not loaded yet
+        return [codec for codec in ids if codec not in known and codec not in pending]
+    unknown = []
+    for name in _v3_codec_names(metadata.get("codecs") or []):
+        try:
+            zarr.registry.get_codec_class(name)
+        except Exception:  # zarr's UnknownCodecError, or a codec that fails to load
+            unknown.append(name)
+    return unknown
+
+
+def _v3_codec_names(codecs: list[Any]) -> list[str]:
+    names = []
+    for codec in codecs:
+        if isinstance(codec, Mapping) and "name" in codec:
+            names.append(str(codec["name"]))
+            inner = (codec.get("configuration") or {}).get("codecs") or []
+            names += _v3_codec_names(inner)  # a sharded array's inner codecs
+    return names
 
 
 def _describe(error: Exception) -> str:

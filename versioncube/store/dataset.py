@@ -52,7 +52,8 @@ def open_store(
     try:
         with translated(where):
             try:
-                return in_stable_order(xr.open_dataset(store, group=group, **settings))
+                dataset = in_stable_order(xr.open_dataset(store, group=group, **settings))
+                return by_shards(dataset) if options.get("chunks") == {} else dataset
             except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError) as error:
                 if group:
                     raise CubeNotFoundError(f"{where} has no group {group!r}") from error
@@ -68,6 +69,20 @@ def open_store(
             "written by another tool?); `versioncube verify` lists what is wrong, and a rollback "
             "to an earlier version restores it"
         ) from error
+
+
+def by_shards(dataset: xr.Dataset) -> xr.Dataset:
+    """The dataset with its sharded variables in dask chunks of one shard each.
+
+    xarray reads a sharded array in chunks of the inner chunks; writing it to another Zarr
+    store (``ds.to_zarr(other)``) then fails, since several of its dask chunks would write
+    one shard. One shard per chunk also reads each stored object once.
+    """
+    for variable in dataset.variables.values():
+        shards = variable.encoding.get("shards")
+        if shards and hasattr(variable.data, "dask"):
+            variable.data = variable.chunk(dict(zip(variable.dims, shards, strict=True))).data
+    return dataset
 
 
 def in_stable_order(dataset: xr.Dataset) -> xr.Dataset:

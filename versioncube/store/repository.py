@@ -10,7 +10,7 @@ from typing import Any
 import icechunk
 
 from versioncube.display.format import first_line
-from versioncube.errors import CubeNotFoundError, TargetError
+from versioncube.errors import CubeNotFoundError, TargetError, TargetNotFoundError
 from versioncube.store.commit import LOCK_FILE_NAME, repository_lock, update_repository
 from versioncube.store.containers import (
     SETTINGS_CONTAINERS,
@@ -111,12 +111,17 @@ def _trying_once(config: icechunk.RepositoryConfig) -> icechunk.RepositoryConfig
 
 
 def _make_folder(target: Target) -> None:
-    """Make the cube's folder (and its parents), or say why it cannot be made."""
+    """Make the cube's folder in its existing parent, or say why it cannot be made."""
     folder = Path(target.location)
     if folder.exists() and not folder.is_dir():
         raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
+    if not folder.parent.is_dir():  # as zappend: a mistyped path must not start a cube elsewhere
+        raise TargetNotFoundError(
+            f"target {target.uri}: its parent folder {folder.parent} does not exist (create it "
+            "first)"
+        )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
     except OSError as error:
         reason = error.strerror or first_line(error)
         raise TargetError(f"cannot create the cube folder {target.uri}: {reason}") from None

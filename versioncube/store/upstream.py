@@ -4,6 +4,9 @@
   lives: the in-place append grows and writes all arrays of a slice concurrently in one trip.
 * ``xarray.backends.zarr.encode_zarr_variable`` CF-encodes a variable exactly as
   ``to_zarr`` would, so that rows appended in place are stored as xarray would store them.
+* ``xarray.conventions.encode_cf_variable`` encodes times as xarray stores them, so that a
+  time encoding's exactness is checked by the same code that writes it
+  (:func:`cf_time_round_trip`).
 
 Nothing else in the package imports a private name of another library; tests/store/
 test_upstream.py fails loudly when one of these moves or changes its behaviour, naming the
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 
@@ -56,3 +61,31 @@ def buffer_prototype() -> Any:
     from zarr.core.buffer import default_buffer_prototype
 
     return default_buffer_prototype()
+
+
+def cf_time_round_trip(
+    values: np.ndarray, units: str, calendar: str, dtype: Any
+) -> tuple[np.ndarray, str]:
+    """``values`` (datetime64 or cftime) encoded with this time encoding as xarray encodes them,
+    then decoded again, and the units xarray stored them in. Raises ValueError when xarray
+    cannot encode them in this dtype (or would pick other units, with a warning)."""
+    from xarray.conventions import encode_cf_variable
+
+    storage = np.dtype(dtype)
+    # integers are encoded as int64 first: xarray casts to a smaller one without a range check
+    wide = np.dtype("int64") if storage.kind in "iu" else storage
+    encoding = {"units": units, "calendar": calendar, "dtype": wide}
+    variable = xr.Variable(("label",), values, encoding=encoding)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Times can't be serialized faithfully ...": not exact
+        try:
+            encoded = encode_cf_variable(variable, name="label")
+        except Warning as warning:
+            raise ValueError(str(warning)) from None
+        if storage != wide:
+            limits = np.iinfo(storage)
+            if encoded.values.min() < limits.min or encoded.values.max() > limits.max:
+                raise OverflowError(f"times beyond the range of {storage}")
+            encoded = encoded.astype(storage)
+        decoded = xr.decode_cf(xr.Dataset({"label": encoded}))
+    return decoded["label"].values, str(encoded.attrs.get("units"))

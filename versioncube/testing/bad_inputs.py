@@ -58,6 +58,24 @@ def _truncated(folder: Path, target: str) -> object:
     return _append(path, target)
 
 
+def _unknown_codec(folder: Path) -> Path:
+    import json
+
+    path = folder / "2024-01-03.zarr"
+    good().to_zarr(path, zarr_format=2, consolidated=False)
+    metadata = json.loads((path / "tas" / ".zarray").read_text())
+    metadata["compressor"] = {"id": "jpeg2k", "level": 3}
+    (path / "tas" / ".zarray").write_text(json.dumps(metadata))
+    return path
+
+
+def _raw_packed(folder: Path) -> xr.Dataset:
+    path = folder / "2024-01-03.nc"
+    packing = {"dtype": "int16", "scale_factor": 0.01, "add_offset": 273.15, "_FillValue": -1}
+    good().to_netcdf(path, encoding={"tas": packing})
+    return xr.open_dataset(path, decode_cf=False).load()
+
+
 def _not_a_zarr_store(folder: Path, target: str) -> object:
     (folder / "2024-01-03.zarr").mkdir()
     return _append(folder / "2024-01-03.zarr", target)
@@ -184,6 +202,23 @@ CASES = [
         "numbers where the cube has dates",
         versioncube.SliceValidationError,
         lambda folder, target: _append(good().assign_coords(time=[3]), target),
+    ),
+    BadInput(
+        "a Zarr slice compressed with a codec no installed package implements",
+        versioncube.SliceOpenError,
+        lambda folder, target: _append(_unknown_codec(folder), target),
+    ),
+    BadInput(
+        "a slice opened with decode_cf=False, packed unlike the cube",
+        versioncube.SliceValidationError,
+        lambda folder, target: _append(_raw_packed(folder), target),
+    ),
+    BadInput(
+        "an export to a folder that holds something",
+        versioncube.DestinationExistsError,
+        lambda folder, target: versioncube.open_cube(target).export(
+            _file(folder, "notes.txt", b"mine").parent
+        ),
     ),
     BadInput(
         "an unknown configuration key",

@@ -19,6 +19,9 @@ key                meaning
                    the commit references instead of copying, and its stamp when it was
                    referenced: ``{"url": ..., "size": ..., "mtime_ns": ...}`` for a local
                    file, ``{"url": ..., "size": ..., "etag": ...}`` for an object
+``stamp``          optional: the content stamp of a file slice when it was appended (size
+                   and modification time, or an ETag, as the storage reported them); a
+                   re-run refuses a file at the same path whose stamp differs
 ``tool_version``   the versioncube version that wrote the commit
 =================  ================================================================
 
@@ -70,6 +73,7 @@ class CommitRecord:
     append_dim: str
     index_range: tuple[int, int] | None
     labels: tuple[Label, Label] | None
+    stamp: str | None = None
     tool_version: str = __version__
     schema: int = SCHEMA_VERSION
     virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
@@ -98,6 +102,8 @@ class CommitRecord:
             del record["virtual"]
         else:
             record["virtual"] = dict(self.virtual)
+        if self.stamp is None:  # optional: records of slices without one stay as they were
+            del record["stamp"]
         return {METADATA_KEY: json.dumps(record, separators=(",", ":"))}
 
     @classmethod
@@ -119,6 +125,7 @@ class CommitRecord:
             append_dim=record["append_dim"],
             index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
             labels=(labels[0], labels[1]) if labels is not None else None,
+            stamp=record.get("stamp"),
             tool_version=record.get("tool_version", "?"),
             virtual=record.get("virtual") if isinstance(record.get("virtual"), Mapping) else None,
         )

@@ -35,8 +35,9 @@ from versioncube.config.outline import ResolvedOutline, TargetOutline
 from versioncube.display.format import describe
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
-from versioncube.errors import SliceValidationError, VersionCubeError
+from versioncube.errors import SliceChangedError, SliceValidationError, VersionCubeError
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
+from versioncube.layout.decoding import DecodedSlice, decoded_slice
 from versioncube.layout.encoding import creation_encoding
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
@@ -55,7 +56,7 @@ from versioncube.store.commit import (
 from versioncube.store.dataset import open_store
 from versioncube.store.repository import CubeStore
 from versioncube.store.translate import translated
-from versioncube.versions.ledger import SliceHistory
+from versioncube.versions.ledger import Held, SliceHistory
 from versioncube.versions.record import CommitRecord
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
@@ -98,7 +99,9 @@ class AppendPayload:
     outline: CubeOutline | None  # the cube's outline after the commit, when known without reading
 
 
-def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitRecord:
+def record_for_plan(
+    plan: AppendPlan, identity: str, append_dim: str, stamp: str | None = None
+) -> CommitRecord:
     """The commit record of an append (or of the commit that creates the cube)."""
     labels = None
     if plan.labels is not None:
@@ -110,6 +113,7 @@ def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitR
         append_dim=append_dim,
         index_range=plan.index_range,
         labels=labels,
+        stamp=stamp,
     )
 
 
@@ -135,6 +139,7 @@ class Appender:
         self._ledger = SliceHistory()
         self._outline_at: tuple[str, CubeOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
+        self._reconciled: tuple[Mapping[str, Any], ResolvedOutline] | None = None
 
     @property
     def outline(self) -> ResolvedOutline:
@@ -144,7 +149,12 @@ class Appender:
         """
         outline = self.configured
         if not self.start_afresh and self.store.exists():
-            outline = outline.reconciled(self.store.settings(), self.store.where)
+            stored = self.store.settings()
+            if self._reconciled is not None and self._reconciled[0] is stored:
+                return self._reconciled[1]  # asked on every append: reconcile once per settings
+            resolved = outline.reconciled(stored, self.store.where).resolved()
+            self._reconciled = (stored, resolved)
+            return resolved
         return outline.resolved()
 
     def appended_slices(self) -> Mapping[str, str]:
@@ -171,19 +181,27 @@ class Appender:
         slice_options = self.slice_options.overridden(
             engine=engine, storage_options=storage_options
         )
-        ref = slice_ref(item, slice_options)
-        if ref.identity is not None and (done := self._commit_holding(ref.identity)) is not None:
+        # a configuration that contradicts the cube is refused even when every slice is skipped
+        append_dim = self.outline.append_dim
+        ref = slice_ref(item, slice_options, append_dim=append_dim)
+        stamp = ref.stamp(slice_options.storage_options)
+        done = None if ref.identity is None else self._commit_holding(ref.identity, ref.name, stamp)
+        if ref.identity is not None and done is not None:
             return AppendResult(ref.name, ref.identity, "skipped", done, None)
-        with open_slice(ref, slice_options) as dataset:
-            identified = ref.identified(dataset)
-            if (done := self._commit_holding(identified.identity)) is not None:
-                return AppendResult(identified.name, identified.identity, "skipped", done, None)
+        with open_slice(ref, slice_options) as opened:
+            if stamp is None:  # a file that appeared while slice_polling waited for it
+                stamp = ref.stamp(slice_options.storage_options)
+            identified = ref.identified(opened, stamp)
+            held = self._commit_holding(identified.identity, identified.name, stamp)
+            if held is not None:
+                return AppendResult(identified.name, identified.identity, "skipped", held, None)
+            dataset = decoded_slice(opened)
             if dry_run:
                 return self._dry_run(identified, dataset)
             return self._commit(identified, dataset, options or self.commit_options)
 
     def _commit(
-        self, ref: IdentifiedSlice, dataset: xr.Dataset, options: CommitOptions
+        self, ref: IdentifiedSlice, dataset: DecodedSlice, options: CommitOptions
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
         if afresh or not self.store.exists():
@@ -221,7 +239,7 @@ class Appender:
         )
 
     def rehearse_first_slice(
-        self, ref: IdentifiedSlice, dataset: xr.Dataset, outline: ResolvedOutline
+        self, ref: IdentifiedSlice, dataset: DecodedSlice, outline: ResolvedOutline
     ) -> None:
         """Write the first step of a cube's first slice into a throwaway in-memory repository.
 
@@ -231,7 +249,7 @@ class Appender:
         the slice's SliceValidationError.
         """
         first_slice_plan(dataset, ref.name, outline)
-        step = dataset.isel({outline.append_dim: slice(0, 1)}).copy(deep=False)
+        step = dataset.dataset.isel({outline.append_dim: slice(0, 1)}).copy(deep=False)
         for name, variable in step.data_vars.items():  # never compute a lazy slice for this
             if hasattr(variable.data, "dask"):
                 zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
@@ -239,7 +257,10 @@ class Appender:
                 step[name] = zeros
         probe = icechunk.Repository.create(icechunk.in_memory_storage())
         try:
-            AppendChange(self, ref, step, outline, afresh=True)(probe.writable_session("main"))
+            rehearsal = AppendChange(
+                self, ref, DecodedSlice(step, dataset.raw), outline, afresh=True
+            )
+            rehearsal(probe.writable_session("main"))
         except VersionCubeError:
             raise
         except Exception as error:  # whatever the writers raise: this slice cannot start a cube
@@ -247,16 +268,22 @@ class Appender:
                 ref.name, f"cannot be written as the cube's first slice: {describe(error)}"
             ) from error
 
-    def _commit_holding(self, identity: str) -> str | None:
-        """The commit that already holds this slice, or None (always None when starting anew)."""
-        if self.start_afresh:
-            return None
-        return self.appended_slices().get(identity)
+    def _commit_holding(self, identity: str, name: str, stamp: str | None) -> str | None:
+        """The commit that already holds this slice, or None (always None when starting anew).
 
-    def already_holds(self, session: icechunk.Session, identity: str) -> AlreadyCommitted | None:
+        A file whose content stamp differs from the one recorded then raises SliceChangedError.
+        """
+        if self.start_afresh or not self.store.exists():
+            return None
+        self._ledger.catch_up(self.store.repository, self.store.tip())
+        return unchanged(self._ledger.held(identity), name, stamp)
+
+    def already_holds(
+        self, session: icechunk.Session, ref: IdentifiedSlice
+    ) -> AlreadyCommitted | None:
         """Whether the branch tip in ``session`` already holds this slice (another writer)."""
         self._ledger.catch_up(self.store.repository, session.snapshot_id)
-        done = self._ledger.get(identity)
+        done = unchanged(self._ledger.held(ref.identity), ref.name, ref.stamp)
         return AlreadyCommitted(done) if done is not None else None
 
     def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
@@ -265,7 +292,7 @@ class Appender:
             return self._outline_at[1]
         return read_outline(session.store, append_dim, where=self.store.where)
 
-    def _dry_run(self, ref: IdentifiedSlice, dataset: xr.Dataset) -> AppendResult:
+    def _dry_run(self, ref: IdentifiedSlice, dataset: DecodedSlice) -> AppendResult:
         outline = self.outline
         dim = outline.append_dim
         if self._dry_run_outline is None and self.store.exists() and not self.start_afresh:
@@ -275,13 +302,14 @@ class Appender:
         if self._dry_run_outline is None:
             self.rehearse_first_slice(ref, dataset, outline)
             plan = first_slice_plan(dataset, ref.name, outline)
-            created = with_creation_encoding(plan.dataset, outline)  # as the real run stores it
+            # as the real run stores it
+            created = with_creation_encoding(plan.dataset, outline, dataset.raw, ref.name)
             self._dry_run_outline = CubeOutline.of_dataset(created, dim)
         else:
             plan = checked_plan(self._dry_run_outline, dataset, ref.name, outline)
             last = plan.labels[1] if plan.labels is not None else None
             self._dry_run_outline = self._dry_run_outline.extended(plan.index_range[1], last)
-        record = record_for_plan(plan, ref.identity, dim)
+        record = record_for_plan(plan, ref.identity, dim, ref.stamp)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
 
@@ -292,12 +320,12 @@ class AppendChange:
 
     appender: Appender
     ref: IdentifiedSlice
-    dataset: xr.Dataset
+    dataset: DecodedSlice
     outline: ResolvedOutline
     afresh: bool
 
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref.identity)):
+        if not self.afresh and (done := self.appender.already_holds(session, self.ref)):
             return done
         dim, outline = self.outline.append_dim, self.outline
         cube = None if self.afresh else self.appender.outline_of(session, dim)
@@ -311,7 +339,9 @@ class AppendChange:
         evaluated = outline.permit_eval and has_expressions(outline.attrs)
         after: CubeOutline | None = None
         if cube is None:  # the plan creates the cube
-            to_write = with_creation_encoding(plan.dataset.copy(deep=False), outline)
+            to_write = with_creation_encoding(
+                plan.dataset, outline, self.dataset.raw, self.ref.name
+            )
             to_write.attrs = attrs
             to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
         elif can_append_in_place(plan.dataset):
@@ -326,10 +356,26 @@ class AppendChange:
             to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
-        record = record_for_plan(plan, self.ref.identity, dim)
+        record = record_for_plan(plan, self.ref.identity, dim, self.ref.stamp)
         return Staged(
             record.message(), record.to_metadata(), AppendPayload(record, after), self.ref.name
         )
+
+
+def unchanged(held: Held | None, name: str, stamp: str | None) -> str | None:
+    """The snapshot holding a slice (None: not held), refusing a file whose content changed."""
+    if held is None:
+        return None
+    if held.stamp is not None and stamp is not None and held.stamp != stamp:
+        raise SliceChangedError(
+            name,
+            f"its content changed since snapshot {held.snapshot_id} appended it (then: "
+            f"{held.stamp}; now: {stamp}); the cube holds the old content, which a re-run "
+            "does not replace: roll back to before that snapshot to append the new content, "
+            "or give it a path of its own",
+            held.snapshot_id,
+        )
+    return held.snapshot_id
 
 
 def outline_settings(outline: TargetOutline) -> dict[str, Any]:
@@ -338,29 +384,42 @@ def outline_settings(outline: TargetOutline) -> dict[str, Any]:
 
 
 def checked_plan(
-    cube: CubeOutline | None, dataset: xr.Dataset, slice_name: str, outline: ResolvedOutline
+    cube: CubeOutline | None, dataset: DecodedSlice, slice_name: str, outline: ResolvedOutline
 ) -> AppendPlan:
     """Tailor the slice to the target outline and check it against the cube (None: no cube)."""
     dim = outline.append_dim
-    tailored = tailor_slice(dataset, outline, slice_name)
+    tailored = tailor_slice(dataset.dataset, outline, slice_name)
     if cube is None:
         return plan_first_slice(tailored, dim, slice_name, step=outline.step)
     converted = {name for name in cube.variables if outline.converts(name)}
-    return plan_append(cube, tailored, slice_name, step=outline.step, converted=converted)
+    return plan_append(
+        cube, tailored, slice_name, step=outline.step, converted=converted, raw=dataset.raw
+    )
 
 
-def first_slice_plan(dataset: xr.Dataset, slice_name: str, outline: ResolvedOutline) -> AppendPlan:
+def first_slice_plan(
+    dataset: DecodedSlice, slice_name: str, outline: ResolvedOutline
+) -> AppendPlan:
     """Check that a slice can start the cube, configured encodings included."""
     plan = checked_plan(None, dataset, slice_name, outline)
-    with_creation_encoding(plan.dataset, outline)
+    with_creation_encoding(plan.dataset, outline, dataset.raw, slice_name)
     return plan
 
 
-def with_creation_encoding(dataset: xr.Dataset, outline: ResolvedOutline) -> xr.Dataset:
+def with_creation_encoding(
+    dataset: xr.Dataset,
+    outline: ResolvedOutline,
+    raw: frozenset[str] = frozenset(),
+    slice_name: str = "the first slice",
+) -> xr.Dataset:
     """The first slice with the encodings (and configured variable attributes) the cube
-    is created with."""
+    is created with (``raw``: the variables that came CF-encoded, see
+    :mod:`versioncube.layout.decoding`)."""
     dataset = dataset.copy(deep=False)
-    for name, update in creation_encoding(dataset, outline.append_dim, outline).items():
+    updates = creation_encoding(
+        dataset, outline.append_dim, outline, raw=raw, slice_name=slice_name
+    )
+    for name, update in updates.items():
         variable = dataset.variables[name]
         variable.encoding = {**variable.encoding, **update}
     for key, variable in dataset.variables.items():

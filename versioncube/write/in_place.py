@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 import zarr.api.asynchronous
 
+from versioncube.layout.encoding import settled_fill_values
 from versioncube.layout.outline import CubeOutline
 from versioncube.store.upstream import encode_for_zarr, run_on_zarr_loop
 
@@ -52,7 +53,7 @@ def append_in_place(
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
     """The variable's values as stored: CF-encoded with the cube's stored encoding."""
     to_encode = xr.Variable(variable.dims, variable.data, variable.attrs)
-    to_encode.encoding = dict(cube.variables[name].encoding)
+    to_encode.encoding = settled_fill_values(cube.variables[name].encoding)
     return np.asarray(encode_for_zarr(to_encode, name).data)
 
 

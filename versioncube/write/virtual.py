@@ -37,6 +37,7 @@ from icechunk.xarray import to_icechunk
 from versioncube.config.outline import ResolvedOutline
 from versioncube.errors import SliceOpenError, SliceValidationError, VersionCubeError
 from versioncube.layout.attrs import has_expressions, merged_attrs
+from versioncube.layout.decoding import DecodedSlice
 from versioncube.layout.outline import CubeOutline
 from versioncube.layout.virtual import check_first_references, check_references
 from versioncube.slices.identity import IdentifiedSlice, SliceLike, SliceRef, slice_ref
@@ -162,7 +163,7 @@ def _dry_run(appender: Appender, ref: IdentifiedSlice, parsed: VirtualSlice) -> 
     """Check the file as the real run will (labels, dims, then its references) and say what
     would be appended."""
     outline = appender.outline
-    stand_in = parsed.stand_in()
+    stand_in = DecodedSlice(parsed.stand_in(), frozenset())  # references are not decoded
     if appender.store.exists() and not appender.start_afresh:
         with translated(appender.store.where):
             session = appender.store.repository.readonly_session(branch=appender.store.branch)
@@ -200,11 +201,12 @@ class VirtualAppendChange:
     files: Mapping[str, Any]  # the slices' storage options, to stamp the file again
 
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref.identity)):
+        if not self.afresh and (done := self.appender.already_holds(session, self.ref)):
             return done
         dim, outline, parsed = self.outline.append_dim, self.outline, self.parsed
         cube = None if self.afresh else self.appender.outline_of(session, dim)
-        plan = checked_plan(cube, parsed.stand_in(), self.ref.name, outline)
+        stand_in = DecodedSlice(parsed.stand_in(), frozenset())
+        plan = checked_plan(cube, stand_in, self.ref.name, outline)
         names = [str(name) for name in plan.dataset.variables]
         referenced = [name for name in names if name in parsed.references]
         attrs = merged_attrs(
