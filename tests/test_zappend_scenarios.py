@@ -667,7 +667,7 @@ def test_incompatible_slices_leave_the_cube_unchanged(
         ({"tas": {"encoding": {"chunks": [1, 4, 4], "shards": [1, 6, 12]}}},
          "'variables.tas.encoding.shards' must be a multiple of the chunks [1, 4, 4]"),
         ({"tas": {"encoding": {"dtype": "int16", "fill_value": "NaN"}}},
-         "is \"NaN\", which a int16 variable cannot store"),
+         "is \"NaN\", which the storage dtype int16 cannot store"),
         ({"tas": {"encoding": {"compressor": {"id": "no-such-codec"}}}},
          "'variables.tas.encoding.compressor': invalid codec {'id': 'no-such-codec'}"),
     ],

@@ -57,8 +57,13 @@ def test_unreadable_and_invalid_files(tmp_path):
         load_config(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("target_dir: [unclosed\n")
-    with pytest.raises(ConfigError, match="is not valid"):
+    with pytest.raises(ConfigError, match=r"is not valid YAML: .* \(line 2, column 1\)$") as caught:
         load_config(broken)
+    assert "\n" not in str(caught.value)  # PyYAML's own message spans several lines
+    broken_json = tmp_path / "broken.json"
+    broken_json.write_text('{"target_dir": }')
+    with pytest.raises(ConfigError, match="is not valid JSON: Expecting value: line 1"):
+        load_config(broken_json)
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must hold a mapping of settings, found list"):

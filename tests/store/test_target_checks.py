@@ -10,16 +10,8 @@ import yaml
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice
+from versioncube.testing import files
 from versioncube.testing.cli_checks import assert_one_line_error, run_cli
-
-
-def _files(folder: Path) -> dict[str, tuple[int, int]]:
-    """Every file below ``folder`` with its size and modification time."""
-    return {
-        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture
@@ -32,13 +24,13 @@ def slice_file(tmp_path: Path) -> Path:
 
 def test_a_folder_of_other_files_is_refused(tmp_path, slice_file):
     data = slice_file.parent  # the user typed the data folder for the target
-    before = _files(data)
+    before = files(data)
 
     result = run_cli("append", "-t", data, slice_file)
     assert_one_line_error(result, "is a folder with other files", "2024-01-01.nc", "not a cube")
     with pytest.raises(versioncube.TargetError, match="folder with other files"):
         versioncube.append([slice_file], target_dir=str(data))
-    assert _files(data) == before
+    assert files(data) == before
 
 
 def test_an_unwritable_target_is_one_line(slice_file):
@@ -97,14 +89,14 @@ def test_an_empty_repository_says_it_has_no_data(tmp_path, slice_file):
 
     target = tmp_path / "cube"
     icechunk.Repository.create(icechunk.local_filesystem_storage(str(target)))
-    before = _files(target)
+    before = files(target)
 
     assert "the cube has no data yet" in run_cli("log", "-t", target).stdout
     for command in ("show", "verify"):
         assert_one_line_error(run_cli(command, "-t", target), "the cube has no data yet")
     with pytest.raises(versioncube.CubeNotFoundError, match="no data yet"):
         open_cube(target).info()
-    assert _files(target) == before
+    assert files(target) == before
 
     assert versioncube.append([slice_file], target_dir=str(target)) == 1  # and it can start
 

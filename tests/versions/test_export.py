@@ -64,7 +64,7 @@ def test_the_cli_exports_and_refuses_a_non_empty_destination(cube, tmp_path):
 
     again = runner.invoke(cli, args)
     assert again.exit_code == 1
-    assert "Error: export destination" in again.output and "--overwrite" in again.output
+    assert "Error: export destination" in again.output and "overwrite it" in again.output
     replaced = runner.invoke(cli, [*args[:-1], "--at", "v1", "--overwrite", "--json", destination])
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(replaced.stdout)["version"] == "v1"

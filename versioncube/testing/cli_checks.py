@@ -17,11 +17,12 @@ def run_cli(*args: object) -> Result:
 
 
 def assert_one_line_error(result: Result, *expected: str) -> str:
-    """Exit status 1, one ``Error: ...`` line on stderr containing ``expected``, no traceback;
-    returns the line."""
+    """Exit status 1, one ``Error: ...`` line on stderr, the last, containing ``expected``, no
+    traceback; returns the line."""
     assert result.exit_code == 1, (result.exit_code, result.output)
     lines = result.stderr.strip().splitlines()
     assert lines and lines[-1].startswith("Error: "), result.stderr
+    assert sum(line.startswith("Error: ") for line in lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     for text in expected:
         assert text in lines[-1], (text, lines[-1])

@@ -154,5 +154,5 @@ def _refuse_non_empty(destination: str, storage_options: Mapping[str, Any]) -> N
     if fs.exists(path) and (not fs.isdir(path) or fs.ls(path)):
         raise DestinationExistsError(
             f"export destination {destination} is not empty; give an empty or new location, "
-            "or --overwrite (overwrite=True) to replace what is there"
+            "or overwrite it to replace what is there"
         )
