@@ -42,10 +42,11 @@ from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
 from versioncube.slices.identity import IdentifiedSlice, SliceLike, slice_ref
-from versioncube.slices.opening import open_slice
+from versioncube.slices.opening import SliceData, flat_dataset, open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
     AlreadyCommitted,
+    Change,
     CommitOptions,
     RetryPolicy,
     Staged,
@@ -178,22 +179,23 @@ class Appender:
             return self._commit(identified, dataset, options or self.commit_options)
 
     def _commit(
-        self, ref: IdentifiedSlice, dataset: xr.Dataset, options: CommitOptions
+        self, ref: IdentifiedSlice, dataset: SliceData, options: CommitOptions
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
         if afresh or not self.store.exists():
             self.rehearse_first_slice(ref, dataset, outline)  # refuse before creating anything
+        settings = self.settings_for(dataset, outline)
         if self.store.exists():
             repo = self.store.repository
         else:
-            repo = self.store.create(outline_settings(outline), outline.append_dim)
-        change = AppendChange(self, ref, dataset, outline, afresh)
+            repo = self.store.create(settings, outline.append_dim)
+        change = self.change_for(ref, dataset, outline, afresh)
         committed = commit_change(repo, self.store.target, self.store.branch, change, options)
         if committed.payload is None:  # another writer appended this very slice first
             return AppendResult(ref.name, ref.identity, "skipped", committed.snapshot_id, None)
         payload = committed.payload
         if afresh:
-            self.store.save_settings(outline_settings(outline))
+            self.store.save_settings(settings)
             self.start_afresh = False
             self._dry_run_outline = None
         self._ledger.committed(committed.snapshot_id, payload.record)
@@ -204,8 +206,24 @@ class Appender:
             ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
         )
 
+    def change_for(
+        self, ref: IdentifiedSlice, dataset: SliceData, outline: ResolvedOutline, afresh: bool
+    ) -> Change[AppendPayload]:
+        """The change that appends the slice (a hook: other appenders write other layouts)."""
+        return AppendChange(self, ref, flat_dataset(dataset, ref.name), outline, afresh)
+
+    def settings_for(self, dataset: SliceData, outline: ResolvedOutline) -> dict[str, Any]:
+        """What the repository keeps about a cube this slice creates (see outline_settings)."""
+        return outline_settings(outline)
+
+    def check_first_slice(
+        self, ref: IdentifiedSlice, dataset: SliceData, outline: ResolvedOutline
+    ) -> None:
+        """Check that the whole slice can start the cube (before its rehearsal)."""
+        first_slice_plan(flat_dataset(dataset, ref.name), ref.name, outline)
+
     def rehearse_first_slice(
-        self, ref: IdentifiedSlice, dataset: xr.Dataset, outline: ResolvedOutline
+        self, ref: IdentifiedSlice, dataset: SliceData, outline: ResolvedOutline
     ) -> None:
         """Write the first step of a cube's first slice into a throwaway in-memory repository.
 
@@ -214,16 +232,12 @@ class Appender:
         first append leaves the target as it was. Errors other than versioncube's own become
         the slice's SliceValidationError.
         """
-        first_slice_plan(dataset, ref.name, outline)
-        step = dataset.isel({outline.append_dim: slice(0, 1)}).copy(deep=False)
-        for name, variable in step.data_vars.items():  # never compute a lazy slice for this
-            if hasattr(variable.data, "dask"):
-                zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
-                zeros.attrs, zeros.encoding = variable.attrs, variable.encoding
-                step[name] = zeros
+        self.check_first_slice(ref, dataset, outline)
+        step = first_step(dataset, outline.append_dim)
         probe = icechunk.Repository.create(icechunk.in_memory_storage())
         try:
-            AppendChange(self, ref, step, outline, afresh=True)(probe.writable_session("main"))
+            change = self.change_for(ref, step, outline, afresh=True)
+            change(probe.writable_session("main"))
         except VersionCubeError:
             raise
         except Exception as error:  # whatever the writers raise: this slice cannot start a cube
@@ -249,7 +263,8 @@ class Appender:
             return self._outline_at[1]
         return read_outline(session.store, append_dim, where=self.store.where)
 
-    def _dry_run(self, ref: IdentifiedSlice, dataset: xr.Dataset) -> AppendResult:
+    def _dry_run(self, ref: IdentifiedSlice, data: SliceData) -> AppendResult:
+        dataset = flat_dataset(data, ref.name)
         outline = self.outline
         dim = outline.append_dim
         if self._dry_run_outline is None and self.store.exists() and not self.start_afresh:
@@ -316,6 +331,27 @@ class AppendChange:
         )
 
 
+def first_step(data: SliceData, append_dim: str) -> SliceData:
+    """The first step of a slice (of each group along ``append_dim`` of a tree), with zeros
+    for lazy variables: a rehearsal never computes a lazy slice."""
+    if isinstance(data, xr.DataTree):
+        return xr.DataTree.from_dict(
+            {
+                node.path: first_step(node.to_dataset(inherit=False), append_dim)
+                for node in data.subtree
+            }
+        )
+    if append_dim not in data.dims:
+        return data
+    step = data.isel({append_dim: slice(0, 1)}).copy(deep=False)
+    for name, variable in step.data_vars.items():
+        if hasattr(variable.data, "dask"):
+            zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
+            zeros.attrs, zeros.encoding = variable.attrs, variable.encoding
+            step[name] = zeros
+    return step
+
+
 def outline_settings(outline: TargetOutline) -> dict[str, Any]:
     """What the repository's metadata keeps of the cube (schema 1 plus the target outline)."""
     return {"schema": 1, **outline.to_metadata()}
@@ -354,9 +390,14 @@ def with_creation_encoding(dataset: xr.Dataset, outline: ResolvedOutline) -> xr.
     return dataset
 
 
-def write_evaluated_attrs(session: icechunk.Session, attrs: Mapping[str, Any], where: str) -> None:
-    """Compute the ``{{ }}`` attributes over the whole cube as this session holds it."""
+def write_evaluated_attrs(
+    session: icechunk.Session, attrs: Mapping[str, Any], where: str, group: str | None = None
+) -> None:
+    """Compute the ``{{ }}`` attributes over the whole cube (or one of its groups) as this
+    session holds it."""
     import zarr
 
-    cube = open_store(session.store, where=where, chunks={})
-    zarr.open_group(session.store, mode="r+").attrs.update(evaluate_attrs(attrs, cube))
+    cube = open_store(session.store, group, where=where, chunks={})
+    zarr.open_group(session.store, path=group or "", mode="r+").attrs.update(
+        evaluate_attrs(attrs, cube)
+    )

@@ -1,0 +1,282 @@
+"""Appending to a cube of groups: a multi-level pyramid or a tree, every group in one commit.
+
+:class:`GroupedAppender` is the :class:`~versioncube.write.append.Appender` every ``Cube``
+uses: a flat slice for a flat cube goes the flat way, unchanged; a slice for a cube with
+``levels``, an ``xarray.DataTree``, or any slice for a cube created from a tree becomes a
+:class:`GroupedAppendChange`. That change, in one writable session on the branch tip, reads
+the outline of every group, computes the slice's groups (the downsampled levels, lazily, or
+the tree's nodes, see :mod:`versioncube.layout.groups`), checks each against its group
+(messages name the group) and all of them against each other (the same rows everywhere),
+then writes each group and commits once. An interrupted append therefore leaves every group
+as it was: the levels of a pyramid, and the nodes of a tree, always have the same length.
+
+Slice files are read as trees (``xarray.open_datatree``) for a cube created from a tree, and,
+for a cube's first slice, when the file has groups (NetCDF4/HDF5 or Zarr groups).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import icechunk
+import xarray as xr
+from icechunk.xarray import to_icechunk
+
+from versioncube.config.model import Config
+from versioncube.config.outline import ResolvedOutline
+from versioncube.layout.attrs import has_expressions, merged_attrs
+from versioncube.layout.groups import (
+    ROOT,
+    GroupedPlan,
+    GroupedSlice,
+    GroupsOutline,
+    grouped_slice,
+    in_group,
+    plan_grouped,
+    read_groups_outline,
+)
+from versioncube.layout.levels import fit_chunks
+from versioncube.layout.outline import CubeOutline
+from versioncube.slices.identity import IdentifiedSlice, SliceLike
+from versioncube.slices.opening import SliceData
+from versioncube.store.commit import AlreadyCommitted, Change, CommitOptions, Staged
+from versioncube.store.repository import CubeStore
+from versioncube.store.translate import translated
+from versioncube.versions.record import CommitRecord
+from versioncube.write.append import (
+    Appender,
+    AppendPayload,
+    AppendResult,
+    record_for_plan,
+    with_creation_encoding,
+    write_evaluated_attrs,
+)
+from versioncube.write.in_place import GroupAppend, append_groups_in_place, can_append_in_place
+
+#: The repository-settings key that marks a cube created from a tree of groups.
+LAYOUT_KEY = "layout"
+TREE_LAYOUT = "tree"
+
+
+class GroupedAppender(Appender):
+    """An Appender for flat cubes, pyramids and trees alike (see the module docstring)."""
+
+    def __init__(self, store: CubeStore, config: Config):
+        super().__init__(store, config)
+        self._grouped_dry_run: GroupsOutline | None = None
+
+    def append(self, item: SliceLike, **options: Any) -> AppendResult:
+        """Append one slice as one commit (files read as trees when the cube is a tree)."""
+        groups = self._files_as_trees()
+        if self.slice_options.groups != groups:
+            self.slice_options = dataclasses.replace(self.slice_options, groups=groups)
+        return super().append(item, **options)
+
+    def forget(self) -> None:
+        super().forget()
+        self._grouped_dry_run = None
+
+    def is_tree_cube(self) -> bool:
+        """Whether the cube (as it stands, not started afresh) was created from a tree."""
+        if self.start_afresh or not self.store.exists():
+            return False
+        return self.store.settings().get(LAYOUT_KEY) == TREE_LAYOUT
+
+    def is_grouped(self, data: SliceData, outline: ResolvedOutline) -> bool:
+        """Whether the slice is appended group by group (else the flat way)."""
+        return isinstance(data, xr.DataTree) or outline.levels is not None or self.is_tree_cube()
+
+    def _files_as_trees(self) -> bool | None:
+        if self.outline.levels is not None:
+            return False  # levels are made from one dataset
+        if self.start_afresh or not self.store.exists():
+            return None  # a new cube is a tree when its first slice file has groups
+        return self.is_tree_cube()
+
+    # -- the hooks of the append pipeline ---------------------------------------------------
+
+    def change_for(
+        self, ref: IdentifiedSlice, dataset: SliceData, outline: ResolvedOutline, afresh: bool
+    ) -> Change[AppendPayload]:
+        if not self.is_grouped(dataset, outline):
+            return super().change_for(ref, dataset, outline, afresh)
+        return GroupedAppendChange(self, ref, dataset, outline, afresh)
+
+    def settings_for(self, dataset: SliceData, outline: ResolvedOutline) -> dict[str, Any]:
+        settings = super().settings_for(dataset, outline)
+        if outline.levels is None and self.is_grouped(dataset, outline):
+            settings[LAYOUT_KEY] = TREE_LAYOUT
+        return settings
+
+    def check_first_slice(
+        self, ref: IdentifiedSlice, dataset: SliceData, outline: ResolvedOutline
+    ) -> None:
+        if not self.is_grouped(dataset, outline):
+            return super().check_first_slice(ref, dataset, outline)
+        grouped = grouped_slice(dataset, outline, None, ref.name)
+        plan = plan_grouped(None, grouped, ref.name, outline)
+        for path in grouped.groups:  # a configured encoding that does not fit fails here
+            prepared_group(plan, grouped, path, outline)
+
+    def _commit(
+        self, ref: IdentifiedSlice, dataset: SliceData, options: CommitOptions
+    ) -> AppendResult:
+        afresh = self.start_afresh
+        result = super()._commit(ref, dataset, options)
+        if afresh:
+            self._grouped_dry_run = None
+        return result
+
+    def _dry_run(self, ref: IdentifiedSlice, data: SliceData) -> AppendResult:
+        outline = self.outline
+        if not self.is_grouped(data, outline):
+            return super()._dry_run(ref, data)
+        dim, where = outline.append_dim, self.store.where
+        if self._grouped_dry_run is None and self.store.exists() and not self.start_afresh:
+            with translated(where):
+                session = self.store.repository.readonly_session(branch=self.store.branch)
+            self._grouped_dry_run = read_groups_outline(session.store, dim, where=where)
+        cube = self._grouped_dry_run
+        if cube is None:
+            self.rehearse_first_slice(ref, data, outline)
+            grouped = grouped_slice(data, outline, None, ref.name)
+            plan = plan_grouped(None, grouped, ref.name, outline)
+            self._grouped_dry_run = created_outline(plan, grouped, outline)
+        else:
+            grouped = grouped_slice(data, outline, cube, ref.name)
+            plan = plan_grouped(cube, grouped, ref.name, outline)
+            rows = plan.rows
+            last = rows.labels[1] if rows.labels is not None else None
+            self._grouped_dry_run = cube.extended(rows.index_range[1], last, {})
+        record = grouped_record(plan, ref.identity, dim)
+        return AppendResult(ref.name, ref.identity, "would append", None, record)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedAppendChange:
+    """The change that appends one slice to every group of a cube in one session (run again
+    on the new tip after a conflict)."""
+
+    appender: GroupedAppender
+    ref: IdentifiedSlice
+    source: SliceData
+    outline: ResolvedOutline
+    afresh: bool
+
+    def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
+        if not self.afresh and (done := self.appender.already_holds(session, self.ref.identity)):
+            return done
+        outline, where = self.outline, self.appender.store.where
+        dim = outline.append_dim
+        cube = None if self.afresh else read_groups_outline(session.store, dim, where=where)
+        grouped = grouped_slice(self.source, outline, cube, self.ref.name)
+        plan = plan_grouped(cube, grouped, self.ref.name, outline)
+        attrs = group_attrs(grouped, cube, outline)
+        if cube is None:
+            create_groups(session, plan, grouped, outline, attrs, self.afresh)
+        else:
+            append_groups(session, plan, cube, attrs, dim)
+        if outline.permit_eval and has_expressions(outline.attrs):
+            for path in configured_groups(grouped):
+                write_evaluated_attrs(session, outline.attrs, where, path or None)
+        record = grouped_record(plan, self.ref.identity, dim)
+        payload = AppendPayload(record, None)
+        return Staged(record.message(), record.to_metadata(), payload, self.ref.name)
+
+
+def grouped_record(plan: GroupedPlan, identity: str, append_dim: str) -> CommitRecord:
+    """The commit record of a grouped append: the rows and labels, and the groups."""
+    record = record_for_plan(plan.rows, identity, append_dim)
+    return dataclasses.replace(record, groups=plan.group_paths)
+
+
+def configured_groups(grouped: GroupedSlice) -> list[str]:
+    """The groups the configured ``attrs`` apply to: every level of a pyramid (each is a whole
+    dataset, as xcube writes them), the root of a tree."""
+    if grouped.kind == "levels":
+        return [path for path in grouped.groups if path != ROOT]
+    return [ROOT]
+
+
+def group_attrs(
+    grouped: GroupedSlice, cube: GroupsOutline | None, outline: ResolvedOutline
+) -> dict[str, dict[str, Any]]:
+    """Every group's attributes after the append (``attrs_update_mode`` per group; the root of
+    a pyramid holds the pyramid's description only)."""
+    configured = set(configured_groups(grouped))
+    attrs: dict[str, dict[str, Any]] = {}
+    for path, dataset in grouped.groups.items():
+        if grouped.kind == "levels" and path == ROOT:
+            attrs[path] = dict(dataset.attrs)
+            continue
+        stored = cube.groups[path].attrs if cube is not None else None
+        extra = outline.attrs if path in configured else {}
+        attrs[path] = merged_attrs(outline.attrs_update_mode, stored, dataset.attrs, extra)
+    return attrs
+
+
+def prepared_group(
+    plan: GroupedPlan, grouped: GroupedSlice, path: str, outline: ResolvedOutline
+) -> xr.Dataset:
+    """A group as the cube is created with it: configured encodings, level chunks."""
+    dataset = plan.written(path)
+    assert dataset is not None
+    with in_group(grouped.label(path)):
+        prepared = with_creation_encoding(dataset, outline)
+        if grouped.levels is not None and path != ROOT:
+            prepared = fit_chunks(prepared, grouped.levels, outline.append_dim)
+    return prepared
+
+
+def created_outline(
+    plan: GroupedPlan, grouped: GroupedSlice, outline: ResolvedOutline
+) -> GroupsOutline:
+    """The outline of the cube a first slice creates (for dry runs)."""
+    groups = {
+        path: CubeOutline.of_dataset(
+            prepared_group(plan, grouped, path, outline), outline.append_dim
+        )
+        for path in grouped.groups
+    }
+    return GroupsOutline(grouped.kind, groups, grouped.levels)
+
+
+def create_groups(
+    session: icechunk.Session,
+    plan: GroupedPlan,
+    grouped: GroupedSlice,
+    outline: ResolvedOutline,
+    attrs: dict[str, dict[str, Any]],
+    afresh: bool,
+) -> None:
+    """Write every group of a new cube, parents first (afresh: replacing all that was there)."""
+    for path in grouped.groups:
+        to_write = prepared_group(plan, grouped, path, outline)
+        to_write.attrs = attrs[path]
+        mode: Literal["w", "w-"] = "w" if afresh and path == ROOT else "w-"
+        with in_group(grouped.label(path)):
+            to_icechunk(to_write, session, group=path or None, mode=mode, align_chunks=True)
+
+
+def append_groups(
+    session: icechunk.Session,
+    plan: GroupedPlan,
+    cube: GroupsOutline,
+    attrs: dict[str, dict[str, Any]],
+    append_dim: str,
+) -> None:
+    """Append each group's rows and set each group's attributes: in-memory rows in place, all
+    groups in one trip to Zarr; dask-backed rows chunk by chunk through ``to_icechunk``."""
+    in_place: list[GroupAppend] = []
+    for path, stored in cube.groups.items():
+        rows = plan.written(path)
+        if rows is not None and not can_append_in_place(rows):
+            to_write = rows.copy(deep=False)
+            to_write.attrs = attrs[path]
+            to_icechunk(
+                to_write, session, group=path or None, append_dim=append_dim, align_chunks=True
+            )
+        else:
+            in_place.append((path, rows, stored, attrs[path]))
+    append_groups_in_place(session.store, in_place)
