@@ -87,9 +87,9 @@ class CubeDiff(Result):
         alike: dict[tuple[str, ...], list[str]] = {}
         for label, group_diff in self.group_diffs.items():
             alike.setdefault(tuple(group_diff._changes()), []).append(label)
-        for changes, labels in alike.items():
+        for group_changes, labels in alike.items():
             lines.append(f"{', '.join(labels)}:")
-            lines += [f"  {change}" for change in changes]
+            lines += [f"  {change}" for change in group_changes]
         dim = self.append_dim
         lines += [f"+ variable {name}" for name in self.variables_added]
         lines += [f"- variable {name}" for name in self.variables_removed]
