@@ -98,6 +98,8 @@ class TargetOutline:
         stored one raises ConfigError naming its key path.
         """
         given, defaults = self.to_metadata(), TargetOutline().to_metadata()
+        if stored:  # a stored outline without an optional setting was created without it
+            stored = {**dict.fromkeys(OPTIONAL_KEYS), **stored}
         values = {}
         for key in OUTLINE_KEYS:
             if key not in stored:
