@@ -7,7 +7,6 @@ writes leaves every level at the same length.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -129,7 +127,9 @@ def test_time_travel_and_rollback_move_every_level(pyramid, five_days):
     summary = versioncube.append_slices(five_days, target_dir=pyramid)  # resumes
     assert (summary.appended, summary.skipped) == (2, 3)
     for level in range(4):
-        assert_level_equal(cube.levels[level].load(), expected_level(xr.concat(five_days, "time"), level))
+        assert_level_equal(
+            cube.levels[level].load(), expected_level(xr.concat(five_days, "time"), level)
+        )
     cube.rollback(before)  # undoing the rollback brings the first timeline back
     assert [level.sizes["time"] for level in cube.levels] == [5, 5, 5, 5]
 
@@ -159,7 +159,9 @@ def test_every_aggregation_method_equals_its_block_reduction(memory_target):
 
     blocks = full.tas.coarsen(lat=4, lon=4, boundary="pad", coord_func="min")
     np.testing.assert_array_equal(level.tas.values, blocks.max().values)
-    padded = np.pad(full.flags.values.astype(float), ((0, 0), (0, 3), (0, 2)), constant_values=np.nan)
+    padded = np.pad(
+        full.flags.values.astype(float), ((0, 0), (0, 3), (0, 2)), constant_values=np.nan
+    )
     windows = padded.reshape(2, 4, 4, 6, 4).transpose(0, 1, 3, 2, 4).reshape(2, 4, 6, 16)
     modes = scipy.stats.mode(windows, axis=-1, nan_policy="omit").mode  # the smallest on a tie
     np.testing.assert_array_equal(level.flags.values, modes.astype("int16"))
@@ -197,7 +199,9 @@ def test_a_lazy_slice_is_written_to_every_level(memory_target, five_days):
     versioncube.append(lazy, target_dir=memory_target, levels=LEVELS)
     full = xr.concat(lazy, "time")  # block means summed in the same order
     for level in range(4):
-        assert_level_equal(open_cube(memory_target).levels[level].load(), expected_level(full, level))
+        assert_level_equal(
+            open_cube(memory_target).levels[level].load(), expected_level(full, level)
+        )
 
 
 def test_refusals_name_the_level_and_change_nothing(pyramid):
@@ -303,7 +307,9 @@ def test_the_documented_xcube_adapter_reads_any_version(pyramid, monkeypatch, fi
 
     assert at_tip.num_levels == at_third.num_levels == 4
     for level in range(4):
-        assert_level_equal(at_tip.get_dataset(level).load(), expected_level(xr.concat(five_days, "time"), level))
+        assert_level_equal(
+            at_tip.get_dataset(level).load(), expected_level(xr.concat(five_days, "time"), level)
+        )
         assert at_third.get_dataset(level).sizes["time"] == 3
 
 

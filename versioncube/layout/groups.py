@@ -40,7 +40,7 @@ from versioncube.layout.validation import (
     plan_first_slice,
 )
 from versioncube.store.dataset import INTERNAL_GROUP_PREFIX, is_internal_group, open_store
-from versioncube.store.groups import group_paths, root_attrs, tree_path
+from versioncube.store.groups import group_order, group_paths, root_attrs, tree_path
 
 GroupKind = Literal["levels", "tree"]
 ROOT = ""  # the root group's path
@@ -158,7 +158,7 @@ def grouped_slice(
         return GroupedSlice("levels", groups, spec)
     tree = source if isinstance(source, xr.DataTree) else xr.DataTree(source)
     nodes: dict[str, xr.Dataset] = {}
-    for node in tree.subtree:
+    for node in sorted(tree.subtree, key=lambda node: group_order(node.path)):
         path = node.path.strip("/")
         if is_internal_group(path):
             raise SliceValidationError(

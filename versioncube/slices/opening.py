@@ -224,12 +224,14 @@ def open_tree(
     if "://" not in location and not os.path.exists(location):
         raise SliceOpenError(Path(location).name, f"file not found: {location}")
     if _is_zarr(location, engine):
-        return xr.open_datatree(
-            location,
-            engine="zarr",
-            chunks=None,
-            backend_kwargs={"storage_options": dict(storage_options) or None},
-        )
+        with warnings.catch_warnings():  # as in _open_zarr
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            return xr.open_datatree(
+                location,
+                engine="zarr",
+                chunks=None,
+                backend_kwargs={"storage_options": dict(storage_options) or None},
+            )
     source: Any = location
     if "://" in location:
         import fsspec

@@ -53,6 +53,11 @@ def _natural(name: str) -> tuple[int, int, str]:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
+def group_order(path: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort key of group paths in the order :func:`group_paths` lists them."""
+    return tuple(_natural(name) for name in path.strip("/").split("/") if name)
+
+
 def root_attrs(store: Any) -> dict[str, Any]:
     """The root group's attributes ({} for an empty version)."""
     import zarr
