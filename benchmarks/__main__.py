@@ -20,7 +20,7 @@ from pathlib import Path
 
 import icechunk
 
-from benchmarks import growth, memory, phases, reads, throughput, versus_zappend, writers
+from benchmarks import growth, levels, memory, phases, reads, throughput, versus_zappend, writers
 from benchmarks.common import SIZES, Context, git_revision, library_versions, machine_info
 from benchmarks.report import Report, Section
 
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "C": versus_zappend.run,
     "D": memory.run,
     "E": reads.run,
+    "L": levels.run,
     "P": phases.run,
     "W": writers.run,
 }

@@ -35,6 +35,8 @@ class Sizes:
     writers_slices: int = 40  # W: slices every writer process appends
     writers_shape: tuple[int, int] = (180, 360)
     writers_rounds: int = 3  # W: runs of every case, interleaved; the fastest one counts
+    levels_slices: int = 50  # L: slices appended to a pyramid and to a tree
+    levels_shape: tuple[int, int] = (720, 1440)
 
 
 SIZES: dict[str, Sizes] = {
@@ -51,6 +53,8 @@ SIZES: dict[str, Sizes] = {
         repeats=3,
         writers_slices=20,
         writers_rounds=1,
+        levels_slices=20,
+        levels_shape=(360, 720),
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -67,6 +71,8 @@ SIZES: dict[str, Sizes] = {
         writers_slices=3,
         writers_shape=(9, 18),
         writers_rounds=1,
+        levels_slices=3,
+        levels_shape=(18, 36),
     ),
 }
 

@@ -335,3 +335,16 @@ def test_lazy_groups_and_levels_are_appended_on_a_dask_cluster(tmp_path):
     for level in range(4):
         found = versioncube.open_dataset(str(tmp_path / "pyramid"), level=level).load()
         assert_level_equal(found, expected_level(full, level))
+
+
+def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_target):
+    cube = open_cube(memory_target)
+    slices = [tree_everywhere(day) for day in range(4)]
+    for tree in slices[:2]:
+        cube.append(tree)
+    again = _with(slices[1], "/", slices[1].to_dataset(inherit=False).assign(index=("time", [9])))
+    with pytest.raises(SliceValidationError, match="group /: time label 2024-01-02 is not after"):
+        cube.append(again)
+    for tree in slices[2:]:
+        cube.append(tree)
+    assert_tree_equal(cube.to_datatree(), slices)

@@ -380,3 +380,16 @@ def test_sigkill_between_level_writes_leaves_every_level_at_the_same_length(
     for level in range(4):
         assert_level_equal(cube.levels[level].load(), expected_level(full, level))
     assert cube.verify().ok
+
+
+def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_target, five_days):
+    """Appends through one Cube reuse the outline of their own last commit: it must follow."""
+    cube = open_cube(memory_target, config={"levels": LEVELS})
+    for day in five_days[:3]:
+        cube.append(day)
+    again = five_days[2].assign(tas=lambda d: d.tas + 1)  # new content, the last label again
+    with pytest.raises(SliceValidationError, match="level 0: time label 2024-01-03 is not after"):
+        cube.append(again)
+    for day in five_days[3:]:
+        cube.append(day)
+    assert_level_equal(cube.levels[3].load(), expected_level(xr.concat(five_days, "time"), 3))

@@ -38,6 +38,7 @@ from versioncube.display.results import Result
 from versioncube.errors import SliceValidationError, VersionCubeError
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
 from versioncube.layout.encoding import creation_encoding
+from versioncube.layout.groups import GroupsOutline
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
@@ -95,7 +96,9 @@ class AppendPayload:
     """What an append hands back through the commit loop."""
 
     record: CommitRecord
-    outline: CubeOutline | None  # the cube's outline after the commit, when known without reading
+    #: the cube's outline after the commit, when known without reading (every group's outline
+    #: for a cube of groups)
+    outline: CubeOutline | GroupsOutline | None
 
 
 def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitRecord:
@@ -130,7 +133,7 @@ class Appender:
         )
         self.start_afresh = config.force_new  # the next append starts the cube anew
         self._ledger = SliceHistory()
-        self._outline_at: tuple[str, CubeOutline] | None = None
+        self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
 
     @property
@@ -182,9 +185,10 @@ class Appender:
         self, ref: IdentifiedSlice, dataset: SliceData, options: CommitOptions
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
+        settings: dict[str, Any] = {}
         if afresh or not self.store.exists():
             self.rehearse_first_slice(ref, dataset, outline)  # refuse before creating anything
-        settings = self.settings_for(dataset, outline)
+            settings = self.settings_for(dataset, outline)
         if self.store.exists():
             repo = self.store.repository
         else:
@@ -257,10 +261,17 @@ class Appender:
         done = self._ledger.get(identity)
         return AlreadyCommitted(done) if done is not None else None
 
-    def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
-        """The cube's outline in ``session``: kept from our last commit when that is its base."""
+    def kept_outline(self, session: icechunk.Session) -> CubeOutline | GroupsOutline | None:
+        """The outline kept from our last commit, if that commit is the session's base."""
         if self._outline_at is not None and self._outline_at[0] == session.snapshot_id:
             return self._outline_at[1]
+        return None
+
+    def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
+        """The cube's outline in ``session``: kept from our last commit when that is its base."""
+        kept = self.kept_outline(session)
+        if isinstance(kept, CubeOutline):
+            return kept
         return read_outline(session.store, append_dim, where=self.store.where)
 
     def _dry_run(self, ref: IdentifiedSlice, data: SliceData) -> AppendResult:

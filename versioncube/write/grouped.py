@@ -87,12 +87,24 @@ class GroupedAppender(Appender):
         """Whether the slice is appended group by group (else the flat way)."""
         return isinstance(data, xr.DataTree) or outline.levels is not None or self.is_tree_cube()
 
+    def groups_outline_of(self, session: icechunk.Session, append_dim: str) -> GroupsOutline | None:
+        """Every group's outline in ``session``: kept from our last commit when that is its
+        base, else read (a flat cube reads as a tree of one group)."""
+        kept = self.kept_outline(session)
+        if isinstance(kept, GroupsOutline):
+            return kept
+        return read_groups_outline(session.store, append_dim, where=self.store.where)
+
     def _files_as_trees(self) -> bool | None:
-        if self.outline.levels is not None:
-            return False  # levels are made from one dataset
+        """Read slice files as trees (a tree cube), as datasets (a flat cube, a pyramid, whose
+        levels are made from one dataset), or as the file holds them (a new cube). Asked on
+        every append, so it reads only what is kept: no outline is reconciled here."""
+        if self.configured.levels is not None:
+            return False
         if self.start_afresh or not self.store.exists():
-            return None  # a new cube is a tree when its first slice file has groups
-        return self.is_tree_cube()
+            return None
+        settings = self.store.settings()
+        return settings.get("levels") is None and settings.get(LAYOUT_KEY) == TREE_LAYOUT
 
     # -- the hooks of the append pipeline ---------------------------------------------------
 
@@ -169,19 +181,23 @@ class GroupedAppendChange:
             return done
         outline, where = self.outline, self.appender.store.where
         dim = outline.append_dim
-        cube = None if self.afresh else read_groups_outline(session.store, dim, where=where)
+        cube = None if self.afresh else self.appender.groups_outline_of(session, dim)
         grouped = grouped_slice(self.source, outline, cube, self.ref.name)
         plan = plan_grouped(cube, grouped, self.ref.name, outline)
         attrs = group_attrs(grouped, cube, outline)
+        after: GroupsOutline | None = None
         if cube is None:
             create_groups(session, plan, grouped, outline, attrs, self.afresh)
-        else:
-            append_groups(session, plan, cube, attrs, dim)
+        elif append_groups(session, plan, cube, attrs, dim):
+            rows = plan.rows
+            last = rows.labels[1] if rows.labels is not None else None
+            after = cube.extended(rows.index_range[1], last, attrs)
         if outline.permit_eval and has_expressions(outline.attrs):
             for path in configured_groups(grouped):
                 write_evaluated_attrs(session, outline.attrs, where, path or None)
+            after = None  # the evaluated attributes are known by reading them back
         record = grouped_record(plan, self.ref.identity, dim)
-        payload = AppendPayload(record, None)
+        payload = AppendPayload(record, after)
         return Staged(record.message(), record.to_metadata(), payload, self.ref.name)
 
 
@@ -265,10 +281,13 @@ def append_groups(
     cube: GroupsOutline,
     attrs: dict[str, dict[str, Any]],
     append_dim: str,
-) -> None:
+) -> bool:
     """Append each group's rows and set each group's attributes: in-memory rows in place, all
-    groups in one trip to Zarr; dask-backed rows chunk by chunk through ``to_icechunk``."""
+    groups in one trip to Zarr; dask-backed rows chunk by chunk through ``to_icechunk``.
+    Returns whether every group was appended in place (then the outline after the append is
+    known without reading it)."""
     in_place: list[GroupAppend] = []
+    everything_in_place = True
     for path, stored in cube.groups.items():
         rows = plan.written(path)
         if rows is not None and not can_append_in_place(rows):
@@ -277,6 +296,8 @@ def append_groups(
             to_icechunk(
                 to_write, session, group=path or None, append_dim=append_dim, align_chunks=True
             )
+            everything_in_place = False
         else:
             in_place.append((path, rows, stored, attrs[path]))
     append_groups_in_place(session.store, in_place)
+    return everything_in_place
