@@ -348,3 +348,27 @@ def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_targe
     for tree in slices[2:]:
         cube.append(tree)
     assert_tree_equal(cube.to_datatree(), slices)
+
+
+def test_a_first_tree_that_cannot_be_written_names_the_group_and_creates_nothing(tmp_path):
+    target = str(tmp_path / "cube")
+    codec = {"sst": {"encoding": {"compressors": [{"name": "bytes"}]}}}  # not a compressor
+    with pytest.raises(SliceValidationError, match="group /ocean: cannot be written as the cube"):
+        versioncube.append(tree_everywhere(0), target_dir=target, variables=codec)
+    assert not open_cube(target).exists()
+
+
+def provide_tree(day: int) -> xr.DataTree:
+    """A slice source that provides a DataTree."""
+    return tree_everywhere(day)
+
+
+def test_a_slice_source_may_provide_trees(memory_target):
+    versioncube.append([0, 1, 2], target_dir=memory_target, slice_source=provide_tree)
+    assert_tree_equal(
+        versioncube.open_datatree(memory_target), [tree_everywhere(d) for d in range(3)]
+    )
+    again = versioncube.append_slices(
+        [0, 1, 2], target_dir=memory_target, slice_source=provide_tree
+    )
+    assert again.skipped == 3

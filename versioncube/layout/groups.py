@@ -60,6 +60,20 @@ def in_group(label: str) -> Iterator[None]:
         raise SliceValidationError(error.slice_name, f"{label}: {error.reason}") from None
     except ConfigError as error:
         raise ConfigError(f"{label}: {error}") from None
+    except Exception as error:  # a foreign error: it keeps its type, and notes the group
+        error.add_note(f"{IN_GROUP_NOTE}{label}")
+        raise
+
+
+#: How :func:`in_group` notes the group on a foreign error (``error.__notes__``).
+IN_GROUP_NOTE = "in "
+
+
+def noted_group(error: BaseException | None) -> str | None:
+    """The group :func:`in_group` noted on a foreign error, if any."""
+    notes = getattr(error, "__notes__", None) or []
+    noted = [note for note in notes if note.startswith(IN_GROUP_NOTE)]
+    return noted[-1].removeprefix(IN_GROUP_NOTE) if noted else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
 from versioncube.config.outline import ResolvedOutline
+from versioncube.errors import SliceValidationError
 from versioncube.layout.attrs import has_expressions, merged_attrs
 from versioncube.layout.groups import (
     ROOT,
@@ -33,6 +34,7 @@ from versioncube.layout.groups import (
     GroupsOutline,
     grouped_slice,
     in_group,
+    noted_group,
     plan_grouped,
     read_groups_outline,
 )
@@ -130,6 +132,18 @@ class GroupedAppender(Appender):
         plan = plan_grouped(None, grouped, ref.name, outline)
         for path in grouped.groups:  # a configured encoding that does not fit fails here
             prepared_group(plan, grouped, path, outline)
+
+    def rehearse_first_slice(
+        self, ref: IdentifiedSlice, dataset: SliceData, outline: ResolvedOutline
+    ) -> None:
+        """The rehearsal of the flat path, its message naming the group that failed."""
+        try:
+            super().rehearse_first_slice(ref, dataset, outline)
+        except SliceValidationError as error:
+            group = noted_group(error.__cause__)
+            if group is None:
+                raise
+            raise SliceValidationError(ref.name, f"{group}: {error.reason}") from error.__cause__
 
     def _commit(
         self, ref: IdentifiedSlice, dataset: SliceData, options: CommitOptions
