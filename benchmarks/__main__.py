@@ -20,7 +20,17 @@ from pathlib import Path
 
 import icechunk
 
-from benchmarks import growth, levels, memory, phases, reads, throughput, versus_zappend, writers
+from benchmarks import (
+    growth,
+    levels,
+    memory,
+    phases,
+    reads,
+    throughput,
+    versus_zappend,
+    virtual,
+    writers,
+)
 from benchmarks.common import SIZES, Context, git_revision, library_versions, machine_info
 from benchmarks.report import Report, Section
 
@@ -33,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "L": levels.run,
     "P": phases.run,
     "W": writers.run,
+    "V": virtual.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -37,6 +37,9 @@ class Sizes:
     writers_rounds: int = 3  # W: runs of every case, interleaved; the fastest one counts
     levels_slices: int = 50  # L: slices appended to a pyramid and to a tree
     levels_shape: tuple[int, int] = (720, 1440)
+    virtual_small_files: int = 100  # V: small NetCDF4 files (1 x 18 x 30 float64, zlib)
+    virtual_large_files: int = 20  # V: larger NetCDF4 files of one field each
+    virtual_large_shape: tuple[int, int] = (721, 1440)  # V: lat x lon of the larger files
 
 
 SIZES: dict[str, Sizes] = {
@@ -55,6 +58,9 @@ SIZES: dict[str, Sizes] = {
         writers_rounds=1,
         levels_slices=20,
         levels_shape=(360, 720),
+        virtual_small_files=30,
+        virtual_large_files=6,
+        virtual_large_shape=(361, 720),
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -73,6 +79,9 @@ SIZES: dict[str, Sizes] = {
         writers_rounds=1,
         levels_slices=3,
         levels_shape=(18, 36),
+        virtual_small_files=2,
+        virtual_large_files=2,
+        virtual_large_shape=(18, 36),
     ),
 }
 

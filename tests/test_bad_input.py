@@ -1,5 +1,6 @@
 """Every kind of bad input gets a clear error, the tip does not move, and the next good slice
-appends normally (the catalogue is tests/bad_inputs.py; docs/bad-input.md shows it)."""
+appends normally (the catalogue is versioncube/testing/bad_inputs.py; docs/bad-input.md shows
+it)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import uuid
 
 import pytest
 import xarray as xr
-from bad_inputs import CASES, cube_with_two_days, error_text, good
-from conftest import commits, tip
+
+from versioncube.testing import commits, tip
+from versioncube.testing.bad_inputs import CASES, cube_with_two_days, error_text, good
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.what for case in CASES])

@@ -33,6 +33,11 @@ EXPECTED_CASES = {
     "L": [levels.PYRAMID, levels.PYRAMID_LOOP, levels.FLAT, levels.TREE, levels.TREE_LOOP],
     "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
     "W": [writers.case_name(s, n) for s in writers.STORAGES for n in writers.WRITER_COUNTS],
+    "V": [
+        f"{mode}, {n} {kind} files"
+        for n, kind in ((2, "small"), (2, "larger"))
+        for mode in ("virtual", "copied")
+    ],
 }
 
 
@@ -44,6 +49,7 @@ def tiny_run(tmp_path_factory) -> tuple[dict, str]:
     return json.loads((results / "latest.json").read_text()), (results / "latest.md").read_text()
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_every_benchmark_and_case_is_reported(tiny_run):
     data, markdown = tiny_run
     assert {
@@ -56,6 +62,7 @@ def test_every_benchmark_and_case_is_reported(tiny_run):
             assert f"| {result['case']} | {result['summary']} |" in markdown
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_run):
     data, markdown = tiny_run
     metrics = {
@@ -81,6 +88,7 @@ def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_r
     assert compared >= 14
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     data, markdown = tiny_run
     assert data["machine"]["cores"] >= 1 and data["machine"]["ram_gib"] > 0
@@ -91,6 +99,7 @@ def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     )
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run):
     data, _ = tiny_run
     (section,) = [section for section in data["sections"] if section["key"] == "W"]

@@ -9,10 +9,10 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import commits
 
 from versioncube import __version__, open_cube
 from versioncube.cli import cli
+from versioncube.testing import commits
 
 
 @pytest.fixture

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
 from versioncube.versions.record import SCHEMA_VERSION, CommitRecord
 
 
@@ -192,23 +189,3 @@ def test_append_dim_without_coordinate_appends_by_index(memory_target):
     assert {r.labels for r in records} == {None}
     assert commits(cube)[0].message.endswith("n [4:6]")
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(parts, "n"))
-
-
-def test_commit_record_is_compact_json_text_and_schema_1_is_still_read():
-    record = CommitRecord(
-        operation="append",
-        slice="/data/2024-03-02.nc",
-        slice_name="2024-03-02.nc",
-        append_dim="time",
-        index_range=(1, 2),
-        labels=("2024-03-02", "2024-03-02"),
-    )
-    metadata = record.to_metadata()
-    assert isinstance(metadata["versioncube"], str)
-    assert json.loads(metadata["versioncube"])["schema"] == 2
-    assert CommitRecord.from_metadata(metadata) == record
-
-    schema_1 = {"versioncube": {**json.loads(metadata["versioncube"]), "schema": 1}}
-    assert CommitRecord.from_metadata(schema_1) == dataclasses.replace(record, schema=2)
-    assert CommitRecord.from_metadata({"versioncube": "not json"}) is None
-    assert CommitRecord.from_metadata({"other": 1}) is None

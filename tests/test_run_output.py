@@ -13,12 +13,12 @@ import textwrap
 import time
 
 import pytest
-from cli_checks import run_cli
-from conftest import commits
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice, write_daily_files
+from versioncube.testing import commits
+from versioncube.testing.cli_checks import run_cli
 
 
 def _clean_env() -> dict[str, str]:

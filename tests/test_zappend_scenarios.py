@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 import zarr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
 
 DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 _TRACEBACK_KEY = "versioncube.traceback"
 _JSON_KEY = "versioncube.json"
+_CREDENTIALS_KEY = "versioncube.virtual_credentials"
 INTERRUPTED_EXIT = 130  # the shell's code for a program stopped by Ctrl-C
 
 
@@ -106,8 +107,21 @@ def cli() -> None:
     """
 
 
+def _remember_credentials(
+    ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> None:
+    if values:
+        _quiet_icechunk()  # before icechunk is imported
+        from versioncube.store.containers import parse_credentials_option
+
+        given = ctx.meta.setdefault(_CREDENTIALS_KEY, {})
+        for value in values:
+            given.update(parse_credentials_option(value))
+
+
 def _cube_options(command: Any) -> Any:
-    """-t/--target, -c/--config and -b/--branch: how every command finds its cube."""
+    """-t/--target, -c/--config, -b/--branch and --virtual-credentials: how every command
+    finds its cube and reads it."""
     options = [
         click.option(
             "-t",
@@ -131,6 +145,16 @@ def _cube_options(command: Any) -> Any:
             "--branch",
             metavar="BRANCH",
             help="The branch (config key target_branch, default main).",
+        ),
+        click.option(
+            "--virtual-credentials",
+            metavar="PREFIX=KIND|JSON",
+            multiple=True,
+            expose_value=False,
+            callback=_remember_credentials,
+            help="Authorise reading the files a cube of virtual slices references: "
+            "PREFIX=local|env|anonymous, or a JSON object {PREFIX: KIND or S3 keys} "
+            "(config key virtual_credentials; repeatable).",
         ),
     ]
     for option in reversed(options):
@@ -176,6 +200,12 @@ def _cube_for(settings: Any) -> Cube:
         from versioncube.errors import ConfigError
 
         raise ConfigError("no target given: use -t/--target, or target_dir in a -c config file")
+    given = click.get_current_context().meta.get(_CREDENTIALS_KEY)
+    if given:
+        import dataclasses
+
+        merged = {**settings.virtual_credentials, **given}
+        settings = dataclasses.replace(settings, virtual_credentials=merged)
     if str(settings.target_dir).startswith("memory://"):
         click.echo(
             f"warning: {settings.target_dir} lives in this process only: the cube is gone "
@@ -216,6 +246,13 @@ def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
     "in the history).",
 )
 @click.option(
+    "--virtual",
+    is_flag=True,
+    default=None,
+    help="Append each file as references to its chunks instead of copying it (NetCDF3, "
+    "NetCDF4/HDF5, GRIB; local or s3://); see docs/virtual.md.",
+)
+@click.option(
     "-m",
     "--message",
     metavar="TEXT",
@@ -245,6 +282,7 @@ def append(
     append_dim: str | None,
     dry_run: bool | None,
     force_new: bool | None,
+    virtual: bool | None,
     message: str | None,
     metadata: tuple[str, ...],
     as_json: bool,
@@ -263,6 +301,7 @@ def append(
     Examples:
       versioncube append -t cube.icechunk data/2024-03-*.nc
       versioncube append -c zappend-config.yaml -t cube.icechunk data/*.nc
+      versioncube append --virtual -t cube.icechunk archive/*.nc
     """
     settings = _settings(
         config_files,
@@ -271,6 +310,7 @@ def append(
         append_dim=append_dim,
         dry_run=dry_run,
         force_new=force_new,
+        virtual=virtual,
     )
     cube = _cube_for(settings)
     options = _commit_options(cube, message, metadata)
@@ -583,6 +623,29 @@ def verify(
     _show(report, as_json)
     if not report.ok:
         ctx.exit(1)
+
+
+@cli.command(short_help="Copy referenced (virtual) chunks into the cube, in one commit.")
+@_cube_options
+@click.option("--from", "start", metavar="LABEL", help="First append label to copy.")
+@click.option("--to", "stop", metavar="LABEL", help="Last append label to copy.")
+@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
+@_json_option
+def materialize(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    start: str | None,
+    stop: str | None,
+    message: str | None,
+    as_json: bool,
+) -> None:
+    """Copy the chunks the branch tip references in archive files (virtual slices) into the
+    cube, all of them or those of the labels --from .. --to, in one commit: those rows then no
+    longer depend on the files. Earlier versions keep their references."""
+    cube = _cube(target, config_files, branch)
+    result = cube.materialize(start, stop, options=_commit_options(cube, message, ()))
+    _show(result, as_json)
 
 
 def _commit_options(cube: Any, message: str | None, metadata: tuple[str, ...]) -> Any:

@@ -22,6 +22,7 @@ from versioncube.display.json import JsonValue
 from versioncube.errors import ConfigError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
+from versioncube.store.containers import check_version_authorised
 from versioncube.store.groups import (
     VersionLevels,
     open_cube_version,
@@ -41,7 +42,9 @@ from versioncube.versions.summary import CubeInfo, describe_version
 from versioncube.versions.verify import VerifyReport, verify_version
 from versioncube.write.append import AppendResult
 from versioncube.write.grouped import GroupedAppender
+from versioncube.write.materialize import MaterializeResult, materialize
 from versioncube.write.run import RunSummary, append_slices
+from versioncube.write.virtual import append_item
 
 if TYPE_CHECKING:
     import icechunk
@@ -81,7 +84,7 @@ class Cube:
         if append_dim is not None:
             config = dataclasses.replace(config, append_dim=append_dim)
         self.config = config
-        self.store = CubeStore(target, branch)
+        self.store = CubeStore(target, branch, config.virtual_credentials)
         self._appender = GroupedAppender(self.store, config)
 
     @property
@@ -159,6 +162,7 @@ class Cube:
         resolved = self.resolve(version)
         where = self._where(version, resolved)
         options = {"chunks": {}, **xarray_options}
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
         return open_cube_version(
             self.repository, resolved.snapshot_id, level=level, group=group, where=where, **options
         )
@@ -170,6 +174,7 @@ class Cube:
         resolved = self.resolve(version)
         options = {"chunks": {}, **xarray_options}
         where = self._where(version, resolved)
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
         return open_tree_version(self.repository, resolved.snapshot_id, where=where, **options)
 
     @property
@@ -184,6 +189,7 @@ class Cube:
         resolved = self.resolve(version)
         options = {"chunks": {}, **xarray_options}
         where = self._where(version, resolved)
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
         return version_levels(self.repository, resolved.snapshot_id, where=where, **options)
 
     def _where(self, version: VersionLike, resolved: ResolvedVersion) -> str:
@@ -299,14 +305,35 @@ class Cube:
         engine: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
         options: CommitOptions | None = None,
+        virtual: bool | None = None,
     ) -> AppendResult:
         """Append one slice as one commit (see :mod:`versioncube.write.append` for the steps).
 
-        ``options`` sets the commit message, extra commit metadata and the retry policy.
+        ``options`` sets the commit message, extra commit metadata and the retry policy;
+        ``virtual`` (default: the ``virtual`` setting) appends a file as references to its
+        chunks instead of a copy (see :mod:`versioncube.write.virtual`).
         """
-        return self._appender.append(
-            item, dry_run=dry_run, engine=engine, storage_options=storage_options, options=options
+        return append_item(
+            self._appender,
+            item,
+            virtual=virtual,
+            dry_run=dry_run,
+            engine=engine,
+            storage_options=storage_options,
+            options=options,
         )
+
+    @_translated
+    def materialize(
+        self, start: Any = None, stop: Any = None, *, options: CommitOptions | None = None
+    ) -> MaterializeResult:
+        """Copy the referenced (virtual) chunks of the branch tip, or of the append labels
+        ``start`` .. ``stop`` (inclusive), into the repository in one commit, so that those
+        rows no longer depend on the archive files (see :mod:`versioncube.write.materialize`).
+        """
+        result = materialize(self.store, self.append_dim, start, stop, options)
+        self._appender.forget()
+        return result
 
     def append_all(
         self,
@@ -337,16 +364,22 @@ def open_cube(
     *,
     append_dim: str | None = None,
     config: ConfigLike | Config = None,
+    virtual_credentials: Mapping[str, Any] | None = None,
 ) -> Cube:
     """A Cube for the target and branch (reads nothing until used).
 
     ``config`` (a Config, dict, file or list of them) gives the outline and slice settings for
-    appends made through the Cube.
+    appends made through the Cube. ``virtual_credentials`` authorise reading the files a cube
+    of virtual slices references, by container prefix (see docs/virtual.md): ``"local"``,
+    ``"env"``, ``"anonymous"`` or S3 keys ``{"access_key_id": ..., "secret_access_key": ...}``.
     """
     if not isinstance(target, Target):
         target = parse_target(target, storage_options)
     if not isinstance(config, Config):
         config = load_config(config)
+    if virtual_credentials:
+        merged = {**config.virtual_credentials, **virtual_credentials}
+        config = dataclasses.replace(config, virtual_credentials=merged)
     return Cube(target, branch, append_dim=append_dim, config=config)
 
 

@@ -72,3 +72,12 @@ class UnsafeProcessError(VersionCubeError):
 
 class ConcurrentUpdateError(VersionCubeError):
     """Another writer moved the branch tip first (nothing of this change was committed)."""
+
+
+class VirtualAccessError(VersionCubeError, PermissionError):
+    """A version references files (virtual chunks) under a container this reader has not
+    authorised; the message names the container and how to authorise it."""
+
+
+class StaleSourceError(VersionCubeError):
+    """A file a cube references changed or vanished after its references were committed."""

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_checks import assert_one_line_error, run_cli
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice
+from versioncube.testing.cli_checks import assert_one_line_error, run_cli
 
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
@@ -109,6 +109,7 @@ def test_an_empty_repository_says_it_has_no_data(tmp_path, slice_file):
     assert versioncube.append([slice_file], target_dir=str(target)) == 1  # and it can start
 
 
+@pytest.mark.slow  # the session's S3 server process (~3 s to start)
 def test_a_missing_bucket_is_named_at_once(seaweedfs, slice_file):
     with pytest.raises(versioncube.TargetError, match="NoSuchBucket") as caught:
         versioncube.append(

@@ -13,12 +13,12 @@ from pathlib import Path
 import icechunk
 import pytest
 import zarr
-from cli_checks import assert_one_line_error, run_cli
-from conftest import tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice
+from versioncube.testing import tip
+from versioncube.testing.cli_checks import assert_one_line_error, run_cli
 
 SHAPE = (4, 8)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import icechunk
 import pytest
-from cli_checks import run_cli
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice
+from versioncube.testing.cli_checks import run_cli
 from versioncube.versions.record import CommitRecord
 
 SHAPE = (4, 8)

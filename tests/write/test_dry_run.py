@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 import xarray as xr
-from cli_checks import assert_one_line_error, run_cli
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice
+from versioncube.testing.cli_checks import assert_one_line_error, run_cli
 
 
 @pytest.fixture

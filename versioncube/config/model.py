@@ -190,7 +190,8 @@ class Config:
     )
     target_storage_options: dict[str, Any] = _setting(
         {},
-        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ...",
+        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ... "
+        "(per cloud: docs/targets.md).",
         "target",
     )
     target_branch: str = _setting(
@@ -258,6 +259,33 @@ class Config:
         "and each downsampled level (groups 0, 1, ...) in one commit, with xcube's .zlevels "
         "keys in the root attributes (see docs/pyramids-and-groups.md).",
         "outline",
+    )
+    virtual: bool = _setting(
+        False,
+        "Append each slice file (NetCDF3, NetCDF4/HDF5, GRIB; local or s3://) as references "
+        "to its chunks instead of copying its values: one commit of references per file, "
+        "checked so that it never reads back wrong (docs/virtual.md).",
+        "slices",
+    )
+    virtual_group: str | None = _setting(
+        None,
+        "With virtual: the group of each file to reference (an HDF5 group, or a GRIB group "
+        'such as "isobar/instant" when a GRIB file holds several kinds of messages).',
+        "slices",
+    )
+    virtual_containers: list[str] = _setting(
+        [],
+        "With virtual: URL prefixes (or folders) under which referenced files live, one "
+        "virtual chunk container each; a file outside all of them gets a container for its "
+        "own folder.",
+        "target",
+    )
+    virtual_credentials: dict[str, Any] = _setting(
+        {},
+        'How to read referenced files, by container prefix: "local", "env", "anonymous", or '
+        "S3 keys {access_key_id, secret_access_key}; local folders and environment "
+        "credentials the cube set up are authorised without it.",
+        "target",
     )
     slice_engine: str | None = _setting(
         None,

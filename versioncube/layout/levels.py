@@ -65,9 +65,10 @@ class LevelsSetting:
             value = {"num_levels": value}
         num_levels = value.get("num_levels", "auto")
         tile = value.get("tile_size", DEFAULT_TILE_SIZE)
-        tile_size = (tile, tile) if isinstance(tile, int) else (int(tile[0]), int(tile[1]))
-        if len(tile_size) != 2 or min(tile_size) < 1:
+        sizes = [tile, tile] if isinstance(tile, int) else list(tile)
+        if len(sizes) != 2 or min(sizes) < 1:
             raise ConfigError(f"levels.tile_size must be [width, height], found {tile!r}")
+        tile_size = (int(sizes[0]), int(sizes[1]))
         xy = value.get("xy_dims")
         if xy is not None and len(xy) != 2:
             raise ConfigError(f"levels.xy_dims must name two dimensions [x, y], found {xy!r}")

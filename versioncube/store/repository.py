@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,12 @@ import icechunk
 from versioncube.display.format import first_line
 from versioncube.errors import CubeNotFoundError, TargetError
 from versioncube.store.commit import LOCK_FILE_NAME, repository_lock, update_repository
+from versioncube.store.containers import (
+    SETTINGS_CONTAINERS,
+    ContainerSpec,
+    CredentialsLike,
+    authorised,
+)
 from versioncube.store.target import Target
 from versioncube.store.translate import translated
 
@@ -21,8 +27,11 @@ MANIFEST_SPLIT_SIZE = 1024
 CREATION_WAIT_STEPS = 100  # tenths of a second to wait for another writer's new repository
 
 
-def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
-    """Repository settings for a cube: manifests split along the append dimension."""
+def repository_config(
+    append_dim: str, containers: Iterable[ContainerSpec] = ()
+) -> icechunk.RepositoryConfig:
+    """Repository settings for a cube: manifests split along the append dimension, and the
+    virtual chunk containers its referenced files live in (see :mod:`.containers`)."""
     splitting = icechunk.ManifestSplittingConfig.from_dict(
         {
             icechunk.ManifestSplitCondition.AnyArray(): {
@@ -30,7 +39,10 @@ def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
             }
         }
     )
-    return icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=splitting))
+    config = icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=splitting))
+    for spec in containers:
+        config.set_virtual_chunk_container(spec.container())
+    return config
 
 
 def open_repository(target: Target) -> icechunk.Repository:
@@ -90,9 +102,12 @@ def open_or_create_repository(
 def _trying_once(config: icechunk.RepositoryConfig) -> icechunk.RepositoryConfig:
     """``config`` with storage requests tried once (for the creation only)."""
     retries = icechunk.StorageRetriesSettings(max_tries=1)
-    return icechunk.RepositoryConfig(
+    once = icechunk.RepositoryConfig(
         manifest=config.manifest, storage=icechunk.StorageSettings(retries=retries)
     )
+    for container in (config.virtual_chunk_containers or {}).values():
+        once.set_virtual_chunk_container(container)
+    return once
 
 
 def _make_folder(target: Target) -> None:
@@ -145,11 +160,22 @@ class CubeStore:
     Creating it reads nothing; the repository is opened on first use (``repository``) and
     created by the first write (:meth:`create`). ``settings()`` is what versioncube stored
     about the cube in the repository's metadata (read once, then kept).
+
+    The repository is opened with its virtual chunk containers authorised: by default those
+    versioncube set up for local folders or environment credentials, plus those in
+    ``virtual_credentials`` (prefix -> credentials, see :mod:`.containers`).
     """
 
-    def __init__(self, target: Target, branch: str = "main"):
+    def __init__(
+        self,
+        target: Target,
+        branch: str = "main",
+        virtual_credentials: Mapping[str, CredentialsLike] | None = None,
+    ):
         self.target = target
         self.branch = branch
+        self.virtual_credentials = dict(virtual_credentials or {})
+        self._writer_access: dict[str, Any] = {}  # containers a writer reaches with its keys
         self._repo: icechunk.Repository | None = None
         self._settings: Mapping[str, Any] | None = None
 
@@ -167,8 +193,45 @@ class CubeStore:
         if self._repo is None:
             repo = open_repository(self.target)
             self._check_branch(repo)
-            self._repo = repo
+            self._repo = self._authorised(repo)
         return self._repo
+
+    def _authorised(self, repo: icechunk.Repository) -> icechunk.Repository:
+        """The repository with its virtual chunk containers authorised (see the class)."""
+        if not repo.config.virtual_chunk_containers:
+            return repo
+        with translated(self.where):
+            settings = repo.get_metadata().get(SETTINGS_KEY)
+            settings = settings if isinstance(settings, Mapping) else {}
+            return authorised(repo, settings, self.virtual_credentials, self._writer_access)
+
+    def add_containers(self, specs: Iterable[ContainerSpec], access: Mapping[str, Any]) -> None:
+        """Make sure the repository has these virtual chunk containers, saved in its
+        configuration and recorded in versioncube's settings; authorise them in this process
+        with ``access`` (prefix -> credentials, the writer's own)."""
+        self._writer_access.update(access)
+        repo = self.repository
+        known = repo.config.virtual_chunk_containers or {}
+        recorded = dict(self.settings().get(SETTINGS_CONTAINERS) or {})
+        new = [spec for spec in specs if spec.prefix not in known]
+        unrecorded = [spec for spec in specs if recorded.get(spec.prefix) != spec.access]
+        if new or unrecorded:
+
+            def save() -> icechunk.Repository:
+                config = repo.config
+                for spec in new:
+                    config.set_virtual_chunk_container(spec.container())
+                reopened = repo.reopen(config=config)
+                reopened.save_config()
+                settings = dict(self.settings())
+                recorded.update({spec.prefix: spec.access for spec in specs})
+                settings[SETTINGS_CONTAINERS] = recorded
+                reopened.update_metadata({SETTINGS_KEY: settings})
+                self._settings = settings
+                return reopened
+
+            repo = update_repository(self.target, save)
+        self._repo = self._authorised(repo)
 
     def exists(self) -> bool:
         """Whether the target holds a repository with this branch."""
@@ -196,24 +259,35 @@ class CubeStore:
         return self._settings
 
     def save_settings(self, settings: Mapping[str, Any]) -> None:
-        """Replace what versioncube keeps about the cube (after a cube was started afresh)."""
+        """Replace what versioncube keeps about the cube (after a cube was started afresh);
+        the record of its virtual chunk containers stays (its older versions use them)."""
         repo = self.repository
+        containers = self.settings().get(SETTINGS_CONTAINERS)
+        if containers and SETTINGS_CONTAINERS not in settings:
+            settings = {**settings, SETTINGS_CONTAINERS: containers}
         update_repository(self.target, lambda: repo.set_metadata({SETTINGS_KEY: dict(settings)}))
         self._settings = settings
 
-    def create(self, settings: Mapping[str, Any], append_dim: str) -> icechunk.Repository:
+    def create(
+        self, settings: Mapping[str, Any], append_dim: str, containers: Iterable[ContainerSpec] = ()
+    ) -> icechunk.Repository:
         """Create the repository (or open the one another writer just created) with this
-        branch and ``settings``."""
+        branch, ``settings`` and virtual chunk ``containers``."""
+        containers = list(containers)
+        if containers:
+            recorded = {spec.prefix: spec.access for spec in containers}
+            settings = {**settings, SETTINGS_CONTAINERS: recorded}
 
         def initialise(repo: icechunk.Repository) -> None:
             repo.set_metadata({SETTINGS_KEY: dict(settings)})
             if self.branch != "main":
                 repo.create_branch(self.branch, repo.lookup_branch("main"))
 
-        repo = open_or_create_repository(self.target, repository_config(append_dim), initialise)
+        config = repository_config(append_dim, containers)
+        repo = open_or_create_repository(self.target, config, initialise)
         self._check_branch(repo)
-        self._repo = repo
-        return repo
+        self._repo = self._authorised(repo)
+        return self._repo
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
         with translated(self.where):

@@ -42,3 +42,17 @@ def _zarr_encoder() -> Callable[..., xr.Variable]:
         return functools.partial(encode_zarr_variable, zarr_format=3)
     # xarray < 2026.9 has one Zarr encoding for formats 2 and 3, and to_zarr calls it so
     return encode_zarr_variable
+
+
+def inlined_chunks(manifest: Any) -> dict[tuple[int, ...], bytes]:
+    """The chunks a VirtualiZarr ``ChunkManifest`` holds inline (their encoded bytes, by chunk
+    index): tiny variables a parser copied instead of referencing (``manifest._inlined``)."""
+    inlined = getattr(manifest, "_inlined", None) or {}
+    return {tuple(map(int, index)): bytes(data) for index, data in inlined.items()}
+
+
+def buffer_prototype() -> Any:
+    """Zarr's default buffer prototype, which store ``get``/``set`` calls take."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype()

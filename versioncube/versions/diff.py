@@ -21,6 +21,7 @@ import xarray as xr
 from versioncube.display.format import format_label, plural
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
+from versioncube.store.containers import referenced_files
 from versioncube.store.groups import tree_path
 from versioncube.versions.groups import VersionGroups, read_groups
 
@@ -64,6 +65,8 @@ class CubeDiff(Result):
     groups_removed: list[str] = dataclasses.field(default_factory=list)
     #: each changed group's own differences, by label ("level 1", "group /atmos")
     group_diffs: dict[str, CubeDiff] = dataclasses.field(default_factory=dict)
+    references_added: list[str] = dataclasses.field(default_factory=list)  # referenced files
+    references_removed: list[str] = dataclasses.field(default_factory=list)  # (URLs)
 
     @property
     def is_empty(self) -> bool:
@@ -71,7 +74,7 @@ class CubeDiff(Result):
             self.variables_added or self.variables_removed or self.variables_changed
             or self.labels_added or self.labels_removed or self.labels_rewritten
             or self.attrs_changed or self.groups_added or self.groups_removed
-            or self.group_diffs
+            or self.group_diffs or self.references_added or self.references_removed
         )  # fmt: skip
 
     def describe(self) -> str:
@@ -102,6 +105,12 @@ class CubeDiff(Result):
         lines += [f"~ {dim} {span} rewritten" for span in self.labels_rewritten]
         for key, (before, after) in self.attrs_changed.items():
             lines.append(f"~ attribute {key}: {before!r} -> {after!r}")
+        if self.references_added:
+            lines.append(f"+ references {_files(self.references_added)}")
+        if self.references_removed:
+            lines.append(
+                f"- references {_files(self.references_removed)} (rolled back, or materialized)"
+            )
         return lines
 
     def html_title(self) -> str:
@@ -119,8 +128,12 @@ def diff_versions(
     options: dict[str, Any] = {"chunks": None, "create_default_indexes": False}
     before = read_groups(repo, from_snapshot, where=f"{where} at {from_snapshot[:12]}", **options)
     after = read_groups(repo, to_snapshot, where=f"{where} at {to_snapshot[:12]}", **options)
+    files_before = set(referenced_files(repo, from_snapshot))
+    files_after = set(referenced_files(repo, to_snapshot))
+    added, removed = sorted(files_after - files_before), sorted(files_before - files_after)
     if not (before.grouped or after.grouped):
-        return _diff_group(repo, from_snapshot, to_snapshot, before, after, "", append_dim)
+        flat = _diff_group(repo, from_snapshot, to_snapshot, before, after, "", append_dim)
+        return dataclasses.replace(flat, references_added=added, references_removed=removed)
     group_diffs = {
         after.label(path): changed
         for path in after.datasets
@@ -145,6 +158,8 @@ def diff_versions(
         groups_added=[tree_path(path) for path in after.datasets if path not in before.datasets],
         groups_removed=[tree_path(path) for path in before.datasets if path not in after.datasets],
         group_diffs=group_diffs,
+        references_added=added,
+        references_removed=removed,
     )
 
 
@@ -185,6 +200,13 @@ def _diff_group(
         ],
         attrs_changed=_mapping_changes(before.attrs, after.attrs),
     )
+
+
+def _files(urls: list[str]) -> str:
+    """``a.nc, b.nc (2 files)``, or the first and last of many."""
+    names = [url.rsplit("/", 1)[-1] for url in urls]
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]}"
+    return f"{shown} ({plural(len(urls), 'file')})"
 
 
 def _labels(dataset: xr.Dataset, dim: str) -> np.ndarray:

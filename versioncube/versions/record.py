@@ -15,11 +15,19 @@ key                meaning
 ``append_dim``     the dimension appended along
 ``index_range``    ``[start, stop)`` along the append dimension written by this commit
 ``labels``         ``[first, last]`` append labels (ISO 8601 for datetimes), or null
+``virtual``        optional, on commits of virtual slices (``append --virtual``): the file
+                   the commit references instead of copying, and its stamp when it was
+                   referenced: ``{"url": ..., "size": ..., "mtime_ns": ...}`` for a local
+                   file, ``{"url": ..., "size": ..., "etag": ...}`` for an object
 ``tool_version``   the versioncube version that wrote the commit
 ``groups``         the groups the commit appended to, as DataTree paths (``["/0", "/1"]``
                    for the levels of a pyramid, ``["/", "/atmos"]`` for a tree); left
                    out for a flat cube (its one group, the root)
 =================  ================================================================
+
+Operations: ``create`` and ``append`` (copied or, with ``virtual``, referenced slices),
+``materialize`` (referenced chunks of ``index_range`` copied into the repository: no rows
+move, no values change).
 
 Resume, ``log``, ``diff`` and ``verify`` read it; its meaning never changes within a schema
 version. Readers ask a record what it implies (:attr:`CommitRecord.starts_cube`,
@@ -49,6 +57,8 @@ READABLE_SCHEMAS = (1, 2)
 STARTING_OPERATIONS = frozenset({"create"})
 #: Operations that only add rows at the end of the append dimension.
 APPENDING_OPERATIONS = frozenset({"create", "append"})
+#: Operations that change how rows are stored, never which rows there are or their values.
+ROW_KEEPING_OPERATIONS = frozenset({"materialize"})
 
 Label = str | int | float | bool | None
 
@@ -65,7 +75,13 @@ class CommitRecord:
     labels: tuple[Label, Label] | None
     tool_version: str = __version__
     schema: int = SCHEMA_VERSION
+    virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
     groups: tuple[str, ...] | None = None  # the groups appended to (None: a flat cube)
+
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether this commit left every row and value as it was (e.g. ``materialize``)."""
+        return self.operation in ROW_KEEPING_OPERATIONS
 
     @property
     def starts_cube(self) -> bool:
@@ -86,6 +102,10 @@ class CommitRecord:
             del record["groups"]
         else:
             record["groups"] = list(self.groups)
+        if self.virtual is None:  # optional: records of copied slices stay as they were
+            del record["virtual"]
+        else:
+            record["virtual"] = dict(self.virtual)
         return {METADATA_KEY: json.dumps(record, separators=(",", ":"))}
 
     @classmethod
@@ -109,6 +129,7 @@ class CommitRecord:
             labels=(labels[0], labels[1]) if labels is not None else None,
             tool_version=record.get("tool_version", "?"),
             groups=tuple(map(str, record["groups"])) if record.get("groups") else None,
+            virtual=record.get("virtual") if isinstance(record.get("virtual"), Mapping) else None,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from typing import Any
 import icechunk
 import xarray as xr
 
-from versioncube.display.format import format_label, human_size, short_time
+from versioncube.display.format import format_label, human_size, plural, short_time
 from versioncube.display.results import Result
+from versioncube.store.containers import referenced_files
 from versioncube.store.target import Target
 from versioncube.versions.groups import read_groups
 
@@ -44,6 +45,7 @@ class CubeInfo(Result):
     chunk_bytes: int  # chunks reachable from any branch or tag, all versions together
     disk_bytes: int | None  # the repository folder on local disk, garbage included
     groups: list[GroupInfo] = dataclasses.field(default_factory=list)  # empty: a flat cube
+    referenced_files: list[str] = dataclasses.field(default_factory=list)  # virtual chunks'
 
     def describe(self) -> str:
         refs = f" ({', '.join(self.refs)})" if self.refs else ""
@@ -72,6 +74,13 @@ class CubeInfo(Result):
         if self.disk_bytes is not None:
             stored += f"; {human_size(self.disk_bytes)} on disk"
         lines.append(stored)
+        if self.referenced_files:
+            folders = sorted({url.rsplit("/", 1)[0] + "/" for url in self.referenced_files})
+            lines.append(
+                f"references {plural(len(self.referenced_files), 'file')} under "
+                f"{', '.join(folders)} (virtual chunks read from there; `versioncube "
+                "materialize` copies them into the cube)"
+            )
         return "\n".join(lines)
 
     def html_title(self) -> str:
@@ -115,6 +124,7 @@ def describe_version(
         ]
         if groups.grouped
         else [],
+        referenced_files=referenced_files(repo, snapshot_id),
     )
 
 

@@ -3,9 +3,10 @@
 Checks, in order: the version opens as one consistent dataset; the append labels are strictly
 increasing (no duplicates, nothing out of order); every versioncube commit in its history
 covers the rows right after the previous one, and the labels it recorded are the labels at
-those rows; every chunk of every variable reads back. It also reports what ``gc`` would remove
-(objects no branch or tag reaches: rolled-back commits, interrupted appends), which is not
-damage.
+those rows; the files it references (virtual slices) are unchanged and present
+(:func:`stale_sources`); every chunk of every variable reads back. It also reports what
+``gc`` would remove (objects no branch or tag reaches: rolled-back commits, interrupted
+appends), which is not damage.
 
 A cube of groups (a pyramid's levels, a tree's nodes) is checked group by group, and across
 them: every group along the append dimension has the same length and labels, a pyramid has all
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import icechunk
 import numpy as np
@@ -26,6 +29,7 @@ import zarr
 from versioncube.display.format import first_line, format_label, human_size
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
+from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
 from versioncube.versions.groups import group_problems, read_groups
 from versioncube.versions.record import CommitRecord
 
@@ -92,11 +96,14 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
     problems += _label_order(labels, append_dim)
     commits, record_problems = _records(repo, snapshot_id, labels, size)
     problems += record_problems
+    sources, source_problems = stale_sources(repo, snapshot_id)
+    problems += source_problems
     chunks_read = 0
     for path in paths:
         chunks, chunk_problems = _read_every_chunk(store, path)
         chunks_read += chunks
-        problems += chunk_problems
+        # a changed or missing file fails every chunk that references it: it is named once above
+        problems += [line for line in chunk_problems if not any(url in line for url in sources)]
     orphans = repo.garbage_collect(dt.datetime.now(dt.UTC), dry_run=True)
     return VerifyReport(
         snapshot_id=snapshot_id,
@@ -109,6 +116,105 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
         + orphans.chunks_deleted,
         orphaned_bytes=orphans.bytes_deleted,
     )
+
+
+def stale_sources(repo: icechunk.Repository, snapshot_id: str) -> tuple[set[str], list[str]]:
+    """The files a version references (virtual chunks) that changed or vanished since their
+    commits referenced them, and a problem line for each.
+
+    A local file is compared with the stamp its commit recorded (size and modification time,
+    to the nanosecond); an object, or a file without a recorded stamp, by reading one of its
+    chunks through Icechunk, which refuses a changed ETag or modification time.
+    """
+    if not repo.config.virtual_chunk_containers:
+        return set(), []
+    session = repo.readonly_session(snapshot_id=snapshot_id)
+    locations = set(session.all_virtual_chunk_locations())
+    if not locations:
+        return set(), []
+    stamps: dict[str, tuple[str, CommitRecord]] = {}
+    for snapshot in repo.ancestry(snapshot_id=snapshot_id):
+        record = CommitRecord.from_metadata(snapshot.metadata)
+        if record is not None and record.virtual is not None:
+            stamps.setdefault(str(record.virtual.get("url")), (snapshot.id, record))
+    stale: set[str] = set()
+    problems: list[str] = []
+    unchecked = []
+    for url in sorted(locations):
+        recorded = stamps.get(url)
+        where = f" (referenced by commit {recorded[0][:12]})" if recorded else ""
+        parsed = urlparse(url)
+        if parsed.scheme == "file" and recorded is not None:
+            path = unquote(parsed.path)
+            try:
+                status = os.stat(path)
+            except OSError:
+                stale.add(url)
+                problems.append(f"source {url} is missing{where}")
+                continue
+            wanted = recorded[1].virtual or {}
+            if (status.st_size, status.st_mtime_ns) != (wanted.get("size"), wanted.get("mtime_ns")):
+                stale.add(url)
+                problems.append(
+                    f"source {url} changed after it was referenced{where}: size "
+                    f"{status.st_size} (was {wanted.get('size')}), modified "
+                    f"{_file_time(status.st_mtime_ns)} (was {_file_time(wanted.get('mtime_ns'))})"
+                )
+        else:
+            unchecked.append((url, where))
+    if unchecked:
+        for url, where, reason in _read_one_chunk_each(session.store, unchecked):
+            stale.add(url)
+            problems.append(f"source {url} {reason}{where}")
+    # Icechunk names a local file by its path in some messages, by its URL in others
+    stale |= {unquote(urlparse(url).path) for url in stale if url.startswith("file://")}
+    return stale, problems
+
+
+def _file_time(ns: Any) -> str:
+    if not isinstance(ns, int):
+        return "?"
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def _read_one_chunk_each(store: Any, files: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Read one chunk of each file through Icechunk; (url, where, reason) for those that fail."""
+    wanted = dict(files)
+    keys: dict[str, str] = {}
+
+    group = zarr.open_group(store, mode="r")
+    arrays = [(name, _key_encoding(array)) for name, array in group.arrays()]
+
+    async def find() -> None:
+        for name, encoding in arrays:
+            async for coords, kinds, paths, _, _, _ in store.array_chunk_iterator(name):
+                for index, kind, path in zip(coords, kinds, paths, strict=True):
+                    if int(kind) == 2 and path in wanted and path not in keys:
+                        keys[path] = f"{name}/" + encoding.encode_chunk_key(tuple(map(int, index)))
+            if len(keys) == len(wanted):
+                return
+
+    run_on_zarr_loop(find())
+    failures = []
+
+    for url, key in sorted(keys.items()):
+        try:
+            run_on_zarr_loop(store.get(key, buffer_prototype()))
+        except Exception as error:  # whatever the read says is the finding
+            text = first_line(error)
+            if "checksum" in text and "changed" in text:
+                reason = "changed after it was referenced"
+            elif "not found" in text.lower() or "No such file" in text:
+                reason = "is missing"
+            else:
+                reason = f"cannot be read: {text}"
+            failures.append((url, wanted[url], reason))
+    return failures
+
+
+def _key_encoding(array: Any) -> Any:
+    """How an array names its chunks (Zarr v3; versioncube writes nothing else)."""
+    return array.metadata.chunk_key_encoding
 
 
 def _label_order(labels: np.ndarray, dim: str) -> list[str]:
@@ -138,7 +244,7 @@ def _records(
     started = False
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
         record = CommitRecord.from_metadata(snapshot.metadata)
-        if record is None:
+        if record is None or record.keeps_rows:
             continue
         if not record.appends_rows or record.index_range is None:
             break

@@ -49,6 +49,7 @@ from versioncube.store.commit import (
     AlreadyCommitted,
     Change,
     CommitOptions,
+    Committed,
     RetryPolicy,
     Staged,
     commit_change,
@@ -132,6 +133,9 @@ class Appender:
             retry=RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries)
         )
         self.start_afresh = config.force_new  # the next append starts the cube anew
+        self.virtual = config.virtual  # files become references (write/virtual.py)
+        self.virtual_group = config.virtual_group
+        self.virtual_containers = tuple(config.virtual_containers)
         self._ledger = SliceHistory()
         self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
@@ -166,7 +170,8 @@ class Appender:
         storage_options: Mapping[str, Any] | None = None,
         options: CommitOptions | None = None,
     ) -> AppendResult:
-        """Append one slice as one commit (see the module docstring for the steps)."""
+        """Append one slice as one commit (see the module docstring for the steps); virtual
+        slices go through :func:`versioncube.write.virtual.append_item`."""
         slice_options = self.slice_options.overridden(
             engine=engine, storage_options=storage_options
         )
@@ -195,11 +200,24 @@ class Appender:
             repo = self.store.create(settings, outline.append_dim)
         change = self.change_for(ref, dataset, outline, afresh)
         committed = commit_change(repo, self.store.target, self.store.branch, change, options)
+        return self.note_commit(ref, committed, afresh, outline, settings)
+
+    def note_commit(
+        self,
+        ref: IdentifiedSlice,
+        committed: Committed[AppendPayload],
+        afresh: bool,
+        outline: ResolvedOutline,
+        settings: Mapping[str, Any] | None = None,
+    ) -> AppendResult:
+        """Keep the ledger and the outline current after an append's commit (copied or
+        virtual), and say what happened; ``settings``: what the repository keeps about a cube
+        started afresh (default: its outline's)."""
         if committed.payload is None:  # another writer appended this very slice first
             return AppendResult(ref.name, ref.identity, "skipped", committed.snapshot_id, None)
         payload = committed.payload
         if afresh:
-            self.store.save_settings(settings)
+            self.store.save_settings(outline_settings(outline) if settings is None else settings)
             self.start_afresh = False
             self._dry_run_outline = None
         self._ledger.committed(committed.snapshot_id, payload.record)

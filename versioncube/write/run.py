@@ -28,6 +28,7 @@ from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
 from versioncube.write.profiling import profiled
 from versioncube.write.run_logging import logging_for_run
+from versioncube.write.virtual import append_item
 
 #: More skipped slices than this are summarised in one line unless a verbose listing is asked.
 MAX_SKIPPED_LISTED = 5
@@ -143,7 +144,7 @@ def append_slices(
             logger.info("appending to %s (branch %s)", store.where, store.branch)
             for item in as_slice_list(slices):
                 try:
-                    result = appender.append(item, dry_run=dry_run, options=options)
+                    result = append_item(appender, item, dry_run=dry_run, options=options)
                 except SliceError as error:
                     if not dry_run:
                         raise

@@ -1,6 +1,9 @@
 """The catalogue of bad input versioncube is tried with (tests/test_bad_input.py runs it, and
 docs/generate_reference.py turns it into docs/bad-input.md).
 
+It is here, not in tests/, because both of them import it: the page lists exactly the cases
+the tests try, with the errors they raise.
+
 Each case gets a folder to write files into and a cube that holds two good days, and must
 fail with a versioncube error; the tests then check that the branch tip did not move and that
 the next good slice still appends.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -23,6 +27,7 @@ NEXT_DAY = "2024-01-03"
 
 
 def good(day: str = NEXT_DAY) -> xr.Dataset:
+    """A slice that fits the cube of :func:`cube_with_two_days` (by default, its next day)."""
     return sample_slice(day, shape=SHAPE)
 
 
@@ -35,7 +40,7 @@ class BadInput:
     attempt: Callable[[Path, str], object]  # (folder, target) -> calls versioncube
 
 
-def _append(item, target: str, **settings) -> object:
+def _append(item: Any, target: str, **settings: Any) -> object:
     return versioncube.append([item], target_dir=target, **settings)
 
 
@@ -213,5 +218,6 @@ def error_text(case: BadInput, folder: Path, target: str) -> str:
 
 
 def cube_with_two_days(target: str) -> versioncube.Cube:
+    """The cube every case is tried against: 2024-01-01 and 2024-01-02, one commit each."""
     versioncube.append([good("2024-01-01"), good("2024-01-02")], target_dir=target)
     return versioncube.open_cube(target)

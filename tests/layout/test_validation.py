@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
 
 
 def _no_append_dim(s, _make):
@@ -153,24 +153,6 @@ def test_bad_first_slice_creates_nothing(memory_target, small_slice, make_bad, e
     with pytest.raises(versioncube.SliceValidationError, match=re.escape(expected)):
         cube.append(bad)
     assert not cube.exists()
-
-
-def test_unopenable_slices_are_named(tmp_path, memory_target, small_slice):
-    cube = open_cube(memory_target)
-    cube.append(small_slice("2024-01-01"))
-    before = tip(cube)
-    corrupt = tmp_path / "2024-01-02.nc"
-    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-
-    with pytest.raises(versioncube.SliceOpenError, match="slice nowhere.nc: file not found"):
-        cube.append(tmp_path / "nowhere.nc")
-    with pytest.raises(versioncube.SliceOpenError, match="slice 2024-01-02.nc: cannot be read"):
-        cube.append(corrupt)
-    with pytest.raises(
-        versioncube.SliceOpenError, match="expected a path, a URI or an xarray Dataset"
-    ):
-        cube.append(42)
-    assert tip(cube) == before
 
 
 def test_errors_are_versioncube_errors_and_builtin_kinds():

@@ -1,4 +1,5 @@
-"""Slice identities and opening slices from files, Zarr folders and fsspec URIs."""
+"""Opening slices from files, Zarr folders and fsspec URIs; slices that cannot be opened are
+named, and the tip stays."""
 
 from __future__ import annotations
 
@@ -9,38 +10,9 @@ import xarray as xr
 import versioncube
 import versioncube.slices.opening
 from versioncube import open_cube
-from versioncube.slices.identity import dataset_fingerprint, slice_ref
+from versioncube.slices.identity import slice_ref
 from versioncube.slices.opening import open_slice
-
-
-def test_path_identity_is_absolute(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    ref = slice_ref("data/2024-03-01.nc")
-    assert ref.identity == str(tmp_path / "data" / "2024-03-01.nc")
-    assert ref.name == "2024-03-01.nc"
-    assert slice_ref(f"file://{tmp_path}/x.nc").identity == str(tmp_path / "x.nc")
-
-
-def test_uri_identity_is_the_uri():
-    ref = slice_ref("s3://archive/era5/2024-03-01.nc")
-    assert ref.identity == "s3://archive/era5/2024-03-01.nc"
-    assert ref.name == "2024-03-01.nc"
-
-
-def test_dataset_fingerprint_follows_content(small_slice):
-    a, same = small_slice("2024-01-01"), small_slice("2024-01-01")
-    assert dataset_fingerprint(a) == dataset_fingerprint(same)
-    assert dataset_fingerprint(a).startswith("sha256:")
-    changed_value = a.copy(deep=True)
-    changed_value["tas"][0, 0, 0] += 1
-    assert dataset_fingerprint(changed_value) != dataset_fingerprint(a)
-    assert dataset_fingerprint(a.assign_attrs(x=1)) != dataset_fingerprint(a)
-    assert dataset_fingerprint(small_slice("2024-01-02")) != dataset_fingerprint(a)
-
-
-def test_dask_backed_dataset_is_fingerprinted_without_computing(small_slice):
-    lazy = small_slice("2024-01-01").chunk({"lat": 2})
-    assert dataset_fingerprint(lazy) == dataset_fingerprint(lazy)
+from versioncube.testing import tip
 
 
 def test_zarr_folder_slices(tmp_path, memory_target, small_slice):
@@ -85,3 +57,21 @@ def test_unknown_engine_is_a_slice_error(daily_files):
         open_slice(ref, engine="no-such-engine"),
     ):
         pass
+
+
+def test_unopenable_slices_are_named(tmp_path, memory_target, small_slice):
+    cube = open_cube(memory_target)
+    cube.append(small_slice("2024-01-01"))
+    before = tip(cube)
+    corrupt = tmp_path / "2024-01-02.nc"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+
+    with pytest.raises(versioncube.SliceOpenError, match="slice nowhere.nc: file not found"):
+        cube.append(tmp_path / "nowhere.nc")
+    with pytest.raises(versioncube.SliceOpenError, match="slice 2024-01-02.nc: cannot be read"):
+        cube.append(corrupt)
+    with pytest.raises(
+        versioncube.SliceOpenError, match="expected a path, a URI or an xarray Dataset"
+    ):
+        cube.append(42)
+    assert tip(cube) == before

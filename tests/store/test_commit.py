@@ -1,10 +1,10 @@
 """Concurrent writers and crashes, without lock files: exactly-once appends on local disk and
-on a real S3 server (SeaweedFS)."""
+on real object-store servers (SeaweedFS for S3, Azurite for Azure), and racing commits that
+prove each server's conditional writes."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import random
 import signal
@@ -17,21 +17,23 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import write_daily_files
 from versioncube.store.commit import RetryPolicy
+from versioncube.testing import commits, tip
+from versioncube.testing.clouds import CLOUDS
+from versioncube.testing.racing import race
 from versioncube.versions.record import CommitRecord
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", *CLOUDS])
 def target(request, tmp_path):
-    """A fresh target on local disk or on SeaweedFS, with its storage options."""
+    """A fresh target on local disk or on each object store's server, with its options."""
     if request.param == "local":
         return str(tmp_path / "cube"), {}
-    return request.getfixturevalue("s3_target")
+    return request.getfixturevalue(f"{request.param}_target")
 
 
 def _settings(target):
@@ -137,6 +139,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # four writer processes
 def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     paths = [
         str(p) for p in write_daily_files(tmp_path / "slices", "2024-01-01", 20, shape=(9, 18))
@@ -164,6 +167,8 @@ def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     assert cube.verify().ok
 
 
+@pytest.mark.slow  # 30 runs killed by SIGKILL
+@pytest.mark.parametrize("target", ["local", "s3"], indirect=True)  # 30 runs: not every cloud
 def test_sigkill_at_random_moments_never_shows_a_partial_slice(target, tmp_path):
     paths = [
         str(p) for p in write_daily_files(tmp_path / "slices", "2024-01-01", 30, shape=(9, 18))
@@ -202,77 +207,31 @@ def test_sigkill_at_random_moments_never_shows_a_partial_slice(target, tmp_path)
     assert completed_runs < 30  # the kills did interrupt runs
 
 
-# -- verify ---------------------------------------------------------------------------------------
+# -- racing commits: the server's conditional writes, not the client, keep every commit ---------
+
+RACE = {"writers": 3, "commits": 6}  # commits by each writer
 
 
-def test_verify_finds_a_missing_chunk(tmp_path, small_slice):
-    target = str(tmp_path / "cube")
-    versioncube.append(
-        [small_slice(f"2024-01-0{d}", shape=(45, 90)) for d in range(1, 4)], target_dir=target
-    )
-    assert open_cube(target).verify().ok
-    chunk = sorted((tmp_path / "cube" / "chunks").iterdir())[0]
-    chunk.unlink()
+@pytest.mark.slow
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_racing_commits_are_never_lost(cloud, request):
+    uri, options = request.getfixturevalue(f"{cloud}_target")
 
-    report = open_cube(target).verify()
+    count = race(uri, options, **RACE)
 
-    assert not report.ok
-    assert any("unreadable" in problem for problem in report.problems)
-    cli = subprocess.run(
-        [sys.executable, "-m", "versioncube", "verify", "-t", target],
-        capture_output=True,
-        text=True,
-    )
-    assert cli.returncode == 1
-    assert "DAMAGE: variable" in cli.stdout
+    print(f"race on {cloud}: {count}")
+    assert count.conflicts_retried > 0, count  # the writers did race
+    assert count.reported == count.on_branch == count.groups_at_tip == count.attempted, count
+    assert count.lost == 0, count
 
 
-def test_verify_finds_labels_that_disagree_with_the_records(memory_target, small_slice):
-    import zarr
+@pytest.mark.slow
+def test_the_race_loses_commits_without_conditional_writes(azure_target):
+    """The same race with Icechunk's conditional writes switched off loses commits: the race
+    above tells a server that enforces them from one that does not."""
+    count = race(*azure_target, **RACE, unconditional=True)
 
-    versioncube.append(
-        [small_slice(f"2024-01-0{d}") for d in range(1, 4)], target_dir=memory_target
-    )
-    cube = open_cube(memory_target)
-    session = cube.repository.writable_session("main")
-    zarr.open_group(session.store)["time"][1] = 0  # relabel a row, as a careless edit might
-    session.commit("hand edit")
-
-    report = cube.verify()
-
-    assert not report.ok
-    assert any("out of order" in problem for problem in report.problems)
-    assert any("recorded labels ['2024-01-02', '2024-01-02']" in p for p in report.problems)
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-
-def _append_in_child(target, queue):
-    try:
-        open_cube(target).to_xarray()
-        queue.put("no error")
-    except versioncube.VersionCubeError as error:
-        queue.put(f"{type(error).__name__}: {error}")
-
-
-def _child_reading_a_cube(start_method: str, tmp_path, small_slice) -> str:
-    """What a child process started with ``start_method`` reports when it reads a cube."""
-    target = str(tmp_path / "cube")
-    versioncube.append([small_slice("2024-01-01")], target_dir=target)  # Icechunk used here
-    context = multiprocessing.get_context(start_method)
-    queue = context.Queue()
-    child = context.Process(target=_append_in_child, args=(target, queue))
-    child.start()
-    child.join(120)
-    assert not child.is_alive()
-    return queue.get(timeout=5)
-
-
-def test_a_forked_child_gets_a_clear_error_instead_of_hanging(tmp_path, small_slice):
-    report = _child_reading_a_cube("fork", tmp_path, small_slice)
-    assert report.startswith("UnsafeProcessError: this process was created by fork()")
-
-
-def test_a_spawned_child_works(tmp_path, small_slice):
-    assert _child_reading_a_cube("spawn", tmp_path, small_slice) == "no error"
+    print(f"race on azure without conditional writes: {count}")
+    assert count.reported == count.attempted
+    assert count.lost > 0, count
+    assert count.on_branch == count.groups_at_tip == count.reported - count.lost

@@ -11,12 +11,12 @@ import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
-from versioncube.errors import CubeNotFoundError, SliceValidationError
+from versioncube.errors import ConfigError, CubeNotFoundError, SliceValidationError
+from versioncube.testing import commits, tip
 
 X, Y, LEVELS = [0.5, 1.5, 2.5], [10.0, 20.0], [1000, 500, 250]
 
@@ -315,26 +315,18 @@ def test_configured_attributes_go_to_the_root_of_a_tree(memory_target):
 
 
 @pytest.mark.slow
-def test_lazy_groups_and_levels_are_appended_on_a_dask_cluster(tmp_path):
+def test_lazy_trees_are_appended_on_a_dask_cluster(tmp_path):
     """Each group is written by to_icechunk, which forks the session to the workers and merges
     their writes back: one commit per slice on a real cluster of worker processes."""
     from distributed import Client, LocalCluster
-    from test_pyramids import LEVELS as PYRAMID
-    from test_pyramids import assert_level_equal, expected_level, pyramid_slice
 
     trees = [tree_everywhere(day) for day in range(3)]
-    days = [pyramid_slice(day).chunk({"lat": 16, "lon": 16}) for day in range(3)]
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
     with cluster, Client(cluster):
         versioncube.append([tree.chunk() for tree in trees], target_dir=str(tmp_path / "tree"))
-        versioncube.append(days, target_dir=str(tmp_path / "pyramid"), levels=PYRAMID)
 
     assert_tree_equal(versioncube.open_datatree(str(tmp_path / "tree")), trees)
-    assert len(commits(open_cube(str(tmp_path / "pyramid")))) == 3
-    full = xr.concat(days, "time")
-    for level in range(4):
-        found = versioncube.open_dataset(str(tmp_path / "pyramid"), level=level).load()
-        assert_level_equal(found, expected_level(full, level))
+    assert len(commits(open_cube(str(tmp_path / "tree")))) == 3
 
 
 def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_target):
@@ -372,3 +364,15 @@ def test_a_slice_source_may_provide_trees(memory_target):
         [0, 1, 2], target_dir=memory_target, slice_source=provide_tree
     )
     assert again.skipped == 3
+
+
+def test_virtual_appends_to_a_tree_are_refused(tmp_path):
+    target = str(tmp_path / "cube")
+    versioncube.append(tree_everywhere(0), target_dir=target)
+    path = tmp_path / "day1.nc"
+    tree_everywhere(1).to_netcdf(path)
+    cube = open_cube(target)
+    before = tip(cube)
+    with pytest.raises(ConfigError, match="is a tree, whose groups are written together"):
+        cube.append(str(path), virtual=True)
+    assert tip(cube) == before
