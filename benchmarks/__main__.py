@@ -22,6 +22,7 @@ import icechunk
 
 from benchmarks import (
     growth,
+    levels,
     memory,
     phases,
     reads,
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "C": versus_zappend.run,
     "D": memory.run,
     "E": reads.run,
+    "L": levels.run,
     "P": phases.run,
     "W": writers.run,
     "V": virtual.run,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import versioncube
-from benchmarks import phases, reads, writers
+from benchmarks import levels, phases, reads, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
@@ -30,6 +30,7 @@ EXPECTED_CASES = {
     "B": list(WRITERS),
     "D": ["versioncube"],
     "E": [reads.FIRST, reads.HEAD, reads.HELP],
+    "L": [levels.PYRAMID, levels.PYRAMID_LOOP, levels.FLAT, levels.TREE, levels.TREE_LOOP],
     "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
     "W": [writers.case_name(s, n) for s in writers.STORAGES for n in writers.WRITER_COUNTS],
     "V": [

@@ -34,7 +34,7 @@ from versioncube.errors import (
 )
 
 if TYPE_CHECKING:
-    from versioncube.api import append, append_slices, open_cube, open_dataset
+    from versioncube.api import append, append_slices, open_cube, open_dataset, open_datatree
     from versioncube.config import Config
     from versioncube.cube import Cube
     from versioncube.slices.sources import Context, SliceSource
@@ -47,6 +47,7 @@ _LAZY = {
     "append_slices": "versioncube.api",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
+    "open_datatree": "versioncube.api",
     "Config": "versioncube.config",
     "Context": "versioncube.slices.sources",
     "Cube": "versioncube.cube",
@@ -91,6 +92,7 @@ __all__ = [
     "append_slices",
     "open_cube",
     "open_dataset",
+    "open_datatree",
 ]
 
 

@@ -20,11 +20,16 @@ from versioncube.config import Config, ConfigLike, load_config
 from versioncube.config.outline import ResolvedOutline
 from versioncube.display import html
 from versioncube.display.json import JsonValue
-from versioncube.errors import ConfigError, CubeNotFoundError
+from versioncube.errors import ConfigError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
 from versioncube.store.containers import check_version_authorised
-from versioncube.store.dataset import NO_DATA, open_version
+from versioncube.store.groups import (
+    VersionLevels,
+    open_cube_version,
+    open_tree_version,
+    version_levels,
+)
 from versioncube.store.repository import CubeStore
 from versioncube.store.target import Target, TargetLike, parse_target
 from versioncube.store.translate import translated
@@ -37,7 +42,8 @@ from versioncube.versions.refs import ResolvedVersion, VersionLike, ref_names, r
 from versioncube.versions.retention import GcResult, collect_garbage, parse_duration
 from versioncube.versions.summary import CubeInfo, describe_version
 from versioncube.versions.verify import VerifyReport, verify_version
-from versioncube.write.append import Appender, AppendResult
+from versioncube.write.append import AppendResult
+from versioncube.write.grouped import GroupedAppender
 from versioncube.write.materialize import MaterializeResult, materialize
 from versioncube.write.run import RunSummary, append_slices
 from versioncube.write.virtual import append_item
@@ -81,7 +87,7 @@ class Cube:
             config = dataclasses.replace(config, append_dim=append_dim)
         self.config = config
         self.store = CubeStore(target, branch, config.virtual_credentials)
-        self._appender = Appender(self.store, config)
+        self._appender = GroupedAppender(self.store, config)
 
     @property
     def target(self) -> Target:
@@ -138,22 +144,60 @@ class Cube:
         return self.outline.append_dim
 
     @_translated
-    def to_xarray(self, /, version: VersionLike = None, **xarray_options: Any) -> xr.Dataset:
+    def to_xarray(
+        self,
+        /,
+        version: VersionLike = None,
+        *,
+        level: int | None = None,
+        group: str | None = None,
+        **xarray_options: Any,
+    ) -> xr.Dataset:
         """The cube as it is at the branch tip, or as it was at ``version``, lazily (dask).
 
         ``version``: a tag, branch, ``BRANCH~N``/``~N``, snapshot id (or a unique prefix), or
         an ISO 8601 date-time / ``datetime`` meaning "as of" (see :mod:`versioncube.versions.
-        refs`). ``xarray_options`` go to ``xarray.open_dataset`` (``chunks={}`` by default).
+        refs`). ``level``: a level of a pyramid (default: level 0, the finest); ``group``: a
+        group of a tree, by its path (``"/atmos"``; default: the root). ``xarray_options`` go
+        to ``xarray.open_dataset`` (``chunks={}`` by default).
         """
         resolved = self.resolve(version)
-        where = self.branch if version is None else f"version {resolved.text!r}"
-        where = f"{where} of {self.target.uri}"
+        where = self._where(version, resolved)
         options = {"chunks": {}, **xarray_options}
         check_version_authorised(self.repository, resolved.snapshot_id, where)
-        dataset = open_version(self.repository, resolved.snapshot_id, where=where, **options)
-        if not dataset.variables:
-            raise CubeNotFoundError(f"{where} {NO_DATA}")
-        return dataset
+        return open_cube_version(
+            self.repository, resolved.snapshot_id, level=level, group=group, where=where, **options
+        )
+
+    @_translated
+    def to_datatree(self, /, version: VersionLike = None, **xarray_options: Any) -> xr.DataTree:
+        """The cube (every group of it: the levels of a pyramid, the nodes of a tree; a flat
+        cube is a tree of one node) at the tip or at ``version``, as a lazy DataTree."""
+        resolved = self.resolve(version)
+        options = {"chunks": {}, **xarray_options}
+        where = self._where(version, resolved)
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
+        return open_tree_version(self.repository, resolved.snapshot_id, where=where, **options)
+
+    @property
+    def levels(self) -> VersionLevels:
+        """The levels of the pyramid at the branch tip: ``len(cube.levels)``,
+        ``cube.levels[n]`` (lazy Datasets, 0 the finest); see :meth:`levels_at`."""
+        return self.levels_at(None)
+
+    @_translated
+    def levels_at(self, /, version: VersionLike = None, **xarray_options: Any) -> VersionLevels:
+        """The levels of the pyramid at ``version`` (CubeNotFoundError if it has none)."""
+        resolved = self.resolve(version)
+        options = {"chunks": {}, **xarray_options}
+        where = self._where(version, resolved)
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
+        return version_levels(self.repository, resolved.snapshot_id, where=where, **options)
+
+    def _where(self, version: VersionLike, resolved: ResolvedVersion) -> str:
+        """How messages name a version of the cube."""
+        where = self.branch if version is None else f"version {resolved.text!r}"
+        return f"{where} of {self.target.uri}"
 
     @_translated
     def resolve(self, version: VersionLike = None) -> ResolvedVersion:

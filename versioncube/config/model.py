@@ -121,6 +121,35 @@ class ProfilingSettings(TypedDict, total=False):
     ]
 
 
+AggMethod = Literal["auto", "first", "min", "max", "mean", "median", "mode"]
+
+
+class LevelsSettings(TypedDict, total=False):
+    """A multi-level pyramid (xcube's levels): every append writes each level in one commit."""
+
+    num_levels: Annotated[
+        Annotated[int, POSITIVE] | Literal["auto"],
+        'How many levels, level 0 included; "auto" (the default): halve until the coarsest '
+        "level fits one tile.",
+    ]
+    tile_size: Annotated[
+        Annotated[int, POSITIVE] | list[Annotated[int, POSITIVE]],
+        "Tile width and height in pixels ([w, h] or one number, default 256): the spatial chunk "
+        "size of every level, and what auto counts levels with.",
+    ]
+    agg_methods: Annotated[
+        AggMethod | dict[str, AggMethod],
+        "How a level aggregates each variable (one method, or variable names and patterns -> "
+        'method): "first" (every 2^k-th pixel), "mean", "median", "min", "max", "mode"; '
+        '"auto" (default): first for integers, mean otherwise.',
+    ]
+    xy_dims: Annotated[
+        list[str],
+        "The spatial dimensions [x, y] that levels downsample (default: the first of x/y, "
+        "lon/lat, longitude/latitude found).",
+    ]
+
+
 POLLING_DEFAULTS: PollingSettings = {"interval": 2.0, "timeout": 60.0}
 
 Category = Literal["target", "outline", "slices", "run", "unneeded"]
@@ -223,6 +252,14 @@ class Config:
         False,
         'Evaluate "{{ expression }}" attribute values as Python expressions (trusted '
         "configurations only).",
+        "outline",
+    )
+    levels: Annotated[int, POSITIVE] | Literal["auto"] | LevelsSettings | None = _setting(
+        None,
+        "Make the cube a multi-level pyramid for map viewers (xcube's levels): a number of levels, "
+        '"auto", or {num_levels, tile_size, agg_methods, xy_dims}. Every append writes level 0 '
+        "and each downsampled level (groups 0, 1, ...) in one commit, with xcube's .zlevels "
+        "keys in the root attributes (see docs/pyramids-and-groups.md).",
         "outline",
     )
     virtual: bool = _setting(

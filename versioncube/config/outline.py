@@ -41,7 +41,10 @@ OUTLINE_KEYS = (
     "attrs",
     "attrs_update_mode",
     "permit_eval",
+    "levels",
 )
+#: Outline settings stored only when set (null otherwise, for cubes that do not use them).
+OPTIONAL_KEYS = ("levels",)
 ALL_VARIABLES = "*"
 #: encoding settings that convert slice values on write, so any numeric slice dtype fits
 CONVERTING_ENCODINGS = ("dtype", "scale_factor", "add_offset")
@@ -60,6 +63,7 @@ class TargetOutline:
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     attrs_update_mode: AttrsUpdateMode = "keep"
     permit_eval: bool = False
+    levels: Any = None  # the ``levels`` setting as configured (see versioncube.layout.levels)
 
     @classmethod
     def from_config(cls, config: Config) -> TargetOutline:
@@ -75,8 +79,13 @@ class TargetOutline:
         return cls(**known)
 
     def to_metadata(self) -> dict[str, Any]:
-        """The outline as JSON data, for the repository's metadata."""
-        return {key: to_json(getattr(self, key)) for key in OUTLINE_KEYS}
+        """The outline as JSON data, for the repository's metadata (``levels`` only when set,
+        so that the metadata of cubes without levels stays as it was)."""
+        return {
+            key: to_json(getattr(self, key))
+            for key in OUTLINE_KEYS
+            if key not in OPTIONAL_KEYS or getattr(self, key) is not None
+        }
 
     @property
     def step(self) -> AppendStep:
@@ -89,13 +98,15 @@ class TargetOutline:
         stored one raises ConfigError naming its key path.
         """
         given, defaults = self.to_metadata(), TargetOutline().to_metadata()
+        if stored:  # a stored outline without an optional setting was created without it
+            stored = {**dict.fromkeys(OPTIONAL_KEYS), **stored}
         values = {}
         for key in OUTLINE_KEYS:
             if key not in stored:
-                values[key] = given[key]
+                values[key] = given.get(key)
                 continue
-            if given[key] != defaults[key]:
-                _refuse_contradiction(stored[key], given[key], key, where)
+            if given.get(key) != defaults.get(key):
+                _refuse_contradiction(stored[key], given.get(key), key, where)
             values[key] = stored[key]
         return TargetOutline.from_metadata(values)
 

@@ -297,3 +297,30 @@ def _failer(slice_name: str) -> Fail:
 def _preview(values: np.ndarray) -> str:
     shown = ", ".join(format_label(v) for v in values[:5])
     return shown + (", ..." if values.size > 5 else "")
+
+
+def check_unchanging(
+    cube: CubeOutline, dataset: xr.Dataset, slice_name: str, *, converted: Collection[str] = ()
+) -> None:
+    """Check a part of a slice that is written once, with the cube, and never appended to (a
+    group without the append dimension): the same variables, dims, dtypes, sizes and grid."""
+    fail = _failer(slice_name)
+    _check_same_names(cube, dataset, fail)
+    for name in sorted(cube.variables):
+        expected, variable = cube.variables[name], dataset.variables[name]
+        _check_variable(name, expected, variable, cube.append_dim, fail, name in converted)
+    for name, grid_values in cube.grid.items():
+        _check_grid(name, grid_values, dataset.variables[name], fail)
+
+
+def _check_same_names(cube: CubeOutline, dataset: xr.Dataset, fail: Fail) -> None:
+    names = set(map(str, dataset.variables))
+    missing = sorted(set(cube.variables) - names)
+    extra = sorted(names - set(cube.variables))
+    problems = []
+    if missing:
+        problems.append(f"lacks variable(s) {quote_names(missing)} that the cube has")
+    if extra:
+        problems.append(f"has variable(s) {quote_names(extra)} that the cube does not have")
+    if problems:
+        fail(" and ".join(problems))

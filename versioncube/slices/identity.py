@@ -47,7 +47,12 @@ from versioncube.slices.sources import SliceSource, provides_dataset, source_arg
 
 #: Anything that can be appended as a slice (a configured slice source takes its own items).
 SliceLike = (
-    str | os.PathLike[str] | xr.Dataset | SliceSource | contextlib.AbstractContextManager[Any]
+    str
+    | os.PathLike[str]
+    | xr.Dataset
+    | xr.DataTree
+    | SliceSource
+    | contextlib.AbstractContextManager[Any]
 )
 
 
@@ -83,7 +88,9 @@ class SliceRef:
             return None
         return content_stamp(self.location, storage_options)
 
-    def identified(self, dataset: xr.Dataset, stamp: str | None = None) -> IdentifiedSlice:
+    def identified(
+        self, dataset: xr.Dataset | xr.DataTree, stamp: str | None = None
+    ) -> IdentifiedSlice:
         """This reference with an identity, taken from the opened dataset if it had none."""
         if self.identity is not None:
             return IdentifiedSlice(self.item, self.identity, self.name, stamp)
@@ -100,6 +107,9 @@ def slice_ref(
     """
     if options is not None and options.source is not None:
         return _source_ref(item, options.source)
+    if isinstance(item, xr.DataTree):
+        identity = dataset_fingerprint(item)
+        return SliceRef(item, identity, f"tree {identity[:19]}")
     if provides_dataset(item):
         return SliceRef(item, None, type(item).__name__)
     if isinstance(item, xr.Dataset):
@@ -245,8 +255,15 @@ def _argument_text(value: Any) -> str:
     return repr(value)
 
 
-def dataset_fingerprint(dataset: xr.Dataset) -> str:
-    """A content digest of an in-memory dataset (names, dims, dtypes, attrs and values)."""
+def dataset_fingerprint(dataset: xr.Dataset | xr.DataTree) -> str:
+    """A content digest of an in-memory dataset (names, dims, dtypes, attrs and values); of a
+    DataTree, the digests of its nodes' own datasets with their paths."""
+    if isinstance(dataset, xr.DataTree):
+        nodes = [
+            f"{node.path}={dataset_fingerprint(node.to_dataset(inherit=False))}"
+            for node in dataset.subtree
+        ]
+        return "sha256:" + hashlib.sha256("\n".join(nodes).encode()).hexdigest()
     digest = hashlib.sha256()
     digest.update(_json_bytes(dataset.attrs))
     for name in sorted(map(str, dataset.variables)):

@@ -23,7 +23,12 @@ from typing import Any
 import xarray as xr
 
 from versioncube.config.model import Config
-from versioncube.errors import SliceNotFoundError, SliceOpenError, SliceTypeError
+from versioncube.errors import (
+    SliceNotFoundError,
+    SliceOpenError,
+    SliceTypeError,
+    SliceValidationError,
+)
 from versioncube.slices.identity import SliceRef, location_identity
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
@@ -35,6 +40,20 @@ logger = logging.getLogger(__name__)
 #: (dask-backed) and are written chunk by chunk.
 LOAD_LIMIT_BYTES = 512 * 2**20
 
+#: What a slice opens as: a dataset, or a tree of groups (a DataTree, or a file with groups).
+SliceData = xr.Dataset | xr.DataTree
+
+
+def flat_dataset(data: SliceData, slice_name: str) -> xr.Dataset:
+    """The slice as one dataset; a tree of groups is refused (only a cube of groups takes it)."""
+    if isinstance(data, xr.DataTree):
+        raise SliceValidationError(
+            slice_name,
+            "is a DataTree (a tree of groups), which only a cube of groups can take: append it "
+            "through versioncube.append or a Cube (open_cube)",
+        )
+    return data
+
 
 @contextlib.contextmanager
 def open_slice(
@@ -43,7 +62,7 @@ def open_slice(
     *,
     engine: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
-) -> Iterator[xr.Dataset]:
+) -> Iterator[SliceData]:
     """Open a slice for validation and writing; closes it (and its source) afterwards.
 
     ``engine`` and ``storage_options`` override those of ``options``.
@@ -59,6 +78,8 @@ def open_slice(
             provided = stack.enter_context(entered(provided))
         if isinstance(provided, xr.Dataset):
             yield _persisted(provided, options, stack) if options.persist else provided
+        elif isinstance(provided, xr.DataTree):  # persist_mem_slices applies to Datasets
+            yield provided
         elif isinstance(provided, str | os.PathLike):
             yield _open_location(ref, _location(provided), options, stack)
         else:
@@ -87,7 +108,7 @@ def _location(item: str | os.PathLike[str]) -> str:
 
 def _open_location(
     ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
-) -> xr.Dataset:
+) -> SliceData:
     """Open a file or URI, waiting for it as ``slice_polling`` says."""
     if options.polling is None:
         return _read(ref, location, options, stack)
@@ -114,9 +135,16 @@ def _open_location(
 
 def _read(
     ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
-) -> xr.Dataset:
+) -> SliceData:
     is_remote = "://" in location
     try:
+        as_tree = options.groups
+        if as_tree is None:
+            as_tree = has_groups(location, options.engine, options.storage_options)
+        if as_tree:
+            tree = open_tree(location, options.engine, options.storage_options, stack)
+            stack.callback(tree.close)
+            return tree.load() if tree.nbytes <= LOAD_LIMIT_BYTES else tree.chunk({})
         if is_remote:
             dataset = _open_remote(location, options.engine, options.storage_options, stack)
         else:
@@ -128,7 +156,11 @@ def _read(
     except FileNotFoundError as error:
         raise SliceNotFoundError(ref.name, f"not found: {_describe(error)}") from error
     except Exception as error:  # any reader failure means this slice cannot be used
-        problem = _unknown_codec(location, options.storage_options) if _is_zarr(location) else None
+        problem = (
+            _unknown_codec(location, options.storage_options)
+            if _is_zarr(location, options.engine)
+            else None
+        )
         reason = problem or f"cannot be read: {_describe(error)}"
         raise SliceOpenError(ref.name, reason) from error
 
@@ -157,6 +189,70 @@ def _persisted(
     for name, variable in reopened.variables.items():
         variable.encoding = dict(dataset.variables[name].encoding)
     return _loaded_if_small(reopened)
+
+
+def has_groups(location: str, engine: str | None, storage_options: Mapping[str, Any]) -> bool:
+    """Whether a slice file holds groups below its root (NetCDF4/HDF5 groups, Zarr groups).
+
+    Asked of a cube's first slice only (it decides whether the cube is a tree); a file that
+    cannot be inspected counts as flat, and is read as it always was.
+    """
+    try:
+        if _is_zarr(location, engine):
+            import zarr
+
+            mapper: Any = location
+            if "://" in location:
+                import fsspec
+
+                mapper = fsspec.get_mapper(location, **storage_options)
+            return any(True for _ in zarr.open_group(mapper, mode="r").group_keys())
+        import h5py
+
+        with contextlib.ExitStack() as stack:
+            source: Any = location
+            if "://" in location:
+                import fsspec
+
+                source = stack.enter_context(fsspec.open(location, mode="rb", **storage_options))
+            elif not h5py.is_hdf5(location):
+                return False
+            with h5py.File(source, "r") as file:
+                return any(isinstance(item, h5py.Group) for item in file.values())
+    except Exception:  # not a readable HDF5 or Zarr file: the reader says why, later
+        return False
+
+
+def _is_zarr(location: str, engine: str | None) -> bool:
+    if engine is not None:
+        return engine == "zarr"
+    return os.path.isdir(location) or location.rstrip("/").endswith(".zarr")
+
+
+def open_tree(
+    location: str,
+    engine: str | None,
+    storage_options: Mapping[str, Any],
+    stack: contextlib.ExitStack,
+) -> xr.DataTree:
+    """A slice file with groups, as a DataTree."""
+    if "://" not in location and not os.path.exists(location):
+        raise SliceOpenError(Path(location).name, f"file not found: {location}")
+    if _is_zarr(location, engine):
+        with warnings.catch_warnings():  # as in _open_zarr
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            return xr.open_datatree(
+                location,
+                engine="zarr",
+                chunks=None,
+                backend_kwargs={"storage_options": dict(storage_options) or None},
+            )
+    source: Any = location
+    if "://" in location:
+        import fsspec
+
+        source = stack.enter_context(fsspec.open(location, mode="rb", **storage_options))
+    return xr.open_datatree(source, engine=engine, chunks=None)
 
 
 def _open_local(path: str, engine: str | None) -> xr.Dataset:
@@ -192,10 +288,6 @@ def _open_zarr(location: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
             chunks=None,
             backend_kwargs={"storage_options": dict(storage_options) or None},
         )
-
-
-def _is_zarr(location: str) -> bool:
-    return location.rstrip("/").endswith(".zarr") or os.path.isdir(location)
 
 
 def _unknown_codec(location: str, storage_options: Mapping[str, Any]) -> str | None:

@@ -23,6 +23,9 @@ class SliceOptions:
     temp_dir: str | None = None
     temp_storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     context: Context | None = None
+    #: Read slice files as trees of groups (xarray.DataTree): always (True), never (False), or
+    #: when the file has groups (None); the appender sets it from the cube's layout.
+    groups: bool | None = False
 
     @classmethod
     def from_config(cls, config: Config) -> SliceOptions:

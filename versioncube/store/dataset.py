@@ -23,6 +23,16 @@ NO_DATA = "holds no cube yet: the cube has no data yet (nothing was appended to 
 #: How versioncube reads a cube: Icechunk keeps no consolidated metadata (it is fast without).
 BASE_OPTIONS: Mapping[str, Any] = {"engine": "zarr", "consolidated": False}
 
+#: Groups versioncube keeps for itself inside a version are named with this prefix (such as
+#: ``.versioncube``, a slice ledger): they are never part of the cube a reader sees.
+INTERNAL_GROUP_PREFIX = "."
+
+
+def is_internal_group(name: str) -> bool:
+    """Whether a group (its name, the last part of its path) is versioncube's own, not data:
+    the one filter every reader of a cube's groups applies."""
+    return name.rpartition("/")[2].startswith(INTERNAL_GROUP_PREFIX)
+
 
 def open_version(
     repo: icechunk.Repository,

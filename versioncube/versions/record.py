@@ -23,6 +23,9 @@ key                meaning
                    and modification time, or an ETag, as the storage reported them); a
                    re-run refuses a file at the same path whose stamp differs
 ``tool_version``   the versioncube version that wrote the commit
+``groups``         the groups the commit appended to, as DataTree paths (``["/0", "/1"]``
+                   for the levels of a pyramid, ``["/", "/atmos"]`` for a tree); left
+                   out for a flat cube (its one group, the root)
 =================  ================================================================
 
 Operations: ``create`` and ``append`` (copied or, with ``virtual``, referenced slices),
@@ -77,6 +80,7 @@ class CommitRecord:
     tool_version: str = __version__
     schema: int = SCHEMA_VERSION
     virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
+    groups: tuple[str, ...] | None = None  # the groups appended to (None: a flat cube)
 
     @property
     def keeps_rows(self) -> bool:
@@ -98,6 +102,10 @@ class CommitRecord:
         record = dataclasses.asdict(self)
         record["index_range"] = list(self.index_range) if self.index_range is not None else None
         record["labels"] = list(self.labels) if self.labels is not None else None
+        if self.groups is None:
+            del record["groups"]
+        else:
+            record["groups"] = list(self.groups)
         if self.virtual is None:  # optional: records of copied slices stay as they were
             del record["virtual"]
         else:
@@ -127,6 +135,7 @@ class CommitRecord:
             labels=(labels[0], labels[1]) if labels is not None else None,
             stamp=record.get("stamp"),
             tool_version=record.get("tool_version", "?"),
+            groups=tuple(map(str, record["groups"])) if record.get("groups") else None,
             virtual=record.get("virtual") if isinstance(record.get("virtual"), Mapping) else None,
         )
 
@@ -144,7 +153,21 @@ class CommitRecord:
         """Where the slice went: ``time 2024-03-01 .. 2024-03-02``, or rows without labels."""
         if self.labels is None:
             if self.index_range is None:
-                return self.append_dim
-            start, stop = self.index_range
-            return f"{self.append_dim} [{start}:{stop}]"
-        return label_extent(self.append_dim, *self.labels)
+                text = self.append_dim
+            else:
+                start, stop = self.index_range
+                text = f"{self.append_dim} [{start}:{stop}]"
+        else:
+            text = label_extent(self.append_dim, *self.labels)
+        return f"{text} in {self.groups_text()}" if self.groups else text
+
+    def groups_text(self) -> str:
+        """The groups written: ``levels 0-3`` for a pyramid, ``groups /, /atmos`` for a tree."""
+        groups = self.groups or ()
+        levels = [path.strip("/") for path in groups]
+        if levels and all(level.isdigit() for level in levels):
+            numbers = sorted(map(int, levels))
+            if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 1:
+                return f"levels {numbers[0]}-{numbers[-1]}"
+            return f"level{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        return f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)}"

@@ -7,6 +7,11 @@ those rows; the files it references (virtual slices) are unchanged and present
 (:func:`stale_sources`); every chunk of every variable reads back. It also reports what
 ``gc`` would remove (objects no branch or tag reaches: rolled-back commits, interrupted
 appends), which is not damage.
+
+A cube of groups (a pyramid's levels, a tree's nodes) is checked group by group, and across
+them: every group along the append dimension has the same length and labels, a pyramid has all
+its levels (see :mod:`versioncube.versions.groups`); the history is checked against the rows of
+the first group with labels.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ import zarr
 from versioncube.display.format import first_line, format_label, human_size
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
-from versioncube.store.dataset import open_version
 from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
+from versioncube.versions.groups import group_problems, read_groups
 from versioncube.versions.record import CommitRecord
 
 #: Chunks read at once along the first axis (at most SLAB_BYTES); a failing slab is re-read
@@ -76,11 +81,15 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
     problems: list[str] = []
     store = repo.readonly_session(snapshot_id=snapshot_id).store
     labels = np.array([])
+    paths = [""]
     try:
-        dataset = open_version(repo, snapshot_id, chunks=None, create_default_indexes=False)
+        groups = read_groups(repo, snapshot_id, chunks=None, create_default_indexes=False)
+        paths = list(groups.datasets)
+        dataset = groups.datasets[groups.reference(append_dim)]
         if append_dim in dataset.variables:
             labels = dataset.variables[append_dim].values
         size = dataset.sizes.get(append_dim, 0)
+        problems += group_problems(groups, append_dim)
     except Exception as error:  # any failure to open is damage to report, not to raise
         problems.append(f"the version does not open as a dataset: {first_line(error)}")
         size = 0
@@ -89,9 +98,12 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
     problems += record_problems
     sources, source_problems = stale_sources(repo, snapshot_id)
     problems += source_problems
-    chunks_read, chunk_problems = _read_every_chunk(store)
-    # a changed or missing file fails every chunk that references it: it is named once above
-    problems += [line for line in chunk_problems if not any(url in line for url in sources)]
+    chunks_read = 0
+    for path in paths:
+        chunks, chunk_problems = _read_every_chunk(store, path)
+        chunks_read += chunks
+        # a changed or missing file fails every chunk that references it: it is named once above
+        problems += [line for line in chunk_problems if not any(url in line for url in sources)]
     orphans = repo.garbage_collect(dt.datetime.now(dt.UTC), dry_run=True)
     return VerifyReport(
         snapshot_id=snapshot_id,
@@ -262,10 +274,11 @@ def _records(
     return len(appends), problems
 
 
-def _read_every_chunk(store: Any) -> tuple[int, list[str]]:
-    group = zarr.open_group(store, mode="r")
+def _read_every_chunk(store: Any, path: str = "") -> tuple[int, list[str]]:
+    group = zarr.open_group(store, path=path, mode="r")
     problems, chunks = [], 0
-    for name, array in group.arrays():
+    for array_name, array in group.arrays():
+        name = f"/{path}/{array_name}" if path else array_name
         if array.ndim == 0:
             try:
                 array[()]

@@ -39,14 +39,16 @@ from versioncube.errors import SliceChangedError, SliceValidationError, VersionC
 from versioncube.layout.attrs import evaluate_attrs, has_expressions, merged_attrs
 from versioncube.layout.decoding import DecodedSlice, decoded_slice
 from versioncube.layout.encoding import creation_encoding
+from versioncube.layout.groups import GroupsOutline
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
 from versioncube.slices.identity import IdentifiedSlice, SliceLike, slice_ref
-from versioncube.slices.opening import open_slice
+from versioncube.slices.opening import SliceData, flat_dataset, open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
     AlreadyCommitted,
+    Change,
     CommitOptions,
     Committed,
     RetryPolicy,
@@ -96,7 +98,9 @@ class AppendPayload:
     """What an append hands back through the commit loop."""
 
     record: CommitRecord
-    outline: CubeOutline | None  # the cube's outline after the commit, when known without reading
+    #: the cube's outline after the commit, when known without reading (every group's outline
+    #: for a cube of groups)
+    outline: CubeOutline | GroupsOutline | None
 
 
 def record_for_plan(
@@ -137,7 +141,7 @@ class Appender:
         self.virtual_group = config.virtual_group
         self.virtual_containers = tuple(config.virtual_containers)
         self._ledger = SliceHistory()
-        self._outline_at: tuple[str, CubeOutline] | None = None
+        self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
         self._reconciled: tuple[Mapping[str, Any], ResolvedOutline] | None = None
 
@@ -195,24 +199,26 @@ class Appender:
             held = self._commit_holding(identified.identity, identified.name, stamp)
             if held is not None:
                 return AppendResult(identified.name, identified.identity, "skipped", held, None)
-            dataset = decoded_slice(opened)
+            data = prepared(opened)
             if dry_run:
-                return self._dry_run(identified, dataset)
-            return self._commit(identified, dataset, options or self.commit_options)
+                return self._dry_run(identified, data)
+            return self._commit(identified, data, options or self.commit_options)
 
     def _commit(
-        self, ref: IdentifiedSlice, dataset: DecodedSlice, options: CommitOptions
+        self, ref: IdentifiedSlice, data: PreparedSlice, options: CommitOptions
     ) -> AppendResult:
         afresh, outline = self.start_afresh, self.outline
+        settings: dict[str, Any] = {}
         if afresh or not self.store.exists():
-            self.rehearse_first_slice(ref, dataset, outline)  # refuse before creating anything
+            self.rehearse_first_slice(ref, data, outline)  # refuse before creating anything
+            settings = self.settings_for(data, outline)
         if self.store.exists():
             repo = self.store.repository
         else:
-            repo = self.store.create(outline_settings(outline), outline.append_dim)
-        change = AppendChange(self, ref, dataset, outline, afresh)
+            repo = self.store.create(settings, outline.append_dim)
+        change = self.change_for(ref, data, outline, afresh)
         committed = commit_change(repo, self.store.target, self.store.branch, change, options)
-        return self.note_commit(ref, committed, afresh, outline)
+        return self.note_commit(ref, committed, afresh, outline, settings)
 
     def note_commit(
         self,
@@ -220,14 +226,16 @@ class Appender:
         committed: Committed[AppendPayload],
         afresh: bool,
         outline: ResolvedOutline,
+        settings: Mapping[str, Any] | None = None,
     ) -> AppendResult:
         """Keep the ledger and the outline current after an append's commit (copied or
-        virtual), and say what happened."""
+        virtual), and say what happened; ``settings``: what the repository keeps about a cube
+        started afresh (default: its outline's)."""
         if committed.payload is None:  # another writer appended this very slice first
             return AppendResult(ref.name, ref.identity, "skipped", committed.snapshot_id, None)
         payload = committed.payload
         if afresh:
-            self.store.save_settings(outline_settings(outline))
+            self.store.save_settings(outline_settings(outline) if settings is None else settings)
             self.start_afresh = False
             self._dry_run_outline = None
         self._ledger.committed(committed.snapshot_id, payload.record)
@@ -238,8 +246,26 @@ class Appender:
             ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
         )
 
+    # -- hooks: a cube of groups (versioncube.write.grouped) writes other layouts ------------
+
+    def change_for(
+        self, ref: IdentifiedSlice, data: PreparedSlice, outline: ResolvedOutline, afresh: bool
+    ) -> Change[AppendPayload]:
+        """The change that appends the slice."""
+        return AppendChange(self, ref, flat_decoded(data, ref.name), outline, afresh)
+
+    def settings_for(self, data: PreparedSlice, outline: ResolvedOutline) -> dict[str, Any]:
+        """What the repository keeps about a cube this slice creates (see outline_settings)."""
+        return outline_settings(outline)
+
+    def check_first_slice(
+        self, ref: IdentifiedSlice, data: PreparedSlice, outline: ResolvedOutline
+    ) -> None:
+        """Check that the whole slice can start the cube (before its rehearsal)."""
+        first_slice_plan(flat_decoded(data, ref.name), ref.name, outline)
+
     def rehearse_first_slice(
-        self, ref: IdentifiedSlice, dataset: DecodedSlice, outline: ResolvedOutline
+        self, ref: IdentifiedSlice, data: PreparedSlice, outline: ResolvedOutline
     ) -> None:
         """Write the first step of a cube's first slice into a throwaway in-memory repository.
 
@@ -248,19 +274,12 @@ class Appender:
         first append leaves the target as it was. Errors other than versioncube's own become
         the slice's SliceValidationError.
         """
-        first_slice_plan(dataset, ref.name, outline)
-        step = dataset.dataset.isel({outline.append_dim: slice(0, 1)}).copy(deep=False)
-        for name, variable in step.data_vars.items():  # never compute a lazy slice for this
-            if hasattr(variable.data, "dask"):
-                zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
-                zeros.attrs, zeros.encoding = variable.attrs, variable.encoding
-                step[name] = zeros
+        self.check_first_slice(ref, data, outline)
+        step = first_step(data, outline.append_dim)
         probe = icechunk.Repository.create(icechunk.in_memory_storage())
         try:
-            rehearsal = AppendChange(
-                self, ref, DecodedSlice(step, dataset.raw), outline, afresh=True
-            )
-            rehearsal(probe.writable_session("main"))
+            change = self.change_for(ref, step, outline, afresh=True)
+            change(probe.writable_session("main"))
         except VersionCubeError:
             raise
         except Exception as error:  # whatever the writers raise: this slice cannot start a cube
@@ -286,13 +305,21 @@ class Appender:
         done = unchanged(self._ledger.held(ref.identity), ref.name, ref.stamp)
         return AlreadyCommitted(done) if done is not None else None
 
-    def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
-        """The cube's outline in ``session``: kept from our last commit when that is its base."""
+    def kept_outline(self, session: icechunk.Session) -> CubeOutline | GroupsOutline | None:
+        """The outline kept from our last commit, if that commit is the session's base."""
         if self._outline_at is not None and self._outline_at[0] == session.snapshot_id:
             return self._outline_at[1]
+        return None
+
+    def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
+        """The cube's outline in ``session``: kept from our last commit when that is its base."""
+        kept = self.kept_outline(session)
+        if isinstance(kept, CubeOutline):
+            return kept
         return read_outline(session.store, append_dim, where=self.store.where)
 
-    def _dry_run(self, ref: IdentifiedSlice, dataset: DecodedSlice) -> AppendResult:
+    def _dry_run(self, ref: IdentifiedSlice, data: PreparedSlice) -> AppendResult:
+        dataset = flat_decoded(data, ref.name)
         outline = self.outline
         dim = outline.append_dim
         if self._dry_run_outline is None and self.store.exists() and not self.start_afresh:
@@ -311,6 +338,55 @@ class Appender:
             self._dry_run_outline = self._dry_run_outline.extended(plan.index_range[1], last)
         record = record_for_plan(plan, ref.identity, dim, ref.stamp)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
+
+
+#: A slice as the append pipeline carries it: a dataset decoded (with what came encoded), or a
+#: tree of groups (for a cube of groups).
+PreparedSlice = DecodedSlice | xr.DataTree
+
+
+def prepared(opened: SliceData) -> PreparedSlice:
+    """An opened slice ready for the pipeline: a dataset's raw (CF-encoded) variables decoded."""
+    return opened if isinstance(opened, xr.DataTree) else decoded_slice(opened)
+
+
+def flat_decoded(data: PreparedSlice, slice_name: str) -> DecodedSlice:
+    """The slice as one decoded dataset; a tree of groups is refused (only a cube of groups
+    takes it)."""
+    if isinstance(data, xr.DataTree):
+        flat_dataset(data, slice_name)  # raises: says what to do
+        raise AssertionError("unreachable")
+    return data
+
+
+def tree_or_dataset(data: PreparedSlice) -> xr.Dataset | xr.DataTree:
+    """The slice's (decoded) dataset, or its tree: what the groups of a cube are made from."""
+    return data.dataset if isinstance(data, DecodedSlice) else data
+
+
+def first_step(data: PreparedSlice, append_dim: str) -> PreparedSlice:
+    """The first step of a slice (of each group along ``append_dim`` of a tree), with zeros
+    for lazy variables: a rehearsal never computes a lazy slice."""
+    if isinstance(data, xr.DataTree):
+        return xr.DataTree.from_dict(
+            {
+                node.path: _first_step(node.to_dataset(inherit=False), append_dim)
+                for node in data.subtree
+            }
+        )
+    return DecodedSlice(_first_step(data.dataset, append_dim), data.raw)
+
+
+def _first_step(dataset: xr.Dataset, append_dim: str) -> xr.Dataset:
+    if append_dim not in dataset.dims:
+        return dataset
+    step = dataset.isel({append_dim: slice(0, 1)}).copy(deep=False)
+    for name, variable in step.data_vars.items():
+        if hasattr(variable.data, "dask"):
+            zeros = xr.Variable(variable.dims, np.zeros(variable.shape, variable.dtype))
+            zeros.attrs, zeros.encoding = variable.attrs, variable.encoding
+            step[name] = zeros
+    return step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,9 +505,14 @@ def with_creation_encoding(
     return dataset
 
 
-def write_evaluated_attrs(session: icechunk.Session, attrs: Mapping[str, Any], where: str) -> None:
-    """Compute the ``{{ }}`` attributes over the whole cube as this session holds it."""
+def write_evaluated_attrs(
+    session: icechunk.Session, attrs: Mapping[str, Any], where: str, group: str | None = None
+) -> None:
+    """Compute the ``{{ }}`` attributes over the whole cube (or one of its groups) as this
+    session holds it."""
     import zarr
 
-    cube = open_store(session.store, where=where, chunks={})
-    zarr.open_group(session.store, mode="r+").attrs.update(evaluate_attrs(attrs, cube))
+    cube = open_store(session.store, group, where=where, chunks={})
+    zarr.open_group(session.store, path=group or "", mode="r+").attrs.update(
+        evaluate_attrs(attrs, cube)
+    )

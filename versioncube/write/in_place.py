@@ -15,7 +15,7 @@ parallel within bounded memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,12 +42,37 @@ def append_in_place(
     ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop:
     with many small appends, the round trips, not the bytes, are what costs.
     """
+    run_on_zarr_loop(_append_rows(store, _rows(dataset, cube), dict(attrs)))
+
+
+#: One group's part of a grouped append: its path, its checked rows (None: attributes only),
+#: its outline and its attributes after the append.
+GroupAppend = tuple[str, xr.Dataset | None, CubeOutline, Mapping[str, Any]]
+
+
+def append_groups_in_place(store: Any, appends: Sequence[GroupAppend]) -> None:
+    """:func:`append_in_place` for several groups at once (one trip to Zarr's event loop)."""
+
+    async def append_all() -> None:
+        await asyncio.gather(
+            *(
+                _append_rows(
+                    store, _rows(dataset, cube) if dataset is not None else {}, dict(attrs), path
+                )
+                for path, dataset, cube, attrs in appends
+            )
+        )
+
+    run_on_zarr_loop(append_all())
+
+
+def _rows(dataset: xr.Dataset, cube: CubeOutline) -> dict[str, tuple[int, np.ndarray]]:
+    """Each variable's append axis and its values as stored."""
     dim = cube.append_dim
-    rows = {
+    return {
         str(name): (variable.dims.index(dim), _encoded(str(name), variable, cube))
         for name, variable in dataset.variables.items()
     }
-    run_on_zarr_loop(_append_rows(store, rows, dict(attrs)))
 
 
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
@@ -58,9 +83,9 @@ def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
 
 
 async def _append_rows(
-    store: Any, rows: Mapping[str, tuple[int, np.ndarray]], attrs: dict[str, Any]
+    store: Any, rows: Mapping[str, tuple[int, np.ndarray]], attrs: dict[str, Any], path: str = ""
 ) -> None:
-    group = await zarr.api.asynchronous.open_group(store, mode="r+", zarr_format=3)
+    group = await zarr.api.asynchronous.open_group(store, path=path, mode="r+", zarr_format=3)
     names = list(rows)
     arrays = await asyncio.gather(*(_array(group, name) for name in names))
     appends = [

@@ -113,7 +113,8 @@ class RunSummary(Result):
 def as_slice_list(slices: Iterable[SliceLike] | SliceLike) -> Iterable[SliceLike]:
     """One slice given alone (a path, a Dataset, a SliceSource or context manager that
     provides one) is a list of one."""
-    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource) or provides_dataset(slices):
+    alone = (str, os.PathLike, xr.Dataset, xr.DataTree, SliceSource)
+    if isinstance(slices, alone) or provides_dataset(slices):
         return [cast(SliceLike, slices)]
     return cast(Iterable[SliceLike], slices)
 

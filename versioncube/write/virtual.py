@@ -64,6 +64,7 @@ from versioncube.write.append import (
     with_creation_encoding,
     write_evaluated_attrs,
 )
+from versioncube.write.grouped import refuse_virtual_groups
 from versioncube.write.in_place import append_in_place
 
 
@@ -82,6 +83,7 @@ def append_item(
         return appender.append(
             item, dry_run=dry_run, engine=engine, storage_options=storage_options, options=options
         )
+    refuse_virtual_groups(appender)
     slice_options = appender.slice_options.overridden(
         engine=engine, storage_options=storage_options
     )
