@@ -13,19 +13,17 @@ import contextlib
 import fcntl
 import hashlib
 import hmac
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from email.utils import formatdate
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+
+from versioncube.testing.servers import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (an editable install's checkout)
 PINNED = ROOT / "ci" / "azurite"  # package.json and package-lock.json
@@ -38,13 +36,6 @@ AZURE_KEY = (
 )
 AZURE_CONTAINER = "cubes"
 STOP_GRACE_SECONDS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def azurite_blob_command() -> list[str]:
@@ -70,90 +61,43 @@ def azurite_blob_command() -> list[str]:
     return [node, str(main)]
 
 
-class AzuriteServer:
-    """Azurite's blob service on 127.0.0.1 with its own folder and port, stopped by PID.
-
-    ``with AzuriteServer(folder) as server:`` starts it (with the container ``cubes``) and
-    stops it on the way out, errors included; ``server.options`` are the storage options for
+class AzuriteServer(LocalServer):
+    """Azurite's blob service on 127.0.0.1 with its own folder and port (and the container
+    ``cubes``), stopped by PID; ``server.options`` are the storage options for
     ``az://cubes/<prefix>``.
+
+    It is stopped with SIGTERM, not SIGKILL: Azurite keeps its blob index in memory and saves
+    it every five seconds, so a killed Azurite forgets writes it had acknowledged (a restart
+    would not find the repository it had just created). Stopped this way it saves the index
+    first, as a real storage service keeps what it acknowledged.
     """
 
+    name = "Azurite"
+    log_name = "azurite.log"
+    stop_signal = signal.SIGTERM
+    stop_grace = STOP_GRACE_SECONDS
+
     def __init__(self, folder: Path):
-        self.folder = folder
-        self.port = _free_port()
+        super().__init__(folder)
         self.endpoint = f"http://127.0.0.1:{self.port}/{AZURE_ACCOUNT}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.options: dict[str, Any] = {
+        self.options = {
             "account": AZURE_ACCOUNT,
             "access_key": AZURE_KEY,
             "endpoint_url": self.endpoint,
         }
 
-    def __enter__(self) -> AzuriteServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        command = [
+    def command(self) -> Sequence[str]:
+        return [
             *azurite_blob_command(),
             "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
             "--location", str(self.folder), "--silent",
             "--disableTelemetry",  # no traffic anywhere but 127.0.0.1
             "--skipApiVersionCheck",  # object_store may send a newer API version
         ]  # fmt: skip
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "azurite.log", "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()  # a server that never came up is not left running
-            raise
 
-    def stop(self) -> None:
-        """Stop the server by its PID and wait for it to be gone.
-
-        SIGTERM, not SIGKILL: Azurite keeps its blob index in memory and saves it every five
-        seconds, so a killed Azurite forgets writes it had acknowledged (a restart would not
-        find the repository it had just created). Stopped this way it saves the index first,
-        as a real storage service keeps what it acknowledged.
-        """
-        if self.process is None:
-            return
-        if self.process.poll() is None:  # not reaped yet, so the PID is still this server's
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.process = None
-
-    def _wait_until_ready(self) -> None:
-        """Wait until the server answers, and create the container (Icechunk creates none)."""
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                log = (self.folder / "azurite.log").read_text()[-2000:]
-                raise RuntimeError(f"Azurite exited early:\n{log}")
-            try:
-                create_container(self.endpoint, AZURE_CONTAINER)
-                return
-            except urllib.error.HTTPError:
-                raise  # the server answered, and said no: waiting will not help
-            except OSError:  # not listening yet
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    def probe(self) -> None:
+        """Ready when it answers; creates the container (Icechunk creates none)."""
+        create_container(self.endpoint, AZURE_CONTAINER)
 
 
 def create_container(endpoint: str, container: str) -> None:
