@@ -3,9 +3,6 @@ sdist, split into files of two time steps each, rebuilds what cfgrib reads from 
 
 from __future__ import annotations
 
-import collections
-from pathlib import Path
-
 import pytest
 import xarray as xr
 from click.testing import CliRunner
@@ -13,31 +10,9 @@ from click.testing import CliRunner
 import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
+from versioncube.testing.grib_samples import split_by_time
 
 SAMPLE = "era5-levels-members.grib"  # 10 members x 4 times x 2 levels, 61 x 120 points
-
-
-def split_by_time(source: Path, folder: Path, steps: int) -> list[Path]:
-    """Write the GRIB messages of ``source`` into files of ``steps`` analysis times each, as
-    an archive delivers them (GRIB files are concatenated messages)."""
-    import eccodes
-
-    by_time: dict[tuple[int, int], list[bytes]] = collections.defaultdict(list)
-    with source.open("rb") as file:
-        while (message := eccodes.codes_grib_new_from_file(file)) is not None:
-            when = (eccodes.codes_get(message, "dataDate"), eccodes.codes_get(message, "dataTime"))
-            by_time[when].append(eccodes.codes_get_message(message))
-            eccodes.codes_release(message)
-    times = sorted(by_time)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for start in range(0, len(times), steps):
-        path = folder / f"{source.stem}-{start:02d}.grib"
-        path.write_bytes(
-            b"".join(m for when in times[start : start + steps] for m in by_time[when])
-        )
-        paths.append(path)
-    return paths
 
 
 @pytest.mark.parametrize("via", ["api", "cli"])
