@@ -71,7 +71,7 @@ def bad_input_reference() -> str:
             case_folder = Path(folder) / str(number)
             case_folder.mkdir()
             message = error_text(case, case_folder, target)
-            message = re.sub(r"sha256:[0-9a-f]{12}", "sha256:...", message)
+            message = re.sub(r"xxh3:[0-9a-f]{12}", "xxh3:...", message)
             message = message.replace(target, "memory://cube").replace("|", "\\|")
             parts.append(f"| {number} | {case.what} | `{case.error.__name__}` | {message} |")
     parts += [

@@ -106,3 +106,10 @@ def tip(cube) -> str:
 def commits(cube) -> list:
     """The branch's commits, newest first, without Icechunk's initial snapshot."""
     return [s for s in cube.repository.ancestry(branch=cube.branch) if s.parent_id is not None]
+
+
+def appended_in_order(cube) -> list[str]:
+    """The slice identities the cube holds (its ledger), in the order of the commits that
+    appended them."""
+    by_commit = {snapshot: identity for identity, snapshot in cube.appended_slices().items()}
+    return [by_commit[s.id] for s in reversed(commits(cube)) if s.id in by_commit]

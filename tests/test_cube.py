@@ -8,10 +8,11 @@ import json
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import commits, tip
+from conftest import appended_in_order, commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.versions.ledger import Ledger
 from versioncube.versions.record import SCHEMA_VERSION, CommitRecord
 
 
@@ -33,10 +34,12 @@ def test_commit_metadata_follows_the_schema(daily_files):
     versioncube.append(daily_files[:3], target_dir=target)
     cube = open_cube(target)
 
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    history = list(reversed(commits(cube)))
+    records = [CommitRecord.from_metadata(s.metadata, "time") for s in history]
 
     assert [r.operation for r in records] == ["create", "append", "append"]
-    assert [r.slice for r in records] == [str(path) for path in daily_files[:3]]
+    assert [r.slice_name for r in records] == [path.name for path in daily_files[:3]]
+    assert appended_in_order(cube) == [str(path) for path in daily_files[:3]]
     assert [r.index_range for r in records] == [(0, 1), (1, 2), (2, 3)]
     assert [r.labels for r in records] == [
         ("2024-03-01", "2024-03-01"),
@@ -45,7 +48,17 @@ def test_commit_metadata_follows_the_schema(daily_files):
     ]
     assert {r.append_dim for r in records} == {"time"}
     assert {r.schema for r in records} == {SCHEMA_VERSION}
-    assert {r.tool_version for r in records} == {versioncube.__version__}
+    assert json.loads(history[1].metadata["versioncube"]) == {
+        "v": 3,
+        "o": "append",
+        "n": "2024-03-02.nc",
+        "r": [1, 2],
+        "l": ["2024-03-02"],
+    }
+    assert json.loads(history[0].metadata["versioncube"])["d"] == "time"
+    assert Ledger.read(cube.repository.readonly_session("main").store).writer == (
+        versioncube.__version__
+    )
     assert commits(cube)[0].message == "append 2024-03-03.nc: time 2024-03-03"
     assert commits(cube)[-1].message == "create 2024-03-01.nc: time 2024-03-01"
 
@@ -92,8 +105,7 @@ def test_resume_after_a_bad_slice_appends_only_the_missing(daily_files, tmp_path
     assert summary_count == 6
     cube = open_cube(target)
     assert len(commits(cube)) == 10
-    slices_in_order = [CommitRecord.from_metadata(s.metadata).slice for s in commits(cube)]
-    assert slices_in_order[::-1] == [str(path) for path in daily_files]
+    assert appended_in_order(cube) == [str(path) for path in daily_files]
 
 
 def test_skipped_result_names_the_commit_that_holds_the_slice(memory_target, small_slice):
@@ -194,7 +206,7 @@ def test_append_dim_without_coordinate_appends_by_index(memory_target):
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(parts, "n"))
 
 
-def test_commit_record_is_compact_json_text_and_schema_1_is_still_read():
+def test_commit_record_is_compact_json_text_and_schemas_1_and_2_are_still_read():
     record = CommitRecord(
         operation="append",
         slice="/data/2024-03-02.nc",
@@ -204,11 +216,34 @@ def test_commit_record_is_compact_json_text_and_schema_1_is_still_read():
         labels=("2024-03-02", "2024-03-02"),
     )
     metadata = record.to_metadata()
-    assert isinstance(metadata["versioncube"], str)
-    assert json.loads(metadata["versioncube"])["schema"] == 2
-    assert CommitRecord.from_metadata(metadata) == record
+    assert metadata == {
+        "versioncube": '{"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"]}'
+    }
+    # the identity is kept in the ledger, the append dimension in the repository's metadata
+    stored = dataclasses.replace(record, slice=None)
+    assert CommitRecord.from_metadata(metadata, "time") == stored
+    assert CommitRecord.from_metadata(metadata).append_dim == ""
 
-    schema_1 = {"versioncube": {**json.loads(metadata["versioncube"]), "schema": 1}}
-    assert CommitRecord.from_metadata(schema_1) == dataclasses.replace(record, schema=2)
+    created = dataclasses.replace(record, operation="create", labels=("2024-03-01", "2024-03-02"))
+    assert json.loads(created.to_metadata()["versioncube"])["l"] == ["2024-03-01", "2024-03-02"]
+    assert CommitRecord.from_metadata(created.to_metadata()) == dataclasses.replace(
+        created, slice=None
+    )
+
+    schema_2 = {
+        "schema": 2,
+        "operation": "append",
+        "slice": "/data/2024-03-02.nc",
+        "slice_name": "2024-03-02.nc",
+        "append_dim": "time",
+        "index_range": [1, 2],
+        "labels": ["2024-03-02", "2024-03-02"],
+        "tool_version": "0.1.0",
+    }
+    old = dataclasses.replace(record, tool_version="0.1.0", schema=2)
+    assert CommitRecord.from_metadata({"versioncube": json.dumps(schema_2)}) == old
+    schema_1 = {"versioncube": {**schema_2, "schema": 1}}
+    assert CommitRecord.from_metadata(schema_1) == dataclasses.replace(old, schema=1)
     assert CommitRecord.from_metadata({"versioncube": "not json"}) is None
+    assert CommitRecord.from_metadata({"versioncube": '{"schema": 9}'}) is None
     assert CommitRecord.from_metadata({"other": 1}) is None

@@ -240,12 +240,17 @@ def append(
 @_cube_options
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N commits.")
 @click.option("--at", "version", metavar="REF", help="Start from this version, not the tip.")
+@click.option("--since", metavar="DATE", help="Only commits made at or after DATE (ISO 8601).")
+@click.option("--until", metavar="DATE", help="Only commits made at or before DATE (ISO 8601).")
 @_json_option
-def log(target, config_files, branch, limit, version, as_json) -> None:
+def log(target, config_files, branch, limit, version, since, until, as_json) -> None:
     """List the commits of the branch, newest first: short id, time, operation, slice, append
-    labels and tags. REF is a tag, branch, BRANCH~N, snapshot id or ISO date-time."""
-    entries = _cube(target, config_files, branch).log(limit, version=version)
-    _show(entries, as_json)
+    labels and tags. REF is a tag, branch, BRANCH~N, snapshot id or ISO date-time; DATE is an
+    ISO 8601 date or date-time (UTC unless it says otherwise). Page through a long history
+    with -n and --until (the time of the oldest commit shown): only the commits shown are
+    read."""
+    cube = _cube(target, config_files, branch)
+    _show(cube.log(limit, version=version, since=since, until=until), as_json)
 
 
 @cli.command(short_help="Tag a version as an immutable release.")

@@ -57,12 +57,12 @@ class RollbackResult(Result):
 
 
 def rollback(
-    repo: icechunk.Repository, target: Target, branch: str, to_snapshot: str
+    repo: icechunk.Repository, target: Target, branch: str, to_snapshot: str, append_dim: str = ""
 ) -> RollbackResult:
     """Move ``branch`` to ``to_snapshot`` with a compare-and-swap on the tip inspected here."""
     tip = repo.lookup_branch(branch)
-    current = branch_log(repo, tip)
-    wanted = branch_log(repo, to_snapshot)
+    current = branch_log(repo, tip, append_dim=append_dim)
+    wanted = branch_log(repo, to_snapshot, append_dim=append_dim)
     current_ids = {entry.snapshot_id for entry in current}
     wanted_ids = {entry.snapshot_id for entry in wanted}
     discarded = Log(entry for entry in current if entry.snapshot_id not in wanted_ids)
@@ -160,7 +160,9 @@ def delete_branch(repo: icechunk.Repository, target: Target, name: str) -> Branc
     return BranchDeleted(name, tip)
 
 
-def promote(repo: icechunk.Repository, target: Target, source: str, into: str) -> RollbackResult:
+def promote(
+    repo: icechunk.Repository, target: Target, source: str, into: str, append_dim: str = ""
+) -> RollbackResult:
     """Fast-forward ``into`` to the tip of ``source``; refused when ``into`` has moved on."""
     for name in (source, into):
         if name not in repo.list_branches():
@@ -175,4 +177,5 @@ def promote(repo: icechunk.Repository, target: Target, source: str, into: str) -
             f"{source!r} lacks (latest: {ahead[0].message!r}); append them to {source!r} or "
             f"branch again from {into!r}"
         )
-    return dataclasses.replace(rollback(repo, target, into, source_tip), operation="promote")
+    moved = rollback(repo, target, into, source_tip, append_dim)
+    return dataclasses.replace(moved, operation="promote")

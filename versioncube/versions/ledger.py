@@ -1,62 +1,324 @@
-"""The slice ledger: which slice identities a branch's history holds, for exactly-once appends."""
+"""The slice ledger: which slices a version of the cube holds, kept inside the version itself.
+
+Exactly-once appends ask one question before every append: is this slice already in the cube?
+The ledger answers it with a fixed number of reads, however long the history: it is stored in
+the snapshot, next to the data, and every append updates it in the same commit, so it is always
+consistent with the data and follows rollbacks, branches, tags and time travel by construction
+(a version's ledger is the ledger of that version). Expiring old snapshots (``gc``) changes
+nothing in it.
+
+Layout (ledger schema 1), in the Zarr hierarchy of every snapshot:
+
+==========================  =================================================================
+node                        content
+==========================  =================================================================
+``/.versioncube``           a group; its attributes: ``schema`` (1), ``buckets`` (the number
+                            of buckets), ``rows`` (the cube's length along the append
+                            dimension when the ledger was last written), ``entries`` (how
+                            many slices it holds), ``writer`` (the versioncube version that
+                            wrote it last) and, for cubes with slices named by a content hash
+                            of an earlier scheme, ``legacy_hashes`` (e.g. ``["sha256"]``)
+``/.versioncube/slices``    a 1-D string array, one chunk per bucket; bucket ``crc32(identity)
+                            % buckets`` holds a JSON object ``{identity: entry}`` for the
+                            slices whose identity falls into it
+==========================  =================================================================
+
+An entry is ``{"r": [start, stop], "l": [first, last], "p": base, "s": stamp}``: the rows and
+append labels the slice was written to, the snapshot the append was committed on (``p``: the
+commit that appended the slice is that snapshot's child), and an optional short content stamp
+of the slice's source (size and modification time, an ETag); ``l``, ``p`` and ``s`` are left out
+when unknown. The rows are those of the commit that wrote them: an operation that moves rows
+(a later delete or insert) rewrites the entries it moves, and one that removes a slice's rows
+removes its entry (:meth:`Ledger.remove`), so that appending it again is not refused.
+
+The group is named ``.versioncube`` so that readers of the cube can skip it: ``xarray.open_zarr``
+of the root shows the root's arrays only and never sees it; a reader of nested groups
+(``xarray.open_datatree``) should skip every node whose name starts with a dot.
+
+Cubes written before the ledger (commit record schema 1 and 2) have none: their slices are read
+once from the history (:func:`entries_from_history`) and the next append writes the ledger. The
+same walk catches up with commits that an older versioncube added on top of a ledger (the
+ledger's ``rows`` then differ from the cube's length).
+"""
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
+import dataclasses
+import json
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from versioncube.versions.record import CommitRecord
+import icechunk
+import zarr
+import zarr.errors
+
+from versioncube._version import __version__
+from versioncube.versions.record import SCHEMA_VERSION, CommitRecord, Label
+
+LEDGER_GROUP = ".versioncube"
+SLICES_ARRAY = "slices"
+LEDGER_SCHEMA = 1
+#: Buckets of a new ledger. An append reads and rewrites one bucket: about 40 entries (4 KB)
+#: after 10,000 appends, 400 after 100,000; Icechunk rewrites the array's manifest of
+#: BUCKETS chunk references with each commit.
+BUCKETS = 256
+#: The identity schemes of content hashes written before the current one.
+LEGACY_HASHES = ("sha256",)
 
 
-class SliceHistory:
-    """Which slice identities a branch's history holds, kept current incrementally.
+@dataclasses.dataclass(frozen=True)
+class LedgerEntry:
+    """One slice in the cube: where it was written and on which snapshot."""
 
-    Catching up with a moved tip walks only the commits added since the last look, so checking
-    a slice costs the same for the 10th and the 10,000th append. A tip that no longer descends
-    from the last one seen (a rollback) makes it re-read the whole history once. Only the
-    cube's current content counts: the walk stops at the newest commit that started the cube, so the
-    slices of a cube that ``force_new`` replaced are appended again.
+    identity: str
+    rows: tuple[int, int]
+    labels: tuple[Label, Label] | None
+    base: str | None  # the snapshot the append was committed on; None when unknown
+    stamp: str | None = None  # a short content stamp of the slice's source, if any
+
+    def to_stored(self) -> dict[str, Any]:
+        stored: dict[str, Any] = {"r": list(self.rows)}
+        if self.labels is not None:
+            stored["l"] = list(self.labels)
+        if self.base is not None:
+            stored["p"] = self.base
+        if self.stamp is not None:
+            stored["s"] = self.stamp
+        return stored
+
+    @classmethod
+    def from_stored(cls, identity: str, stored: Mapping[str, Any]) -> LedgerEntry:
+        labels = stored.get("l")
+        return cls(
+            identity=identity,
+            rows=(int(stored["r"][0]), int(stored["r"][1])),
+            labels=(labels[0], labels[1]) if labels else None,
+            base=stored.get("p"),
+            stamp=stored.get("s"),
+        )
+
+
+def bucket_of(identity: str, buckets: int) -> int:
+    """The bucket an identity is kept in (stable across processes and versions)."""
+    return zlib.crc32(identity.encode()) % buckets
+
+
+class Ledger:
+    """The ledger of one version: read bucket by bucket on demand, changed in memory, written
+    into a writable session with :meth:`write`.
+
+    A Ledger is valid for the snapshot it was read from, and after :meth:`write` for the commit
+    of that session; the caller keeps it only as long as that holds.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        attrs: Mapping[str, Any],
+        loaded: dict[int, dict[str, Any]] | None = None,
+        exists: bool = True,
+    ):
+        self._store = store
+        self.buckets = int(attrs.get("buckets", BUCKETS))
+        self.rows = int(attrs.get("rows", 0))
+        self.count = int(attrs.get("entries", 0))
+        self.legacy_hashes: tuple[str, ...] = tuple(attrs.get("legacy_hashes", ()))
+        self.writer = str(attrs.get("writer", "?"))
+        self.exists = exists  # False: not (yet) stored in the snapshot
+        self._loaded: dict[int, dict[str, Any]] = loaded if loaded is not None else {}
+        self._dirty: set[int] = set()  # buckets changed since the ledger was last written
+        self._owned: set[int] = set()  # buckets this instance copied (forks share the others)
+
+    @classmethod
+    def empty(cls, store: Any = None) -> Ledger:
+        """A new ledger (not stored yet): for a cube being created or started afresh."""
+        return cls(store, {"buckets": BUCKETS}, exists=False)
+
+    @classmethod
+    def read(cls, store: Any) -> Ledger | None:
+        """The ledger in a session's store, or None when the version has none (written before
+        the ledger existed). Reads the group's attributes only; buckets are read when asked."""
+        try:
+            group = zarr.open_group(store, path=LEDGER_GROUP, mode="r")
+        except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError, FileNotFoundError):
+            return None
+        return cls(store, dict(group.attrs))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, identity: str) -> LedgerEntry | None:
+        """The entry of a slice identity, or None (reads at most one bucket)."""
+        stored = self._bucket(bucket_of(identity, self.buckets)).get(identity)
+        return LedgerEntry.from_stored(identity, stored) if stored is not None else None
+
+    def find(self, identities: Sequence[str]) -> LedgerEntry | None:
+        """The entry of the first of ``identities`` (a slice and its earlier names) it holds."""
+        for identity in identities:
+            if (entry := self.get(identity)) is not None:
+                return entry
+        return None
+
+    def entries(self) -> Iterator[LedgerEntry]:
+        """Every entry (reads every bucket: for listings, verify and row-moving operations)."""
+        self._load_all()
+        for number in range(self.buckets):
+            for identity, stored in self._loaded.get(number, {}).items():
+                yield LedgerEntry.from_stored(identity, stored)
+
+    # -- changing --------------------------------------------------------------------------
+
+    def fork(self, store: Any) -> Ledger:
+        """A copy to read from ``store`` (a session on the same snapshot) and to change without
+        changing this one (the buckets read so far are shared until changed)."""
+        copy = Ledger(store, {}, dict(self._loaded), self.exists)
+        copy.buckets, copy.rows, copy.count = self.buckets, self.rows, self.count
+        copy.legacy_hashes, copy.writer = self.legacy_hashes, self.writer
+        copy._dirty = set(self._dirty)
+        return copy
+
+    def add(self, entry: LedgerEntry) -> None:
+        """Record a slice (replacing an earlier entry of the same identity)."""
+        bucket = self._changing(bucket_of(entry.identity, self.buckets))
+        if entry.identity not in bucket:
+            self.count += 1
+        bucket[entry.identity] = entry.to_stored()
+        for scheme in LEGACY_HASHES:
+            if f"{scheme}:" in entry.identity and scheme not in self.legacy_hashes:
+                self.legacy_hashes = (*self.legacy_hashes, scheme)
+
+    def remove(self, identity: str) -> LedgerEntry | None:
+        """Forget a slice whose rows a later operation removed; returns its entry, if any."""
+        number = bucket_of(identity, self.buckets)
+        if identity not in self._bucket(number):
+            return None
+        stored = self._changing(number).pop(identity)
+        self.count -= 1
+        return LedgerEntry.from_stored(identity, stored)
+
+    def write(self, store: Any, rows: int) -> None:
+        """Store the changed buckets and the attributes into a writable session's store.
+
+        ``rows`` is the cube's length along the append dimension in that session.
+        """
+        self.rows = rows
+        attrs: dict[str, Any] = {
+            "schema": LEDGER_SCHEMA,
+            "buckets": self.buckets,
+            "rows": rows,
+            "entries": self.count,
+            "writer": __version__,
+        }
+        if self.legacy_hashes:
+            attrs["legacy_hashes"] = list(self.legacy_hashes)
+        if self.exists:
+            group = zarr.open_group(store, path=LEDGER_GROUP, mode="r+")
+            group.attrs.put(attrs)
+            array = group[SLICES_ARRAY]
+        else:
+            group = zarr.open_group(store, path=LEDGER_GROUP, mode="w", attributes=attrs)
+            array = group.create_array(
+                SLICES_ARRAY,
+                shape=(self.buckets,),
+                chunks=(1,),
+                dtype=str,
+                dimension_names=["bucket"],
+            )
+            self.exists = True
+        for number in sorted(self._dirty):
+            bucket = self._loaded[number]
+            text = json.dumps(bucket, separators=(",", ":"), ensure_ascii=False) if bucket else ""
+            array[number] = text
+        self._dirty.clear()
+        self._store = store
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _bucket(self, number: int) -> dict[str, Any]:
+        if number not in self._loaded:
+            self._loaded[number] = self._read_bucket(number) if self.exists else {}
+        return self._loaded[number]
+
+    def _changing(self, number: int) -> dict[str, Any]:
+        """The bucket, copied on its first change (forks share the buckets they read)."""
+        if number not in self._owned:
+            self._loaded[number] = dict(self._bucket(number))
+            self._owned.add(number)
+        self._dirty.add(number)
+        return self._loaded[number]
+
+    def _read_bucket(self, number: int) -> dict[str, Any]:
+        array = zarr.open_array(self._store, path=f"{LEDGER_GROUP}/{SLICES_ARRAY}", mode="r")
+        text = str(array[number])
+        return json.loads(text) if text else {}
+
+    def _load_all(self) -> None:
+        missing = [number for number in range(self.buckets) if number not in self._loaded]
+        if not missing:
+            return
+        if not self.exists:
+            self._loaded.update({number: {} for number in missing})
+            return
+        array = zarr.open_array(self._store, path=f"{LEDGER_GROUP}/{SLICES_ARRAY}", mode="r")
+        texts = array[:]
+        for number in missing:
+            text = str(texts[number])
+            self._loaded[number] = json.loads(text) if text else {}
+
+
+def entries_from_history(
+    repo: icechunk.Repository, snapshot_id: str
+) -> tuple[list[LedgerEntry], bool]:
+    """The slices appended by commits written before the ledger, newest first, read from the
+    commit records (schema 1 and 2) leading to ``snapshot_id``.
+
+    The walk stops at the newest commit that wrote a ledger (schema 3) or that started the cube.
+    Returns the entries and whether the walk reached the cube's start (then the entries are all
+    the cube holds; else they come on top of the ledger that commit wrote).
+    """
+    entries: dict[str, LedgerEntry] = {}
+    for snapshot in repo.ancestry(snapshot_id=snapshot_id):
+        record = CommitRecord.from_metadata(snapshot.metadata)
+        if record is None:
+            continue
+        if record.schema >= SCHEMA_VERSION:
+            return list(entries.values()), False
+        if record.slice is not None and record.index_range is not None:
+            entries.setdefault(
+                record.slice,
+                LedgerEntry(record.slice, record.index_range, record.labels, snapshot.parent_id),
+            )
+        if record.starts_cube:
+            return list(entries.values()), True
+    return list(entries.values()), True
+
+
+class AppendingCommits:
+    """Finds the commit that appended a ledger entry: on the lineage of a snapshot, the child of
+    the entry's base.
+
+    The lineage is walked newest first, as far as needed, and what was walked is kept for the
+    next question about the same snapshot: a run that skips many slices walks the history once.
     """
 
     def __init__(self) -> None:
-        self.tip: str | None = None
-        self._commits: dict[str, str] = {}  # identity -> snapshot id
+        self._tip: str | None = None
+        self._child_of: dict[str, str] = {}
+        self._walk: Iterator[Any] | None = None
 
-    def catch_up(self, repo: Any, tip: str) -> None:
-        """Bring the identities up to date with ``tip`` (a snapshot id of the branch)."""
-        if tip == self.tip:
-            return
-        added: dict[str, str] = {}
-        builds_on_known = False
-        for snapshot in repo.ancestry(snapshot_id=tip):
-            if snapshot.id == self.tip:
-                builds_on_known = True
-                break
-            record = CommitRecord.from_metadata(snapshot.metadata)
-            if record is not None:
-                if record.slice is not None:
-                    added.setdefault(record.slice, snapshot.id)
-                if record.starts_cube:
-                    break
-        if builds_on_known:
-            self._commits.update(added)
-        else:
-            self._commits = added
-        self.tip = tip
-
-    def committed(self, snapshot_id: str, record: CommitRecord) -> None:
-        """Note our own commit on top of the tip we had caught up with."""
-        if record.starts_cube:
-            self._commits = {}
-        if record.slice is not None:
-            self._commits[record.slice] = snapshot_id
-        self.tip = snapshot_id
-
-    def get(self, identity: str) -> str | None:
-        """The snapshot that appended this slice, or None."""
-        return self._commits.get(identity)
-
-    def as_mapping(self) -> Mapping[str, str]:
-        """A read-only view (no copy: this is asked on every append)."""
-        return types.MappingProxyType(self._commits)
+    def find(self, repo: icechunk.Repository, tip: str, entry: LedgerEntry) -> str | None:
+        """The commit on ``tip``'s lineage that appended ``entry``, or None when it is no longer
+        in the history (expired by ``gc``) or the entry does not say."""
+        if entry.base is None:
+            return None
+        if tip != self._tip:
+            self._tip, self._child_of, self._walk = tip, {}, iter(repo.ancestry(snapshot_id=tip))
+        if entry.base in self._child_of:
+            return self._child_of[entry.base]
+        assert self._walk is not None
+        for snapshot in self._walk:
+            if snapshot.parent_id is not None:
+                self._child_of[snapshot.parent_id] = snapshot.id
+            if snapshot.parent_id == entry.base:
+                return snapshot.id
+        return None

@@ -3,9 +3,10 @@
 Checks, in order: the version opens as one consistent dataset; the append labels are strictly
 increasing (no duplicates, nothing out of order); every versioncube commit in its history
 covers the rows right after the previous one, and the labels it recorded are the labels at
-those rows; every chunk of every variable reads back. It also reports what ``gc`` would remove
-(objects no branch or tag reaches: rolled-back commits, interrupted appends), which is not
-damage.
+those rows; the slice ledger holds one entry per append since the cube was created, each within
+the cube's rows and with the labels found there; every chunk of every variable reads back. It
+also reports what ``gc`` would remove (objects no branch or tag reaches: rolled-back commits,
+interrupted appends), which is not damage.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from versioncube.display.format import first_line, format_label, human_size
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
 from versioncube.store.dataset import open_version
+from versioncube.versions.ledger import Ledger
 from versioncube.versions.record import CommitRecord
 
 #: Chunks read at once along the first axis (at most SLAB_BYTES); a failing slab is re-read
@@ -81,8 +83,9 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
         problems.append(f"the version does not open as a dataset: {first_line(error)}")
         size = 0
     problems += _label_order(labels, append_dim)
-    commits, record_problems = _records(repo, snapshot_id, labels, size)
+    commits, appends, record_problems = _records(repo, snapshot_id, labels, size, append_dim)
     problems += record_problems
+    problems += _ledger_problems(store, labels, size, appends)
     chunks_read, chunk_problems = _read_every_chunk(store)
     problems += chunk_problems
     orphans = repo.garbage_collect(dt.datetime.now(dt.UTC), dry_run=True)
@@ -111,17 +114,26 @@ def _label_order(labels: np.ndarray, dim: str) -> list[str]:
 
 
 def _records(
-    repo: icechunk.Repository, snapshot_id: str, labels: np.ndarray, size: int
-) -> tuple[int, list[str]]:
-    """Check each versioncube commit against the rows before it and the labels it covers."""
+    repo: icechunk.Repository, snapshot_id: str, labels: np.ndarray, size: int, append_dim: str
+) -> tuple[int, int | None, list[str]]:
+    """Check each versioncube commit against the rows before it and the labels it covers.
+
+    Returns the commits checked, the appends since the cube was (last) created (None when the
+    history no longer reaches back to it, after ``gc``), and the problems found.
+    """
     records = [
         (snapshot.id, record)
         for snapshot in repo.ancestry(snapshot_id=snapshot_id)
-        if (record := CommitRecord.from_metadata(snapshot.metadata)) is not None
+        if (record := CommitRecord.from_metadata(snapshot.metadata, append_dim)) is not None
     ]
     problems = []
-    expected_start: int | None = 0
+    expected_start: int | None = None  # unknown until a commit that starts the cube
+    appends: int | None = None
     for commit_id, record in reversed(records):
+        if record.starts_cube:
+            appends = 0
+        if appends is not None and record.appends_rows:
+            appends += 1
         if not record.appends_rows or record.index_range is None:
             expected_start = None  # the rows moved: later appends start where they say
             continue
@@ -142,7 +154,37 @@ def _records(
                     f"{where} recorded labels {list(record.labels)}, the data has {list(found)}"
                 )
         expected_start = stop
-    return len(records), problems
+    return len(records), appends, problems
+
+
+def _ledger_problems(store: Any, labels: np.ndarray, size: int, appends: int | None) -> list[str]:
+    """Check the slice ledger: one entry per appended slice, each where its rows are."""
+    ledger = Ledger.read(store)
+    if ledger is None:
+        return []  # written before the ledger: the next append builds it from the records
+    problems = []
+    entries = list(ledger.entries())
+    if appends is not None and len(entries) != appends:
+        problems.append(
+            f"the slice ledger holds {len(entries)} slices, the history appended {appends} since "
+            "the cube was created"
+        )
+    if ledger.count != len(entries):
+        problems.append(
+            f"the slice ledger says it holds {ledger.count} slices, it has {len(entries)}"
+        )
+    for entry in entries:
+        start, stop = entry.rows
+        where = f"the slice ledger's entry of {entry.identity}"
+        if not 0 <= start < stop <= size:
+            problems.append(f"{where} has rows [{start}:{stop}], the cube has {size} rows")
+        elif entry.labels is not None and labels.size:
+            found = (label_to_json(labels[start]), label_to_json(labels[stop - 1]))
+            if found != tuple(entry.labels):
+                problems.append(
+                    f"{where} has labels {list(entry.labels)}, the data has {list(found)}"
+                )
+    return problems
 
 
 def _read_every_chunk(store: Any) -> tuple[int, list[str]]:

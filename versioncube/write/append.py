@@ -2,15 +2,17 @@
 
 :meth:`Appender.append` is what every append follows, from the API and the CLI alike:
 
-1. name the slice (its identity) and skip it when the branch's history already holds it;
+1. name the slice (its identity) and skip it when the cube at the branch tip already holds it
+   (its slice ledger, :mod:`versioncube.versions.ledger`, says so in one read);
 2. open the slice (from its file, URI, dataset or configured slice source);
 3. hand an :class:`AppendChange` to the commit loop, which runs it in a fresh writable session
    on the branch tip: read the cube's outline, tailor the slice to the target outline
    (variables, dims, configured variables it lacks), check it against the cube, write it along
    the append dimension (a first slice with the configured encodings), and set the global
-   attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values);
+   attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values), and record the
+   slice in the ledger, which is part of the same commit;
 4. the commit loop commits once, with the commit record as metadata, and hands back the change's
-   payload: the record and the cube's outline after the commit.
+   payload: the record, the cube's outline and its ledger after the commit.
 
 Any error before step 4 leaves the branch tip exactly where it was. The target outline is
 stored in the repository's metadata when the cube is created (see
@@ -38,7 +40,13 @@ from versioncube.layout.encoding import creation_encoding
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
-from versioncube.slices.identity import IdentifiedSlice, SliceLike, SliceRef, slice_ref
+from versioncube.slices.identity import (
+    IdentifiedSlice,
+    SliceLike,
+    SliceRef,
+    earlier_identities,
+    slice_ref,
+)
 from versioncube.slices.opening import open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
@@ -51,7 +59,12 @@ from versioncube.store.commit import (
 from versioncube.store.dataset import open_store
 from versioncube.store.repository import CubeStore
 from versioncube.store.translate import translated
-from versioncube.versions.ledger import SliceHistory
+from versioncube.versions.ledger import (
+    AppendingCommits,
+    Ledger,
+    LedgerEntry,
+    entries_from_history,
+)
 from versioncube.versions.record import CommitRecord
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
@@ -67,7 +80,9 @@ class AppendResult(Result):
     slice_name: str
     identity: str
     status: AppendStatus
-    snapshot_id: str | None  # the new commit, or the earlier one that holds a skipped slice
+    #: the new commit; for a skipped slice the commit that appended it, or, when ``gc`` expired
+    #: that commit, the version it was found in
+    snapshot_id: str | None
     record: CommitRecord | None  # the commit record (None for a skipped slice)
 
     def describe(self) -> str:
@@ -90,6 +105,7 @@ class AppendPayload:
 
     record: CommitRecord
     outline: CubeOutline | None  # the cube's outline after the commit, when known without reading
+    ledger: Ledger  # the cube's slice ledger after the commit
 
 
 def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitRecord:
@@ -110,9 +126,9 @@ def record_for_plan(plan: AppendPlan, identity: str, append_dim: str) -> CommitR
 class Appender:
     """Appends slices to one cube (a :class:`CubeStore`) with one run's settings.
 
-    It keeps two things between appends, both valid only for the snapshot they were taken at:
-    the slice ledger (caught up incrementally with the branch tip) and the cube's outline at its
-    own last commit, so that an append need not read the cube again when nobody else wrote.
+    It keeps, for the snapshot they were taken at, the cube's slice ledger (the buckets read so
+    far) and the cube's outline, so that an append need not read them again when nobody else
+    wrote since its own last commit.
     """
 
     def __init__(self, store: CubeStore, config: Config):
@@ -123,7 +139,8 @@ class Appender:
             retry=RetryPolicy(on_conflict=config.on_conflict, max_retries=config.max_retries)
         )
         self.start_afresh = config.force_new  # the next append starts the cube anew
-        self._ledger = SliceHistory()
+        self._ledger_at: tuple[str, Ledger] | None = None
+        self._commits = AppendingCommits()
         self._outline_at: tuple[str, CubeOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
 
@@ -139,10 +156,13 @@ class Appender:
         return dataclasses.replace(outline, append_dim=outline.append_dim or DEFAULT_APPEND_DIM)
 
     def appended_slices(self) -> Mapping[str, str]:
-        """Slice identity -> snapshot id, for every slice since the cube was (last) created."""
-        if self.store.exists():
-            self._ledger.catch_up(self.store.repository, self.store.tip())
-        return self._ledger.as_mapping()
+        """Slice identity -> the commit that appended it, for every slice the cube holds at the
+        branch tip (reads the whole ledger; see :attr:`AppendResult.snapshot_id`)."""
+        if not self.store.exists():
+            return {}
+        tip = self.store.tip()
+        ledger = self.ledger_at(tip)
+        return {entry.identity: self.holding_commit(tip, entry) for entry in ledger.entries()}
 
     def forget(self) -> None:
         """Drop what was simulated by dry runs; a ref change (rollback, gc) makes it stale."""
@@ -162,19 +182,21 @@ class Appender:
             engine=engine, storage_options=storage_options
         )
         ref = slice_ref(item, slice_options)
-        if (done := self._commit_holding(ref)) is not None:
+        if (done := self._commit_holding(SliceNames(ref, slice_options))) is not None:
             return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
         with open_slice(ref, slice_options) as dataset:
             identified = ref.identified(dataset)
-            if (done := self._commit_holding(identified)) is not None:
+            names = SliceNames(identified, slice_options, dataset if ref.identity is None else None)
+            if ref.identity is None and (done := self._commit_holding(names)) is not None:
                 return AppendResult(identified.name, identified.identity, "skipped", done, None)
             if dry_run:
                 return self._dry_run(identified, dataset)
-            return self._commit(identified, dataset, options or self.commit_options)
+            return self._commit(names, dataset, options or self.commit_options)
 
     def _commit(
-        self, ref: IdentifiedSlice, dataset: xr.Dataset, options: CommitOptions
+        self, names: SliceNames, dataset: xr.Dataset, options: CommitOptions
     ) -> AppendResult:
+        ref = names.identified
         afresh, outline = self.start_afresh, self.outline
         if afresh or not self.store.exists():
             first_slice_plan(dataset, ref.name, outline)  # refuse before creating anything
@@ -182,7 +204,7 @@ class Appender:
             repo = self.store.repository
         else:
             repo = self.store.create(outline_settings(outline), outline.append_dim)
-        change = AppendChange(self, ref, dataset, outline, afresh)
+        change = AppendChange(self, names, dataset, outline, afresh)
         committed = commit_change(repo, self.store.target, self.store.branch, change, options)
         if committed.payload is None:  # another writer appended this very slice first
             return AppendResult(ref.name, ref.identity, "skipped", committed.snapshot_id, None)
@@ -191,7 +213,7 @@ class Appender:
             self.store.save_settings(outline_settings(outline))
             self.start_afresh = False
             self._dry_run_outline = None
-        self._ledger.committed(committed.snapshot_id, payload.record)
+        self._ledger_at = (committed.snapshot_id, payload.ledger)
         self._outline_at = None
         if payload.outline is not None:
             self._outline_at = (committed.snapshot_id, payload.outline)
@@ -199,17 +221,54 @@ class Appender:
             ref.name, ref.identity, "appended", committed.snapshot_id, payload.record
         )
 
-    def _commit_holding(self, ref: SliceRef) -> str | None:
-        """The commit that already holds this slice, or None (always None when starting anew)."""
-        if ref.identity is None or self.start_afresh:
+    def _commit_holding(self, names: SliceNames) -> str | None:
+        """The commit that already holds this slice at the branch tip, or None (always None
+        when starting anew)."""
+        if names.ref.identity is None or self.start_afresh or not self.store.exists():
             return None
-        return self.appended_slices().get(ref.identity)
+        tip = self.store.tip()
+        ledger = self.ledger_at(tip)
+        entry = ledger.find(names.for_ledger(ledger))
+        return self.holding_commit(tip, entry) if entry is not None else None
 
-    def already_holds(self, session: icechunk.Session, identity: str) -> AlreadyCommitted | None:
-        """Whether the branch tip in ``session`` already holds this slice (another writer)."""
-        self._ledger.catch_up(self.store.repository, session.snapshot_id)
-        done = self._ledger.get(identity)
-        return AlreadyCommitted(done) if done is not None else None
+    def ledger_at(self, snapshot_id: str, store: Any = None) -> Ledger:
+        """The slice ledger at a snapshot (``store``: a session's store on it, else one is
+        opened); built from the commit records for cubes written before the ledger."""
+        if self._ledger_at is not None and self._ledger_at[0] == snapshot_id:
+            return self._ledger_at[1].fork(store or self._readonly_store(snapshot_id))
+        store = store or self._readonly_store(snapshot_id)
+        ledger = Ledger.read(store)
+        if ledger is None:  # written before the ledger existed: read the history once
+            ledger = Ledger.empty(store)
+            entries, _ = entries_from_history(self.store.repository, snapshot_id)
+            for entry in reversed(entries):
+                ledger.add(entry)
+        self._ledger_at = (snapshot_id, ledger)
+        return ledger.fork(store)
+
+    def current_ledger(self, session: icechunk.Session, rows: int) -> Ledger:
+        """The ledger in a writable session, caught up with commits an older versioncube (or
+        another tool) made on top of it: those change the cube's length (``rows``) without
+        writing the ledger."""
+        ledger = self.ledger_at(session.snapshot_id, session.store)
+        if not ledger.exists or ledger.rows == rows:
+            return ledger
+        entries, from_start = entries_from_history(self.store.repository, session.snapshot_id)
+        if from_start:  # an older versioncube started the cube afresh: the ledger is not its own
+            ledger = Ledger.empty(session.store)
+            ledger.exists = True
+        for entry in reversed(entries):
+            ledger.add(entry)
+        return ledger
+
+    def holding_commit(self, tip: str, entry: LedgerEntry) -> str:
+        """The commit that appended a slice the cube at ``tip`` holds, or ``tip`` itself when
+        gc expired that commit."""
+        return self._commits.find(self.store.repository, tip, entry) or tip
+
+    def _readonly_store(self, snapshot_id: str) -> Any:
+        with translated(self.store.where):
+            return self.store.repository.readonly_session(snapshot_id=snapshot_id).store
 
     def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
         """The cube's outline in ``session``: kept from our last commit when that is its base."""
@@ -235,22 +294,56 @@ class Appender:
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
 
+@dataclasses.dataclass
+class SliceNames:
+    """The identities a slice may be recorded under in a ledger: its own, and those of earlier
+    content hashes (computed only for a ledger that holds such names, see
+    :func:`~versioncube.slices.identity.earlier_identities`)."""
+
+    ref: SliceRef | IdentifiedSlice
+    options: SliceOptions
+    dataset: xr.Dataset | None = None  # the opened slice, when its identity came from it
+    _earlier: list[str] | None = None
+
+    @property
+    def identified(self) -> IdentifiedSlice:
+        assert isinstance(self.ref, IdentifiedSlice)
+        return self.ref
+
+    def for_ledger(self, ledger: Ledger) -> list[str]:
+        assert self.ref.identity is not None
+        if not ledger.legacy_hashes:
+            return [self.ref.identity]
+        if self._earlier is None:
+            self._earlier = earlier_identities(self.ref, self.options, self.dataset)
+        return [self.ref.identity, *self._earlier]
+
+
 @dataclasses.dataclass(frozen=True)
 class AppendChange:
     """The change an append hands to the commit loop: validate and write one slice into a fresh
     session on the branch tip (run again on the new tip after a conflict)."""
 
     appender: Appender
-    ref: IdentifiedSlice
+    names: SliceNames
     dataset: xr.Dataset
     outline: TargetOutline
     afresh: bool
 
+    @property
+    def ref(self) -> IdentifiedSlice:
+        return self.names.identified
+
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref.identity)):
-            return done
         dim, outline = self.outline.append_dim, self.outline
+        assert dim is not None
         cube = None if self.afresh else self.appender.outline_of(session, dim)
+        if cube is None:
+            ledger = Ledger.empty(session.store)
+        else:
+            ledger = self.appender.current_ledger(session, cube.size)
+            if (held := ledger.find(self.names.for_ledger(ledger))) is not None:
+                return AlreadyCommitted(self.appender.holding_commit(session.snapshot_id, held))
         plan = checked_plan(cube, self.dataset, self.ref.name, outline)
         attrs = merged_attrs(
             outline.attrs_update_mode,  # type: ignore[arg-type]
@@ -278,8 +371,21 @@ class AppendChange:
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
         record = record_for_plan(plan, self.ref.identity, dim)
+        ledger.add(
+            LedgerEntry(
+                self.ref.identity,
+                plan.index_range,
+                record.labels,
+                base=session.snapshot_id,
+                stamp=self.ref.stamp,
+            )
+        )
+        ledger.write(session.store, rows=plan.index_range[1])
         return Staged(
-            record.message(), record.to_metadata(), AppendPayload(record, after), self.ref.name
+            record.message(),
+            record.to_metadata(),
+            AppendPayload(record, after, ledger),
+            self.ref.name,
         )
 
 
