@@ -43,6 +43,7 @@ ledger's ``rows`` then differ from the cube's length).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import zlib
@@ -50,10 +51,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import icechunk
-import zarr
+import zarr.api.asynchronous
 import zarr.errors
 
 from versioncube._version import __version__
+from versioncube.store.upstream import run_on_zarr_loop
 from versioncube.versions.record import SCHEMA_VERSION, CommitRecord, Label
 
 LEDGER_GROUP = ".versioncube"
@@ -109,16 +111,12 @@ class Ledger:
     into a writable session with :meth:`write`.
 
     A Ledger is valid for the snapshot it was read from, and after :meth:`write` for the commit
-    of that session; the caller keeps it only as long as that holds.
+    of that session; the caller keeps it only as long as that holds. :meth:`fork` hands out a
+    copy to read from another session on the same snapshot and to change: forks share the
+    buckets read so far, so a bucket is read once per snapshot.
     """
 
-    def __init__(
-        self,
-        store: Any,
-        attrs: Mapping[str, Any],
-        loaded: dict[int, dict[str, Any]] | None = None,
-        exists: bool = True,
-    ):
+    def __init__(self, store: Any, attrs: Mapping[str, Any], exists: bool = True):
         self._store = store
         self.buckets = int(attrs.get("buckets", BUCKETS))
         self.rows = int(attrs.get("rows", 0))
@@ -126,9 +124,10 @@ class Ledger:
         self.legacy_hashes: tuple[str, ...] = tuple(attrs.get("legacy_hashes", ()))
         self.writer = str(attrs.get("writer", "?"))
         self.exists = exists  # False: not (yet) stored in the snapshot
-        self._loaded: dict[int, dict[str, Any]] = loaded if loaded is not None else {}
+        self._array: Any = None  # the open ``slices`` array of ``_store``
+        self._read: dict[int, dict[str, Any]] = {}  # buckets as stored; shared by forks
+        self._own: dict[int, dict[str, Any]] = {}  # buckets changed by this instance
         self._dirty: set[int] = set()  # buckets changed since the ledger was last written
-        self._owned: set[int] = set()  # buckets this instance copied (forks share the others)
 
     @classmethod
     def empty(cls, store: Any = None) -> Ledger:
@@ -136,14 +135,18 @@ class Ledger:
         return cls(store, {"buckets": BUCKETS}, exists=False)
 
     @classmethod
-    def read(cls, store: Any) -> Ledger | None:
+    def read(cls, store: Any, prefetch: Sequence[str] = ()) -> Ledger | None:
         """The ledger in a session's store, or None when the version has none (written before
-        the ledger existed). Reads the group's attributes only; buckets are read when asked."""
-        try:
-            group = zarr.open_group(store, path=LEDGER_GROUP, mode="r")
-        except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError, FileNotFoundError):
+        the ledger existed). Reads its attributes, and the buckets of the ``prefetch``
+        identities in the same trip; other buckets are read when asked for."""
+        found = run_on_zarr_loop(_open_ledger(store, prefetch))
+        if found is None:
             return None
-        return cls(store, dict(group.attrs))
+        attrs, array, buckets = found
+        ledger = cls(store, attrs)
+        ledger._array = array
+        ledger._read.update(buckets)
+        return ledger
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -161,19 +164,23 @@ class Ledger:
 
     def entries(self) -> Iterator[LedgerEntry]:
         """Every entry (reads every bucket: for listings, verify and row-moving operations)."""
-        self._load_all()
+        missing = [n for n in range(self.buckets) if n not in self._own and n not in self._read]
+        if missing and self.exists:
+            self._read.update(run_on_zarr_loop(_read_buckets(self._slices(), missing)))
         for number in range(self.buckets):
-            for identity, stored in self._loaded.get(number, {}).items():
+            for identity, stored in self._bucket(number).items():
                 yield LedgerEntry.from_stored(identity, stored)
 
     # -- changing --------------------------------------------------------------------------
 
     def fork(self, store: Any) -> Ledger:
         """A copy to read from ``store`` (a session on the same snapshot) and to change without
-        changing this one (the buckets read so far are shared until changed)."""
-        copy = Ledger(store, {}, dict(self._loaded), self.exists)
+        changing this one."""
+        copy = Ledger(store, {}, self.exists)
         copy.buckets, copy.rows, copy.count = self.buckets, self.rows, self.count
         copy.legacy_hashes, copy.writer = self.legacy_hashes, self.writer
+        copy._read = self._read
+        copy._own = {number: dict(bucket) for number, bucket in self._own.items()}
         copy._dirty = set(self._dirty)
         return copy
 
@@ -197,9 +204,10 @@ class Ledger:
         return LedgerEntry.from_stored(identity, stored)
 
     def write(self, store: Any, rows: int) -> None:
-        """Store the changed buckets and the attributes into a writable session's store.
+        """Store the changed buckets and the attributes into a writable session's store, in
+        one trip. ``rows`` is the cube's length along the append dimension in that session.
 
-        ``rows`` is the cube's length along the append dimension in that session.
+        Afterwards the ledger is the one of that session's commit.
         """
         self.rows = rows
         attrs: dict[str, Any] = {
@@ -211,59 +219,96 @@ class Ledger:
         }
         if self.legacy_hashes:
             attrs["legacy_hashes"] = list(self.legacy_hashes)
-        if self.exists:
-            group = zarr.open_group(store, path=LEDGER_GROUP, mode="r+")
-            group.attrs.put(attrs)
-            array = group[SLICES_ARRAY]
-        else:
-            group = zarr.open_group(store, path=LEDGER_GROUP, mode="w", attributes=attrs)
-            array = group.create_array(
-                SLICES_ARRAY,
-                shape=(self.buckets,),
-                chunks=(1,),
-                dtype=str,
-                dimension_names=["bucket"],
-            )
-            self.exists = True
-        for number in sorted(self._dirty):
-            bucket = self._loaded[number]
-            text = json.dumps(bucket, separators=(",", ":"), ensure_ascii=False) if bucket else ""
-            array[number] = text
-        self._dirty.clear()
-        self._store = store
+        texts = {
+            number: json.dumps(self._own[number], separators=(",", ":"), ensure_ascii=False)
+            if self._own[number]
+            else ""
+            for number in sorted(self._dirty)
+        }
+        self._array = run_on_zarr_loop(_write_ledger(store, attrs, texts, self.exists))
+        self._store, self.exists = store, True
+        self._read = {**self._read, **self._own}  # a new dict: forks keep the old snapshot's
+        self._own, self._dirty = {}, set()
 
     # -- internals ---------------------------------------------------------------------------
 
     def _bucket(self, number: int) -> dict[str, Any]:
-        if number not in self._loaded:
-            self._loaded[number] = self._read_bucket(number) if self.exists else {}
-        return self._loaded[number]
+        if number in self._own:
+            return self._own[number]
+        if number not in self._read:
+            if not self.exists:
+                return {}
+            self._read.update(run_on_zarr_loop(_read_buckets(self._slices(), [number])))
+        return self._read[number]
 
     def _changing(self, number: int) -> dict[str, Any]:
-        """The bucket, copied on its first change (forks share the buckets they read)."""
-        if number not in self._owned:
-            self._loaded[number] = dict(self._bucket(number))
-            self._owned.add(number)
+        """The bucket, copied on its first change (forks share the buckets as read)."""
+        if number not in self._own:
+            self._own[number] = dict(self._bucket(number))
         self._dirty.add(number)
-        return self._loaded[number]
+        return self._own[number]
 
-    def _read_bucket(self, number: int) -> dict[str, Any]:
-        array = zarr.open_array(self._store, path=f"{LEDGER_GROUP}/{SLICES_ARRAY}", mode="r")
-        text = str(array[number])
-        return json.loads(text) if text else {}
+    def _slices(self) -> Any:
+        if self._array is None:
+            path = f"{LEDGER_GROUP}/{SLICES_ARRAY}"
+            self._array = run_on_zarr_loop(_open_array(self._store, path))
+        return self._array
 
-    def _load_all(self) -> None:
-        missing = [number for number in range(self.buckets) if number not in self._loaded]
-        if not missing:
-            return
-        if not self.exists:
-            self._loaded.update({number: {} for number in missing})
-            return
-        array = zarr.open_array(self._store, path=f"{LEDGER_GROUP}/{SLICES_ARRAY}", mode="r")
-        texts = array[:]
-        for number in missing:
-            text = str(texts[number])
-            self._loaded[number] = json.loads(text) if text else {}
+
+async def _open_ledger(
+    store: Any, prefetch: Sequence[str]
+) -> tuple[dict[str, Any], Any, dict[int, dict[str, Any]]] | None:
+    try:
+        group = await zarr.api.asynchronous.open_group(
+            store, path=LEDGER_GROUP, mode="r", zarr_format=3, use_consolidated=False
+        )
+    except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError, FileNotFoundError):
+        return None
+    attrs = dict(group.attrs)
+    array = await group.getitem(SLICES_ARRAY)
+    buckets = int(attrs.get("buckets", BUCKETS))
+    numbers = sorted({bucket_of(identity, buckets) for identity in prefetch})
+    return attrs, array, await _read_buckets(array, numbers)
+
+
+async def _open_array(store: Any, path: str) -> Any:
+    return await zarr.api.asynchronous.open_array(store=store, path=path, zarr_format=3)
+
+
+async def _read_buckets(array: Any, numbers: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not numbers:
+        return {}
+    if len(numbers) > 1 and len(numbers) == array.shape[0]:
+        texts = list(await array.getitem(slice(None)))
+    else:
+        texts = await asyncio.gather(*(array.getitem(number) for number in numbers))
+    return {
+        number: json.loads(str(text)) if str(text) else {}
+        for number, text in zip(numbers, texts, strict=True)
+    }
+
+
+async def _write_ledger(
+    store: Any, attrs: dict[str, Any], texts: Mapping[int, str], exists: bool
+) -> Any:
+    if exists:
+        group = await zarr.api.asynchronous.open_group(
+            store, path=LEDGER_GROUP, mode="r+", zarr_format=3, use_consolidated=False
+        )
+        array, _ = await asyncio.gather(group.getitem(SLICES_ARRAY), group.update_attributes(attrs))
+    else:
+        group = await zarr.api.asynchronous.open_group(
+            store, path=LEDGER_GROUP, mode="w", attributes=attrs, zarr_format=3
+        )
+        array = await group.create_array(
+            SLICES_ARRAY,
+            shape=(int(attrs["buckets"]),),
+            chunks=(1,),
+            dtype=str,
+            dimension_names=["bucket"],
+        )
+    await asyncio.gather(*(array.setitem(number, text) for number, text in texts.items()))
+    return array
 
 
 def entries_from_history(

@@ -118,22 +118,26 @@ def _records(
 ) -> tuple[int, int | None, list[str]]:
     """Check each versioncube commit against the rows before it and the labels it covers.
 
-    Returns the commits checked, the appends since the cube was (last) created (None when the
-    history no longer reaches back to it, after ``gc``), and the problems found.
+    Returns the commits checked (back to the one that created the cube), the appends since
+    (None when the history no longer reaches back to it, after ``gc``, or when other
+    operations than appends followed), and the problems found.
     """
-    records = [
-        (snapshot.id, record)
-        for snapshot in repo.ancestry(snapshot_id=snapshot_id)
-        if (record := CommitRecord.from_metadata(snapshot.metadata, append_dim)) is not None
-    ]
+    records = []
+    for snapshot in repo.ancestry(snapshot_id=snapshot_id):
+        record = CommitRecord.from_metadata(snapshot.metadata, append_dim)
+        if record is not None:
+            records.append((snapshot.id, record))
+            if record.starts_cube:
+                break  # the commits before it built a cube this one replaced
     problems = []
     expected_start: int | None = None  # unknown until a commit that starts the cube
     appends: int | None = None
     for commit_id, record in reversed(records):
         if record.starts_cube:
             appends = 0
-        if appends is not None and record.appends_rows:
-            appends += 1
+        if appends is not None:
+            # only appends add one ledger entry each; after other operations, nothing is known
+            appends = appends + 1 if record.appends_rows else None
         if not record.appends_rows or record.index_range is None:
             expected_start = None  # the rows moved: later appends start where they say
             continue

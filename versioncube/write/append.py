@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import icechunk
@@ -227,17 +227,20 @@ class Appender:
         if names.ref.identity is None or self.start_afresh or not self.store.exists():
             return None
         tip = self.store.tip()
-        ledger = self.ledger_at(tip)
+        ledger = self.ledger_at(tip, prefetch=[names.ref.identity])
         entry = ledger.find(names.for_ledger(ledger))
         return self.holding_commit(tip, entry) if entry is not None else None
 
-    def ledger_at(self, snapshot_id: str, store: Any = None) -> Ledger:
+    def ledger_at(
+        self, snapshot_id: str, store: Any = None, prefetch: Sequence[str] = ()
+    ) -> Ledger:
         """The slice ledger at a snapshot (``store``: a session's store on it, else one is
-        opened); built from the commit records for cubes written before the ledger."""
+        opened), with the buckets of the ``prefetch`` identities read in the same trip; built
+        from the commit records for cubes written before the ledger."""
         if self._ledger_at is not None and self._ledger_at[0] == snapshot_id:
             return self._ledger_at[1].fork(store or self._readonly_store(snapshot_id))
         store = store or self._readonly_store(snapshot_id)
-        ledger = Ledger.read(store)
+        ledger = Ledger.read(store, prefetch)
         if ledger is None:  # written before the ledger existed: read the history once
             ledger = Ledger.empty(store)
             entries, _ = entries_from_history(self.store.repository, snapshot_id)
@@ -256,7 +259,6 @@ class Appender:
         entries, from_start = entries_from_history(self.store.repository, session.snapshot_id)
         if from_start:  # an older versioncube started the cube afresh: the ledger is not its own
             ledger = Ledger.empty(session.store)
-            ledger.exists = True
         for entry in reversed(entries):
             ledger.add(entry)
         return ledger
