@@ -303,11 +303,17 @@ def reflog(target, config_files, branch, limit, as_json) -> None:
 @cli.command(short_help="Summarise a version: dims, variables, labels, size.")
 @_cube_options
 @click.option("--at", "version", metavar="REF", help="The version to show (default: the tip).")
+@click.option(
+    "--storage",
+    is_flag=True,
+    help="Also measure what all versions store (reads every version's manifests).",
+)
 @_json_option
-def show(target, config_files, branch, version, as_json) -> None:
+def show(target, config_files, branch, version, storage, as_json) -> None:
     """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
-    range, uncompressed size and stored size."""
-    info = _cube(target, config_files, branch).info(version)
+    range, uncompressed size and its chunks; with --storage, the bytes all versions store
+    together (and the folder on local disk)."""
+    info = _cube(target, config_files, branch).info(version, storage=storage)
     _show(info, as_json)
 
 

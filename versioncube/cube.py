@@ -219,11 +219,18 @@ class Cube:
         )
 
     @_translated
-    def info(self, version: VersionLike = None) -> CubeInfo:
-        """Dims, variables, label range, sizes and refs of a version (default: the tip)."""
+    def info(self, version: VersionLike = None, *, storage: bool = False) -> CubeInfo:
+        """Dims, variables, label range, sizes and refs of a version (default: the tip).
+
+        ``storage`` also measures the bytes all versions store together (and the folder on
+        local disk): that reads every version's manifests, so it takes longer the longer the
+        history; the rest costs the same at any length.
+        """
         snapshot_id = self.resolve(version).snapshot_id
         refs = ref_names(self.repository).get(snapshot_id, [])
-        return describe_version(self.repository, self.target, snapshot_id, self.append_dim, refs)
+        return describe_version(
+            self.repository, self.target, snapshot_id, self.append_dim, refs, storage=storage
+        )
 
     @_translated
     def branches(self) -> branch_ops.BranchList:
