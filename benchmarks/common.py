@@ -35,6 +35,10 @@ class Sizes:
     writers_slices: int = 40  # W: slices every writer process appends
     writers_shape: tuple[int, int] = (180, 360)
     writers_rounds: int = 3  # W: runs of every case, interleaved; the fastest one counts
+    history_commits: tuple[int, ...] = (100, 1000, 10000)  # H: sizes of the local cube
+    history_s3_commits: tuple[int, ...] = (100, 1000)  # H: sizes of the cube on S3
+    history_samples: int = 20  # H: one-call appends (and bare commits) per size
+    history_processes: int = 3  # H: appends in a fresh process per size (local)
 
 
 SIZES: dict[str, Sizes] = {
@@ -51,6 +55,10 @@ SIZES: dict[str, Sizes] = {
         repeats=3,
         writers_slices=20,
         writers_rounds=1,
+        history_commits=(100, 1000),
+        history_s3_commits=(100,),
+        history_samples=10,
+        history_processes=2,
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -67,6 +75,10 @@ SIZES: dict[str, Sizes] = {
         writers_slices=3,
         writers_shape=(9, 18),
         writers_rounds=1,
+        history_commits=(4, 8),
+        history_s3_commits=(4,),
+        history_samples=2,
+        history_processes=1,
     ),
 }
 
