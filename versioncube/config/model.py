@@ -11,6 +11,7 @@ its schema, nested mappings are ``TypedDict``s whose keys carry their help text 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypedDict
@@ -306,7 +307,7 @@ class Config:
     @classmethod
     def hints(cls) -> dict[str, Any]:
         """The type hint of every setting, with its ``Annotated`` rules and help."""
-        return typing.get_type_hints(cls, include_extras=True)
+        return dict(_type_hints(cls))
 
     @classmethod
     def settings(cls) -> list[tuple[str, str, Any, str]]:
@@ -316,6 +317,13 @@ class Config:
             (field.name, type_name(hints[field.name]), default_of(field), field.metadata["help"])
             for field in dataclasses.fields(cls)
         ]
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` once per class: it takes a millisecond, and every run (every
+    one-call append) validates its configuration."""
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def default_of(field: dataclasses.Field) -> Any:

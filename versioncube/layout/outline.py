@@ -18,7 +18,7 @@ import xarray as xr
 
 from versioncube.errors import ConfigError
 from versioncube.store.dataset import open_store
-from versioncube.store.upstream import ArrayInfo, read_decoded_variables
+from versioncube.store.upstream import ArrayInfo, OpenNodes, read_decoded_variables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,8 @@ class CubeOutline:
     grid: Mapping[str, xr.Variable]  # coordinates without the append dimension
     last_label: Any  # the last append label (numpy scalar), or None without a coordinate
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # global attributes
+    #: the group and arrays as read_outline opened them, for a writer in the same session
+    nodes: OpenNodes | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def of_dataset(cls, dataset: xr.Dataset, append_dim: str) -> CubeOutline:
@@ -77,6 +79,7 @@ class CubeOutline:
         """
         return dataclasses.replace(
             self,
+            nodes=None,  # opened in a session that is committed now
             size=size,
             last_label=self.last_label if last_label is None else last_label,
             attrs=dict(self.attrs if attrs is None else attrs),
@@ -92,7 +95,7 @@ def read_outline(store: Any, append_dim: str, *, where: str = "the cube") -> Cub
     parts = read_decoded_variables(store, lambda arrays: _outline_reads(arrays, append_dim))
     if parts is None:
         return None
-    variables, attrs, coord_names, arrays = parts
+    variables, attrs, coord_names, arrays, nodes = parts
     sizes: dict[str, set[int]] = {}
     for info in arrays.values():
         for dim, size in zip(info.dims, info.shape, strict=False):
@@ -125,7 +128,7 @@ def read_outline(store: Any, append_dim: str, *, where: str = "the cube") -> Cub
     }
     labels = variables.get(append_dim)
     last_label = labels.values[-1] if labels is not None and size else None
-    return CubeOutline(append_dim, size, outlines, grid, last_label, attrs)
+    return CubeOutline(append_dim, size, outlines, grid, last_label, attrs, nodes)
 
 
 def _outline_reads(arrays: Mapping[str, ArrayInfo], append_dim: str) -> dict[str, slice]:

@@ -38,19 +38,31 @@ def encode_for_zarr(variable: xr.Variable, name: str) -> xr.Variable:
     return encode_zarr_variable(variable, name=name, zarr_format=3)  # type: ignore[no-any-return]
 
 
+@dataclasses.dataclass(frozen=True)
+class OpenNodes:
+    """A root group and its arrays as opened from one store (Zarr's async objects): a writer
+    in the same session can use them without opening them again."""
+
+    store: Any
+    group: Any
+    arrays: Mapping[str, Any]
+
+
 def read_decoded_variables(
     store: Any, select: Callable[[Mapping[str, ArrayInfo]], Mapping[str, slice]]
-) -> tuple[dict[str, xr.Variable], dict[str, Any], set[str], dict[str, ArrayInfo]] | None:
+) -> (
+    tuple[dict[str, xr.Variable], dict[str, Any], set[str], dict[str, ArrayInfo], OpenNodes] | None
+):
     """The root group's variables as ``xarray.open_dataset`` decodes them (its defaults), with
     the parts that ``select`` asks for already read, in two trips to Zarr's event loop.
 
     ``select`` gets every array's :class:`ArrayInfo` and returns, per array name, the part to
     read now along its first axis (``slice(None)`` for all of it); those variables hold just
     that part, the others stay lazy (decoding a datetime variable reads two of its values).
-    Returns the variables, the global attributes, the names of the coordinates and every
-    array's info; None when the store holds no group. This is xarray's own path (its
-    ``ZarrStore`` and ``decode_cf_variables``) without its one round trip per read, which costs
-    more than the bytes for a cube's small metadata.
+    Returns the variables, the global attributes, the names of the coordinates, every
+    array's info and the opened nodes; None when the store holds no group. This is xarray's
+    own path (its ``ZarrStore`` and ``decode_cf_variables``) without its one round trip per
+    read, which costs more than the bytes for a cube's small metadata.
     """
     import zarr
     from xarray.backends.zarr import ZarrStore
@@ -73,7 +85,8 @@ def read_decoded_variables(
         variables[name] = xr.Variable(variable.dims, values, variable.attrs, variable.encoding)
     decoded, attrs, coord_names = decode_cf_variables(variables, attrs)
     infos = {name: _info(array) for name, array in arrays.items()}
-    return dict(decoded), dict(attrs), set(map(str, coord_names)), infos
+    nodes = OpenNodes(store, group, arrays)
+    return dict(decoded), dict(attrs), set(map(str, coord_names)), infos, nodes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,8 +110,9 @@ async def _prefetch(
     import zarr.errors
 
     try:
+        mode = "r" if getattr(store, "read_only", True) else "r+"  # r+: writers may use them
         group = await zarr.api.asynchronous.open_group(
-            store, mode="r", zarr_format=3, use_consolidated=False
+            store, mode=mode, zarr_format=3, use_consolidated=False
         )
     except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError, FileNotFoundError):
         return None

@@ -47,7 +47,7 @@ import asyncio
 import dataclasses
 import json
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from typing import Any
 
 import icechunk
@@ -209,6 +209,11 @@ class Ledger:
 
         Afterwards the ledger is the one of that session's commit.
         """
+        run_on_zarr_loop(self.writing(store, rows))
+
+    def writing(self, store: Any, rows: int) -> Coroutine[Any, Any, None]:
+        """:meth:`write` as a coroutine to run on Zarr's event loop together with other writes
+        of the same session (the ledger counts as written once it is made)."""
         self.rows = rows
         attrs: dict[str, Any] = {
             "schema": LEDGER_SCHEMA,
@@ -225,10 +230,11 @@ class Ledger:
             else ""
             for number in sorted(self._dirty)
         }
-        self._array = run_on_zarr_loop(_write_ledger(store, attrs, texts, self.exists))
-        self._store, self.exists = store, True
+        exists = self.exists
+        self._store, self.exists, self._array = store, True, None
         self._read = {**self._read, **self._own}  # a new dict: forks keep the old snapshot's
         self._own, self._dirty = {}, set()
+        return _write_ledger(store, attrs, texts, exists)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -290,7 +296,7 @@ async def _read_buckets(array: Any, numbers: Sequence[int]) -> dict[int, dict[st
 
 async def _write_ledger(
     store: Any, attrs: dict[str, Any], texts: Mapping[int, str], exists: bool
-) -> Any:
+) -> None:
     if exists:
         group = await zarr.api.asynchronous.open_group(
             store, path=LEDGER_GROUP, mode="r+", zarr_format=3, use_consolidated=False
@@ -308,7 +314,6 @@ async def _write_ledger(
             dimension_names=["bucket"],
         )
     await asyncio.gather(*(array.setitem(number, text) for number, text in texts.items()))
-    return array
 
 
 def entries_from_history(

@@ -23,6 +23,7 @@ a run, as a new commit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -354,35 +355,37 @@ class AppendChange:
             outline.attrs,
         )
         evaluated = outline.permit_eval and has_expressions(outline.attrs)
+        record = record_for_plan(plan, self.ref.identity, dim)
+        entry = LedgerEntry(
+            self.ref.identity,
+            plan.index_range,
+            record.labels,
+            base=session.snapshot_id,
+            stamp=self.ref.stamp,
+        )
+        ledger.add(entry)
+        rows = plan.index_range[1]
         after: CubeOutline | None = None
         if plan.creates_cube:
             to_write = with_creation_encoding(plan.dataset.copy(deep=False), outline)
             to_write.attrs = attrs
             to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
+            ledger.write(session.store, rows)
         elif can_append_in_place(plan.dataset):
             assert cube is not None
-            append_in_place(session.store, plan.dataset, cube, attrs)
+            write_ledger = functools.partial(ledger.writing, session.store, rows)
+            append_in_place(session.store, plan.dataset, cube, attrs, also=[write_ledger])
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
-                after = cube.extended(plan.index_range[1], last, attrs)
+                after = cube.extended(rows, last, attrs)
         else:
             # dask-backed: written chunk by chunk, rechunked to the cube's chunks as zappend does
             to_write = plan.dataset.copy(deep=False)
             to_write.attrs = attrs
             to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
+            ledger.write(session.store, rows)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
-        record = record_for_plan(plan, self.ref.identity, dim)
-        ledger.add(
-            LedgerEntry(
-                self.ref.identity,
-                plan.index_range,
-                record.labels,
-                base=session.snapshot_id,
-                stamp=self.ref.stamp,
-            )
-        )
-        ledger.write(session.store, rows=plan.index_range[1])
         return Staged(
             record.message(),
             record.to_metadata(),

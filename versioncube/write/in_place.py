@@ -15,15 +15,16 @@ parallel within bounded memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 import zarr.api.asynchronous
 
+from versioncube.layout.encoding import encode_datetimes
 from versioncube.layout.outline import CubeOutline
-from versioncube.store.upstream import encode_for_zarr, run_on_zarr_loop
+from versioncube.store.upstream import OpenNodes, encode_for_zarr, run_on_zarr_loop
 
 
 def can_append_in_place(dataset: xr.Dataset) -> bool:
@@ -32,41 +33,59 @@ def can_append_in_place(dataset: xr.Dataset) -> bool:
 
 
 def append_in_place(
-    store: Any, dataset: xr.Dataset, cube: CubeOutline, attrs: Mapping[str, Any]
+    store: Any,
+    dataset: xr.Dataset,
+    cube: CubeOutline,
+    attrs: Mapping[str, Any],
+    also: Sequence[Callable[[], Coroutine[Any, Any, Any]]] = (),
 ) -> None:
     """Grow the cube's arrays by the slice's rows and write them; set ``attrs`` if they changed.
 
     ``dataset`` holds only the variables that run along the append dimension (as
     :func:`versioncube.layout.validation.plan_append` leaves it), already checked against
-    ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop:
-    with many small appends, the round trips, not the bytes, are what costs.
+    ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop,
+    with the writes ``also`` makes (the slice ledger's): with many small appends, the round trips,
+    not the bytes, are what costs. The arrays ``cube`` was read with are used when they were
+    opened in this store (this session).
     """
     dim = cube.append_dim
     rows = {
         str(name): (variable.dims.index(dim), _encoded(str(name), variable, cube))
         for name, variable in dataset.variables.items()
     }
-    run_on_zarr_loop(_append_rows(store, rows, dict(attrs)))
+    nodes = cube.nodes if cube.nodes is not None and cube.nodes.store is store else None
+    run_on_zarr_loop(_append_rows(store, rows, dict(attrs), nodes, also))
 
 
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
-    """The variable's values as stored: CF-encoded with the cube's stored encoding."""
+    """The variable's values as stored: CF-encoded with the cube's stored encoding (datetimes
+    by :func:`~versioncube.layout.encoding.encode_datetimes` where it applies)."""
+    encoding = cube.variables[name].encoding
+    if (offsets := encode_datetimes(np.asarray(variable.data), encoding)) is not None:
+        return offsets
     to_encode = xr.Variable(variable.dims, variable.data, variable.attrs)
-    to_encode.encoding = dict(cube.variables[name].encoding)
+    to_encode.encoding = dict(encoding)
     return np.asarray(encode_for_zarr(to_encode, name).data)
 
 
 async def _append_rows(
-    store: Any, rows: Mapping[str, tuple[int, np.ndarray]], attrs: dict[str, Any]
+    store: Any,
+    rows: Mapping[str, tuple[int, np.ndarray]],
+    attrs: dict[str, Any],
+    nodes: OpenNodes | None,
+    also: Sequence[Callable[[], Coroutine[Any, Any, Any]]],
 ) -> None:
-    group = await zarr.api.asynchronous.open_group(store, mode="r+", zarr_format=3)
     names = list(rows)
-    arrays = await asyncio.gather(*(group.getitem(name) for name in names))
+    if nodes is not None and all(name in nodes.arrays for name in names):
+        group, arrays = nodes.group, [nodes.arrays[name] for name in names]
+    else:
+        group = await zarr.api.asynchronous.open_group(store, mode="r+", zarr_format=3)
+        arrays = await asyncio.gather(*(group.getitem(name) for name in names))
     appends = [
         array.append(rows[name][1], axis=rows[name][0])
         for name, array in zip(names, arrays, strict=True)
     ]  # type: ignore[union-attr]
-    await asyncio.gather(*appends, _set_attrs(group, attrs))
+    await asyncio.gather(*appends, _set_attrs(group, attrs), *(write() for write in also))
 
 
 async def _set_attrs(group: Any, attrs: dict[str, Any]) -> None:
