@@ -108,6 +108,7 @@ class CommitClock:
             (icechunk.Repository, "open", icechunk.Repository.open, "open"),
             (icechunk.Repository, "exists", icechunk.Repository.exists, "open"),
             (icechunk.Repository, "list_branches", icechunk.Repository.list_branches, "open"),
+            (icechunk.Repository, "lookup_branch", icechunk.Repository.lookup_branch, "open"),
         ]
         for owner, name, function, part in originals:
             timed = self._timed(function, part)

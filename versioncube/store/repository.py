@@ -33,12 +33,17 @@ def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
 
 
 def open_repository(target: Target) -> icechunk.Repository:
-    """Open the repository at the target, or raise CubeNotFoundError when there is none."""
+    """Open the repository at the target, or raise CubeNotFoundError when there is none.
+
+    One call: asking first whether it exists reads the repository's object once more, and
+    that object grows with the history.
+    """
     storage = target.storage()
     with translated(target.uri):
-        if not icechunk.Repository.exists(storage):
-            raise CubeNotFoundError(f"no versioncube repository at {target.uri}")
-        return icechunk.Repository.open(storage)
+        try:
+            return icechunk.Repository.open(storage)
+        except icechunk.RepositoryNotFoundError:
+            raise CubeNotFoundError(f"no versioncube repository at {target.uri}") from None
 
 
 def open_or_create_repository(
@@ -155,7 +160,11 @@ class CubeStore:
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
         with translated(self.where):
-            branches = repo.list_branches()
+            try:
+                repo.lookup_branch(self.branch)
+                return
+            except icechunk.RefNotFoundError:
+                branches = repo.list_branches()
         if self.branch not in branches:
             raise CubeNotFoundError(
                 f"no branch {self.branch!r} in {self.where} "
