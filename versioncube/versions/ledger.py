@@ -117,7 +117,7 @@ class Ledger:
     """
 
     def __init__(self, store: Any, attrs: Mapping[str, Any], exists: bool = True):
-        self._store = store
+        self._store = store  # a session's store, or a function that opens one when needed
         self.buckets = int(attrs.get("buckets", BUCKETS))
         self.rows = int(attrs.get("rows", 0))
         self.count = int(attrs.get("entries", 0))
@@ -155,6 +155,18 @@ class Ledger:
         stored = self._bucket(bucket_of(identity, self.buckets)).get(identity)
         return LedgerEntry.from_stored(identity, stored) if stored is not None else None
 
+    def load(self) -> None:
+        """Read every bucket not read yet, in one trip (a run of many appends reads the ledger
+        once this way, and keeps it current with its own commits)."""
+        missing = [n for n in range(self.buckets) if n not in self._own and n not in self._read]
+        if missing and self.exists:
+            self._read.update(run_on_zarr_loop(_read_buckets(self._slices(), missing)))
+
+    def holds_bucket_of(self, identity: str) -> bool:
+        """Whether the bucket of ``identity`` is read already (a look-up costs no read)."""
+        number = bucket_of(identity, self.buckets)
+        return not self.exists or number in self._own or number in self._read
+
     def find(self, identities: Sequence[str]) -> LedgerEntry | None:
         """The entry of the first of ``identities`` (a slice and its earlier names) it holds."""
         for identity in identities:
@@ -164,9 +176,7 @@ class Ledger:
 
     def entries(self) -> Iterator[LedgerEntry]:
         """Every entry (reads every bucket: for listings, verify and row-moving operations)."""
-        missing = [n for n in range(self.buckets) if n not in self._own and n not in self._read]
-        if missing and self.exists:
-            self._read.update(run_on_zarr_loop(_read_buckets(self._slices(), missing)))
+        self.load()
         for number in range(self.buckets):
             for identity, stored in self._bucket(number).items():
                 yield LedgerEntry.from_stored(identity, stored)
@@ -257,6 +267,8 @@ class Ledger:
     def _slices(self) -> Any:
         if self._array is None:
             path = f"{LEDGER_GROUP}/{SLICES_ARRAY}"
+            if callable(self._store):
+                self._store = self._store()
             self._array = run_on_zarr_loop(_open_array(self._store, path))
         return self._array
 

@@ -228,7 +228,12 @@ class Appender:
         if names.ref.identity is None or self.start_afresh or not self.store.exists():
             return None
         tip = self.store.tip()
+        own = self._ledger_at is not None and self._ledger_at[0] == tip  # our last commit
         ledger = self.ledger_at(tip, prefetch=[names.ref.identity])
+        if own and not ledger.holds_bucket_of(names.ref.identity):
+            # a run of appends: read the whole ledger once, our commits keep it current
+            assert self._ledger_at is not None
+            self._ledger_at[1].load()
         entry = ledger.find(names.for_ledger(ledger))
         return self.holding_commit(tip, entry) if entry is not None else None
 
@@ -239,7 +244,7 @@ class Appender:
         opened), with the buckets of the ``prefetch`` identities read in the same trip; built
         from the commit records for cubes written before the ledger."""
         if self._ledger_at is not None and self._ledger_at[0] == snapshot_id:
-            return self._ledger_at[1].fork(store or self._readonly_store(snapshot_id))
+            return self._ledger_at[1].fork(store or (lambda: self._readonly_store(snapshot_id)))
         store = store or self._readonly_store(snapshot_id)
         ledger = Ledger.read(store, prefetch)
         if ledger is None:  # written before the ledger existed: read the history once
