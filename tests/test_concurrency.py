@@ -79,7 +79,7 @@ def test_the_same_slice_appended_by_another_writer_is_skipped_on_retry(two_days,
 
     assert result.status == "skipped"
     assert result.snapshot_id == tip(other)
-    records = [CommitRecord.from_metadata(s.metadata) for s in commits(other)]
+    records = [CommitRecord.of_snapshot(s) for s in commits(other)]
     assert [r.labels[0] for r in records] == ["2024-01-03", "2024-01-02", "2024-01-01"]
 
 
@@ -156,7 +156,7 @@ def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     assert [writer.returncode for writer in writers] == [0] * 4, [err for _, err in outputs]
     assert sum(int(out) for out, _ in outputs) == 20  # each slice appended by exactly one writer
     cube = _cube(target)
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    records = [CommitRecord.of_snapshot(s) for s in reversed(commits(cube))]
     assert len(records) == 20
     assert appended_in_order(cube) == paths
     assert [r.index_range for r in records] == [(n, n + 1) for n in range(20)]

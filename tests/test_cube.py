@@ -13,7 +13,7 @@ from conftest import appended_in_order, commits, tip
 import versioncube
 from versioncube import open_cube
 from versioncube.versions.ledger import Ledger
-from versioncube.versions.record import SCHEMA_VERSION, CommitRecord
+from versioncube.versions.record import SCHEMA_VERSION, CommitRecord, human_message
 
 
 def test_each_slice_is_one_commit_and_reads_back_identical(memory_target, small_slice):
@@ -35,7 +35,7 @@ def test_commit_metadata_follows_the_schema(daily_files):
     cube = open_cube(target)
 
     history = list(reversed(commits(cube)))
-    records = [CommitRecord.from_metadata(s.metadata, "time") for s in history]
+    records = [CommitRecord.of_snapshot(s, "time") for s in history]
 
     assert [r.operation for r in records] == ["create", "append", "append"]
     assert [r.slice_name for r in records] == [path.name for path in daily_files[:3]]
@@ -48,19 +48,17 @@ def test_commit_metadata_follows_the_schema(daily_files):
     ]
     assert {r.append_dim for r in records} == {"time"}
     assert {r.schema for r in records} == {SCHEMA_VERSION}
-    assert json.loads(history[1].metadata["versioncube"]) == {
-        "v": 3,
-        "o": "append",
-        "n": "2024-03-02.nc",
-        "r": [1, 2],
-        "l": ["2024-03-02"],
-    }
-    assert json.loads(history[0].metadata["versioncube"])["d"] == "time"
+    assert history[1].message == (
+        "append 2024-03-02.nc: time 2024-03-02\n\n"
+        'versioncube: {"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"]}'
+    )
+    assert {s.metadata.get("versioncube") for s in history} == {None}  # no commit metadata
+    assert '"d":"time"' in history[0].message
     assert Ledger.read(cube.repository.readonly_session("main").store).writer == (
         versioncube.__version__
     )
-    assert commits(cube)[0].message == "append 2024-03-03.nc: time 2024-03-03"
-    assert commits(cube)[-1].message == "create 2024-03-01.nc: time 2024-03-01"
+    assert human_message(commits(cube)[0].message) == "append 2024-03-03.nc: time 2024-03-03"
+    assert human_message(commits(cube)[-1].message) == "create 2024-03-01.nc: time 2024-03-01"
 
 
 def test_multi_step_slice_records_its_label_range(memory_target, small_slice):
@@ -70,7 +68,7 @@ def test_multi_step_slice_records_its_label_range(memory_target, small_slice):
 
     assert result.record.index_range == (2, 5)
     assert result.record.labels == ("2024-01-03", "2024-01-03T12:00:00")
-    assert commits(cube)[0].message.endswith("time 2024-01-03 .. 2024-01-03T12:00")
+    assert human_message(commits(cube)[0].message).endswith("time 2024-01-03 .. 2024-01-03T12:00")
 
 
 def test_rerun_skips_what_is_already_committed(daily_files, tmp_path):
@@ -199,14 +197,14 @@ def test_append_dim_without_coordinate_appends_by_index(memory_target):
     cube = open_cube(memory_target)
 
     assert count == 3
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    records = [CommitRecord.of_snapshot(s) for s in reversed(commits(cube))]
     assert [r.index_range for r in records] == [(0, 2), (2, 4), (4, 6)]
     assert {r.labels for r in records} == {None}
-    assert commits(cube)[0].message.endswith("n [4:6]")
+    assert human_message(commits(cube)[0].message).endswith("n [4:6]")
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(parts, "n"))
 
 
-def test_commit_record_is_compact_json_text_and_schemas_1_and_2_are_still_read():
+def test_commit_record_is_a_message_trailer_and_schemas_1_and_2_are_still_read():
     record = CommitRecord(
         operation="append",
         slice="/data/2024-03-02.nc",
@@ -215,18 +213,22 @@ def test_commit_record_is_compact_json_text_and_schemas_1_and_2_are_still_read()
         index_range=(1, 2),
         labels=("2024-03-02", "2024-03-02"),
     )
-    metadata = record.to_metadata()
-    assert metadata == {
-        "versioncube": '{"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"]}'
-    }
+    trailer = record.trailer()
+    assert trailer == (
+        'versioncube: {"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"]}'
+    )
+    message = f"{record.message()}\n\n{trailer}"
     # the identity is kept in the ledger, the append dimension in the repository's metadata
     stored = dataclasses.replace(record, slice=None)
-    assert CommitRecord.from_metadata(metadata, "time") == stored
-    assert CommitRecord.from_metadata(metadata).append_dim == ""
+    assert CommitRecord.of_commit(message, None, "time") == stored
+    assert CommitRecord.of_commit(message, None).append_dim == ""
+    assert CommitRecord.of_commit(f"a message of mine\n\n{trailer}", {}, "time") == stored
+    assert human_message(message) == "append 2024-03-02.nc: time 2024-03-02"
+    assert human_message("just words") == "just words"
 
     created = dataclasses.replace(record, operation="create", labels=("2024-03-01", "2024-03-02"))
-    assert json.loads(created.to_metadata()["versioncube"])["l"] == ["2024-03-01", "2024-03-02"]
-    assert CommitRecord.from_metadata(created.to_metadata()) == dataclasses.replace(
+    assert '"l":["2024-03-01","2024-03-02"],"d":"time"' in created.trailer()
+    assert CommitRecord.of_commit(f"x\n\n{created.trailer()}", None) == dataclasses.replace(
         created, slice=None
     )
 
@@ -241,9 +243,10 @@ def test_commit_record_is_compact_json_text_and_schemas_1_and_2_are_still_read()
         "tool_version": "0.1.0",
     }
     old = dataclasses.replace(record, tool_version="0.1.0", schema=2)
-    assert CommitRecord.from_metadata({"versioncube": json.dumps(schema_2)}) == old
+    assert CommitRecord.of_commit("m", {"versioncube": json.dumps(schema_2)}) == old
     schema_1 = {"versioncube": {**schema_2, "schema": 1}}
-    assert CommitRecord.from_metadata(schema_1) == dataclasses.replace(old, schema=1)
-    assert CommitRecord.from_metadata({"versioncube": "not json"}) is None
-    assert CommitRecord.from_metadata({"versioncube": '{"schema": 9}'}) is None
-    assert CommitRecord.from_metadata({"other": 1}) is None
+    assert CommitRecord.of_commit("m", schema_1) == dataclasses.replace(old, schema=1)
+    assert CommitRecord.of_commit("m", {"versioncube": "not json"}) is None
+    assert CommitRecord.of_commit("m\n\nversioncube: not json", None) is None
+    assert CommitRecord.of_commit("m", {"versioncube": '{"schema": 9}'}) is None
+    assert CommitRecord.of_commit("m", {"other": 1}) is None

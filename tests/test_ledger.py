@@ -234,8 +234,8 @@ def test_an_entry_removed_by_a_later_commit_lets_the_slice_be_appended_again(mem
     removed = ledger.remove(dataset_fingerprint(days[2]))
     assert removed is not None and removed.rows == (2, 3)
     ledger.write(session.store, rows=2)
-    record = '{"v":3,"o":"delete","n":"2024-03-03","r":[2,3],"l":["2024-03-03"]}'
-    session.commit("delete 2024-03-03", metadata={"versioncube": record})
+    record = 'versioncube: {"v":3,"o":"delete","n":"2024-03-03","r":[2,3],"l":["2024-03-03"]}'
+    session.commit(f"delete 2024-03-03\n\n{record}")
 
     assert cube.append(days[2]).status == "appended"
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(days[:3], "time"))
@@ -366,7 +366,7 @@ def test_a_schema_2_cube_resumes_and_is_migrated_once(memory_target, days, ances
         *(_legacy_identity(item) for item in old),
         *(dataset_fingerprint(item) for item in days[4:6]),
     }
-    records = [CommitRecord.from_metadata(s.metadata, "time") for s in commits(cube)]
+    records = [CommitRecord.of_snapshot(s, "time") for s in commits(cube)]
     assert [r.schema for r in records] == [3, 3, 2, 2, 2, 2]
     assert cube.verify().ok
 

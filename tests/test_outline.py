@@ -129,7 +129,7 @@ def test_force_new_starts_afresh_as_a_new_commit(memory_target, small_slice):
 
     cube = open_cube(memory_target)
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(new, "time"))
-    records = [CommitRecord.from_metadata(s.metadata, "time") for s in commits(cube)]
+    records = [CommitRecord.of_snapshot(s, "time") for s in commits(cube)]
     assert [r.operation for r in records] == ["append", "create", "append", "create"]
     old_session = cube.repository.readonly_session(snapshot_id=old_tip)
     old_head = xr.open_zarr(old_session.store, consolidated=False).load()

@@ -21,6 +21,7 @@ from versioncube.errors import RefNotFoundError, VersionError
 from versioncube.store.commit import move_branch, update_repository
 from versioncube.store.target import Target
 from versioncube.versions.log import Log, branch_log
+from versioncube.versions.record import human_message
 
 # -- rollback ------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ def list_branches(repo: icechunk.Repository) -> BranchList:
     branches = BranchList()
     for name in sorted(repo.list_branches(), key=lambda name: (name != "main", name)):
         tip = repo.lookup_snapshot(repo.lookup_branch(name))
-        branches.append(BranchInfo(name, tip.id, tip.written_at, tip.message))
+        branches.append(BranchInfo(name, tip.id, tip.written_at, human_message(tip.message)))
     return branches
 
 
@@ -144,7 +145,7 @@ def create_branch(
         raise VersionError(f"branch {name!r} already exists (at {repo.lookup_branch(name)[:12]})")
     update_repository(target, lambda: repo.create_branch(name, snapshot_id))
     tip = repo.lookup_snapshot(snapshot_id)
-    return BranchInfo(name, tip.id, tip.written_at, tip.message)
+    return BranchInfo(name, tip.id, tip.written_at, human_message(tip.message))
 
 
 def delete_branch(repo: icechunk.Repository, target: Target, name: str) -> BranchDeleted:

@@ -340,7 +340,7 @@ def entries_from_history(
     """
     entries: dict[str, LedgerEntry] = {}
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
-        record = CommitRecord.from_metadata(snapshot.metadata)
+        record = CommitRecord.of_snapshot(snapshot)
         if record is None:
             continue
         if record.schema >= SCHEMA_VERSION:

@@ -12,7 +12,7 @@ import icechunk
 
 from versioncube.display.format import short_time
 from versioncube.display.tables import SnapshotRow, Table
-from versioncube.versions.record import CommitRecord
+from versioncube.versions.record import CommitRecord, human_message
 from versioncube.versions.tags import tags_by_snapshot
 
 
@@ -98,9 +98,9 @@ def read_log(
             LogEntry(
                 snapshot_id=snapshot.id,
                 written_at=snapshot.written_at,
-                message=snapshot.message,
+                message=human_message(snapshot.message),
                 tags=tuple(sorted(tags_by_snapshot.get(snapshot.id, []))),
-                record=CommitRecord.from_metadata(snapshot.metadata, append_dim),
+                record=CommitRecord.of_snapshot(snapshot, append_dim),
             )
         )
     return log

@@ -21,6 +21,7 @@ from versioncube.display.format import format_label, human_size, plural, short_t
 from versioncube.display.results import Result
 from versioncube.store.dataset import open_version
 from versioncube.store.target import Target
+from versioncube.versions.record import human_message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +102,7 @@ def describe_version(
     return CubeInfo(
         snapshot_id=snapshot_id,
         written_at=snapshot.written_at,
-        message=snapshot.message,
+        message=human_message(snapshot.message),
         refs=refs,
         append_dim=append_dim,
         dims={str(name): size for name, size in dataset.sizes.items()},

@@ -124,7 +124,7 @@ def _records(
     """
     records = []
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
-        record = CommitRecord.from_metadata(snapshot.metadata, append_dim)
+        record = CommitRecord.of_snapshot(snapshot, append_dim)
         if record is not None:
             records.append((snapshot.id, record))
             if record.starts_cube:

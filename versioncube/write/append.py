@@ -393,9 +393,10 @@ class AppendChange:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
         return Staged(
             record.message(),
-            record.to_metadata(),
+            {},  # no commit metadata: it costs every later commit (see versions/record.py)
             AppendPayload(record, after, ledger),
             self.ref.name,
+            trailer=record.trailer(),
         )
 
 
