@@ -401,3 +401,71 @@ def test_commits_an_older_versioncube_added_on_top_of_a_ledger_are_caught_up(mem
     ledger = Ledger.read(cube.repository.readonly_session("main").store)
     assert ledger is not None and ledger.count == ledger.rows == 5
     assert cube.verify().ok
+
+
+# -- reads that do not scan the history ------------------------------------------------------
+
+
+@pytest.fixture
+def thirty(memory_target, small_slice):
+    slices = [small_slice(day, shape=(2, 3)) for day in pd.date_range("2000-01-01", periods=30)]
+    cube = open_cube(memory_target)
+    cube.append_all(slices[:3])
+    cube.tag("early")
+    cube.append_all(slices[3:])
+    return memory_target
+
+
+def test_log_show_tags_and_reading_a_tag_do_not_walk_the_history(thirty, ancestry_spy, monkeypatch):
+    ops_log_reads = []
+    original = icechunk.Repository.ops_log
+    monkeypatch.setattr(
+        icechunk.Repository, "ops_log", lambda self: ops_log_reads.append(1) or original(self)
+    )
+    _reset(ancestry_spy)
+
+    assert len(open_cube(thirty).log(10)) == 10
+    assert ancestry_spy.commits_read <= 11
+    _reset(ancestry_spy)
+    info = open_cube(thirty).info()
+    assert [t.name for t in open_cube(thirty).tags()] == ["early"]
+    early = versioncube.open_dataset(thirty, "early")
+    assert info.dims["time"] == 30 and early.sizes["time"] == 3
+    assert ancestry_spy.commits_read == 0 and ops_log_reads == []
+
+
+def test_log_pages_by_count_and_dates(thirty, ancestry_spy):
+    cube = open_cube(thirty)
+    newest_first = [s for s in commits(cube)]
+    middle = newest_first[10].written_at
+    _reset(ancestry_spy)
+
+    assert [e.snapshot_id for e in cube.log(5, until=middle)] == [s.id for s in newest_first[10:15]]
+    assert ancestry_spy.commits_read <= 16  # the walk stops at the page's end
+    since = cube.log(since=newest_first[3].written_at)
+    assert [e.snapshot_id for e in since] == [s.id for s in newest_first[:4]]
+    older = cube.log(3, version=f"{newest_first[2].id}~1")
+    assert [e.snapshot_id for e in older] == [s.id for s in newest_first[3:6]]
+    day = (newest_first[-1].written_at - dt.timedelta(days=1)).date().isoformat()
+    assert len(cube.log(since=day)) == 30 and len(cube.log(until="2000-01-01")) == 0
+    with pytest.raises(versioncube.ConfigError, match="not an ISO 8601 date"):
+        cube.log(since="yesterday")
+
+
+def test_cli_log_pages(thirty):
+    from click.testing import CliRunner
+
+    from versioncube.cli import cli
+
+    cube = open_cube(thirty)
+    newest_first = commits(cube)
+    until = newest_first[10].written_at.isoformat()
+    result = CliRunner().invoke(cli, ["log", "-t", thirty, "-n", "2", "--until", until, "--json"])
+    assert result.exit_code == 0, result.output
+    assert [e["snapshot_id"] for e in json.loads(result.stdout)] == [
+        s.id for s in newest_first[10:12]
+    ]
+    page = CliRunner().invoke(cli, ["log", "-t", thirty, "-n", "1", "--at", "main~29"])
+    assert page.exit_code == 0 and "create" in page.stdout
+    bad = CliRunner().invoke(cli, ["log", "-t", thirty, "--since", "soon"])
+    assert bad.exit_code == 1 and "is not an ISO 8601 date" in bad.output
