@@ -47,7 +47,7 @@ import asyncio
 import dataclasses
 import json
 import zlib
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import icechunk
@@ -219,11 +219,13 @@ class Ledger:
 
         Afterwards the ledger is the one of that session's commit.
         """
-        run_on_zarr_loop(self.writing(store, rows))
+        pending = self.writing(store, rows)
+        run_on_zarr_loop(pending.open_and_write())
 
-    def writing(self, store: Any, rows: int) -> Coroutine[Any, Any, None]:
-        """:meth:`write` as a coroutine to run on Zarr's event loop together with other writes
-        of the same session (the ledger counts as written once it is made)."""
+    def writing(self, store: Any, rows: int) -> LedgerWrite:
+        """:meth:`write` in two steps to run on Zarr's event loop with other writes of the same
+        session: :meth:`LedgerWrite.open` before any of them starts, :meth:`LedgerWrite.write`
+        together with them (the ledger counts as written once this is called)."""
         self.rows = rows
         attrs: dict[str, Any] = {
             "schema": LEDGER_SCHEMA,
@@ -244,7 +246,7 @@ class Ledger:
         self._store, self.exists, self._array = store, True, None
         self._read = {**self._read, **self._own}  # a new dict: forks keep the old snapshot's
         self._own, self._dirty = {}, set()
-        return _write_ledger(store, attrs, texts, exists)
+        return LedgerWrite(store, attrs, texts, exists)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -306,26 +308,51 @@ async def _read_buckets(array: Any, numbers: Sequence[int]) -> dict[int, dict[st
     }
 
 
-async def _write_ledger(
-    store: Any, attrs: dict[str, Any], texts: Mapping[int, str], exists: bool
-) -> None:
-    if exists:
-        group = await zarr.api.asynchronous.open_group(
-            store, path=LEDGER_GROUP, mode="r+", zarr_format=3, use_consolidated=False
-        )
-        array, _ = await asyncio.gather(group.getitem(SLICES_ARRAY), group.update_attributes(attrs))
-    else:
-        group = await zarr.api.asynchronous.open_group(
-            store, path=LEDGER_GROUP, mode="w", attributes=attrs, zarr_format=3
-        )
-        array = await group.create_array(
-            SLICES_ARRAY,
-            shape=(int(attrs["buckets"]),),
-            chunks=(1,),
-            dtype=str,
-            dimension_names=["bucket"],
-        )
-    await asyncio.gather(*(array.setitem(number, text) for number, text in texts.items()))
+@dataclasses.dataclass
+class LedgerWrite:
+    """The ledger's part of a session's writes, in two steps.
+
+    Opening reads (or creates) the ledger's metadata; it must be done before other writes of
+    the session start: Zarr names the store (``str(store)``) when it reads metadata, and
+    Icechunk's store blocks Zarr's event loop for that while a write of the same session is
+    under way, which then never finishes.
+    """
+
+    store: Any
+    attrs: dict[str, Any]
+    texts: Mapping[int, str]
+    exists: bool
+    _group: Any = None
+    _array: Any = None
+
+    async def open(self) -> None:
+        if self.exists:
+            self._group = await zarr.api.asynchronous.open_group(
+                self.store, path=LEDGER_GROUP, mode="r+", zarr_format=3, use_consolidated=False
+            )
+            self._array = await self._group.getitem(SLICES_ARRAY)
+        else:
+            self._group = await zarr.api.asynchronous.open_group(
+                self.store, path=LEDGER_GROUP, mode="w", attributes=self.attrs, zarr_format=3
+            )
+            self._array = await self._group.create_array(
+                SLICES_ARRAY,
+                shape=(int(self.attrs["buckets"]),),
+                chunks=(1,),
+                dtype=str,
+                dimension_names=["bucket"],
+            )
+
+    async def write(self) -> None:
+        assert self._group is not None, "open() first"
+        updates = [self._array.setitem(number, text) for number, text in self.texts.items()]
+        if self.exists:
+            updates.append(self._group.update_attributes(self.attrs))
+        await asyncio.gather(*updates)
+
+    async def open_and_write(self) -> None:
+        await self.open()
+        await self.write()
 
 
 def entries_from_history(

@@ -23,7 +23,6 @@ a run, as a new commit.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -378,8 +377,8 @@ class AppendChange:
             ledger.write(session.store, rows)
         elif can_append_in_place(plan.dataset):
             assert cube is not None
-            write_ledger = functools.partial(ledger.writing, session.store, rows)
-            append_in_place(session.store, plan.dataset, cube, attrs, also=[write_ledger])
+            ledger_write = ledger.writing(session.store, rows)
+            append_in_place(session.store, plan.dataset, cube, attrs, also=[ledger_write])
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
                 after = cube.extended(rows, last, attrs)

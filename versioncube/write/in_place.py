@@ -15,8 +15,8 @@ parallel within bounded memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -25,6 +25,14 @@ import zarr.api.asynchronous
 from versioncube.layout.encoding import encode_datetimes
 from versioncube.layout.outline import CubeOutline
 from versioncube.store.upstream import OpenNodes, encode_for_zarr, run_on_zarr_loop
+
+
+class PendingWrite(Protocol):
+    """Another write of the same session, made in the same trip (the slice ledger's)."""
+
+    async def open(self) -> None: ...
+
+    async def write(self) -> None: ...
 
 
 def can_append_in_place(dataset: xr.Dataset) -> bool:
@@ -37,16 +45,16 @@ def append_in_place(
     dataset: xr.Dataset,
     cube: CubeOutline,
     attrs: Mapping[str, Any],
-    also: Sequence[Callable[[], Coroutine[Any, Any, Any]]] = (),
+    also: Sequence[PendingWrite] = (),
 ) -> None:
     """Grow the cube's arrays by the slice's rows and write them; set ``attrs`` if they changed.
 
     ``dataset`` holds only the variables that run along the append dimension (as
     :func:`versioncube.layout.validation.plan_append` leaves it), already checked against
     ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop,
-    with the writes ``also`` makes (the slice ledger's): with many small appends, the round trips,
-    not the bytes, are what costs. The arrays ``cube`` was read with are used when they were
-    opened in this store (this session).
+    with the writes ``also`` makes (the slice ledger's; each opened before any write starts):
+    with many small appends, the round trips, not the bytes, are what costs. The arrays
+    ``cube`` was read with are used when they were opened in this store (this session).
     """
     dim = cube.append_dim
     rows = {
@@ -73,19 +81,23 @@ async def _append_rows(
     rows: Mapping[str, tuple[int, np.ndarray]],
     attrs: dict[str, Any],
     nodes: OpenNodes | None,
-    also: Sequence[Callable[[], Coroutine[Any, Any, Any]]],
+    also: Sequence[PendingWrite],
 ) -> None:
+    # every read of metadata first: Icechunk's store blocks the event loop while Zarr names it
+    # (it does for each metadata read) during a write of the same session, for good
     names = list(rows)
     if nodes is not None and all(name in nodes.arrays for name in names):
         group, arrays = nodes.group, [nodes.arrays[name] for name in names]
     else:
         group = await zarr.api.asynchronous.open_group(store, mode="r+", zarr_format=3)
         arrays = await asyncio.gather(*(group.getitem(name) for name in names))
+    for pending in also:
+        await pending.open()
     appends = [
         array.append(rows[name][1], axis=rows[name][0])
         for name, array in zip(names, arrays, strict=True)
     ]  # type: ignore[union-attr]
-    await asyncio.gather(*appends, _set_attrs(group, attrs), *(write() for write in also))
+    await asyncio.gather(*appends, _set_attrs(group, attrs), *(pending.write() for pending in also))
 
 
 async def _set_attrs(group: Any, attrs: dict[str, Any]) -> None:
