@@ -63,7 +63,8 @@ SLICES_ARRAY = "slices"
 LEDGER_SCHEMA = 1
 #: Buckets of a new ledger. An append reads and rewrites one bucket: about 40 entries (4 KB)
 #: after 10,000 appends, 400 after 100,000; Icechunk rewrites the array's manifest of
-#: BUCKETS chunk references with each commit.
+#: BUCKETS chunk references with each commit, with the buckets under 512 bytes inside it (the
+#: manifest grows to about 100 KB until the buckets outgrow that, after ~1,300 appends).
 BUCKETS = 256
 #: The identity schemes of content hashes written before the current one.
 LEGACY_HASHES = ("sha256",)
@@ -341,6 +342,9 @@ class LedgerWrite:
                 chunks=(1,),
                 dtype=str,
                 dimension_names=["bucket"],
+                # uncompressed: Icechunk keeps chunks under 512 bytes inside the manifest, which
+                # every commit rewrites; plain text buckets leave it after ~1,300 appends
+                compressors=None,
             )
 
     async def write(self) -> None:
