@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test test-fast test-min lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12) and "versioncube needs Python >= 3.12")'
@@ -20,9 +20,28 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
+# everything: lint, then every test (the `slow` ones included)
 test: lint
 	$(BIN)/python -m pytest
+
+# the inner loop: no lint, no `slow` tests (multi-process, SIGKILL, subprocess-heavy, > ~2 s)
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow"
+
+# The test suite with the oldest dependency versions declared in pyproject.toml (slow: not in `test`).
+VENV_MIN := .venv-min
+
+$(VENV_MIN)/.installed: pyproject.toml ci/minimum-versions.txt
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12) and "versioncube needs Python >= 3.12")'
+	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install -q -e '.[test]' -c ci/minimum-versions.txt
+	touch $@
+
+test-min: $(VENV_MIN)/.installed
+	$(VENV_MIN)/bin/python -m pytest
 
 docs: $(VENV)/.installed
 	$(BIN)/python docs/generate_reference.py
@@ -31,4 +50,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_MIN) .pytest_cache .ruff_cache .mypy_cache .tools

@@ -24,11 +24,13 @@ import icechunk
 from benchmarks import (
     growth,
     history,
+    levels,
     memory,
     phases,
     reads,
     throughput,
     versus_zappend,
+    virtual,
     writers,
 )
 from benchmarks.common import SIZES, Context, git_revision, library_versions, machine_info
@@ -40,8 +42,10 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "C": versus_zappend.run,
     "D": memory.run,
     "E": reads.run,
+    "L": levels.run,
     "P": phases.run,
     "W": writers.run,
+    "V": virtual.run,
     "H": history.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"

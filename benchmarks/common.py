@@ -39,6 +39,11 @@ class Sizes:
     history_s3_commits: tuple[int, ...] = (100, 1000)  # H: sizes of the cube on S3
     history_samples: int = 20  # H: one-call appends (and bare commits) per size
     history_processes: int = 3  # H: appends in a fresh process per size (local)
+    levels_slices: int = 50  # L: slices appended to a pyramid and to a tree
+    levels_shape: tuple[int, int] = (720, 1440)
+    virtual_small_files: int = 100  # V: small NetCDF4 files (1 x 18 x 30 float64, zlib)
+    virtual_large_files: int = 20  # V: larger NetCDF4 files of one field each
+    virtual_large_shape: tuple[int, int] = (721, 1440)  # V: lat x lon of the larger files
 
 
 SIZES: dict[str, Sizes] = {
@@ -59,6 +64,11 @@ SIZES: dict[str, Sizes] = {
         history_s3_commits=(100,),
         history_samples=10,
         history_processes=2,
+        levels_slices=20,
+        levels_shape=(360, 720),
+        virtual_small_files=30,
+        virtual_large_files=6,
+        virtual_large_shape=(361, 720),
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -79,6 +89,11 @@ SIZES: dict[str, Sizes] = {
         history_s3_commits=(4,),
         history_samples=2,
         history_processes=1,
+        levels_slices=3,
+        levels_shape=(18, 36),
+        virtual_small_files=2,
+        virtual_large_files=2,
+        virtual_large_shape=(18, 36),
     ),
 }
 

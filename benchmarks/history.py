@@ -51,8 +51,8 @@ import versioncube
 from benchmarks.common import Context, best_time
 from benchmarks.report import Comparison, Goal, Ref, Result, Section
 from benchmarks.workloads import APPEND_DIM, make_slices, write_files
-from tests.seaweed import S3_BUCKET, SeaweedServer
 from versioncube.store.target import parse_target
+from versioncube.testing.seaweed import S3_BUCKET, SeaweedServer
 
 KEY = "H"
 PROJECTED = 100_000

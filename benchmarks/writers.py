@@ -9,9 +9,10 @@ appends/s is the number of slices (each appended once) over it. Each writer also
 slices it appended and which it skipped (another writer had appended them), and how many of its
 commits were refused because another writer moved the tip first (then retried on the new tip).
 
-The S3 target is a SeaweedFS server the benchmark starts on 127.0.0.1 (tests/seaweed.py) and
-stops by its PID at the end. Afterwards every cube must hold exactly one commit per slice, in
-the order of the list: anything else fails the run.
+The S3 target is a SeaweedFS server the benchmark starts on 127.0.0.1
+(versioncube/testing/seaweed.py, the tests' server) and stops by its PID at the end. Afterwards
+every cube must hold exactly one commit per slice, in the order of the list: anything else
+fails the run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, NoReturn
 from benchmarks.common import Context
 from benchmarks.report import Comparison, Ref, Result, Section
 from benchmarks.workloads import Workload
-from tests.seaweed import S3_BUCKET, SeaweedServer
+from versioncube.testing.seaweed import S3_BUCKET, SeaweedServer
 
 KEY = "W"
 ROOT = Path(__file__).resolve().parent.parent

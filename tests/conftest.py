@@ -1,24 +1,30 @@
-"""Shared fixtures: sample slices, real NetCDF files, and a real S3 server (SeaweedFS)."""
+"""Shared fixtures: sample slices, real NetCDF files, and real object-store servers: S3
+(SeaweedFS), Azure Blob Storage (Azurite) and a Google Cloud Storage emulator.
+
+Only fixtures live here; the helpers they are built from, and that tests import (``tip``,
+``commits``, ``open_source``, ``CLOUDS``, ...), are in :mod:`versioncube.testing`.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from pathlib import Path
 
 import icechunk
 import pytest
 import xarray as xr
-from seaweed import S3_BUCKET, SeaweedServer
 
 from versioncube.samples import sample_slice, write_daily_files
+from versioncube.testing.azurite import AZURE_CONTAINER, AzuriteServer
+from versioncube.testing.clouds import CLOUDS, PRIVATE_SERVERS
+from versioncube.testing.gcs_emulator import GcsEmulator
+from versioncube.testing.grib_samples import cfgrib_samples
+from versioncube.testing.real_data import NAMES, example_path, split_into_steps
+from versioncube.testing.seaweed import S3_BUCKET, SeaweedServer
 
 icechunk.set_logs_filter("error")
 os.environ["ICECHUNK_LOG"] = "error"  # and in the subprocesses tests start
-
-#: hgt_djf.nc says "hours since 1-1-1", which xarray reads with a warning about the year
-AMBIGUOUS_REFERENCE_DATE = "Ambiguous reference date string"
 
 
 @pytest.fixture
@@ -44,38 +50,11 @@ def memory_target() -> str:
     return f"memory://{uuid.uuid4().hex}"
 
 
-def split_into_steps(source: Path, folder: Path) -> list[Path]:
-    """Write each time step of a NetCDF file into its own file, as archives deliver them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", AMBIGUOUS_REFERENCE_DATE)
-        dataset = xr.open_dataset(source).load()
-        for index in range(dataset.sizes["time"]):
-            path = folder / f"{source.stem}_{index:03d}.nc"
-            dataset.isel(time=[index]).to_netcdf(path)
-            paths.append(path)
-    return paths
-
-
 @pytest.fixture(scope="session")
 def eofs_steps(tmp_path_factory) -> dict[str, list[Path]]:
     """The eofs example files (real reanalysis fields), one file per time step."""
-    from eofs.examples import example_data_path
-
     folder = tmp_path_factory.mktemp("eofs")
-    return {
-        name: split_into_steps(Path(example_data_path(f"{name}.nc")), folder / name)
-        for name in ("hgt_djf", "sst_ndjfm_anom")
-    }
-
-
-def open_source(name: str) -> xr.Dataset:
-    from eofs.examples import example_data_path
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", AMBIGUOUS_REFERENCE_DATE)
-        return xr.open_dataset(example_data_path(f"{name}.nc")).load()
+    return {name: split_into_steps(example_path(name), folder / name) for name in NAMES}
 
 
 @pytest.fixture(scope="session")
@@ -86,30 +65,48 @@ def seaweedfs(tmp_path_factory):
 
 
 @pytest.fixture
-def private_seaweedfs(tmp_path):
-    """An S3 server of this test's own, which the test may stop and start again."""
-    with SeaweedServer(tmp_path / "seaweedfs") as server:
-        yield server
-
-
-@pytest.fixture
 def s3_target(seaweedfs) -> tuple[str, dict]:
     """A fresh prefix on the SeaweedFS bucket and its storage options."""
     return f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", dict(seaweedfs)
 
 
-def tip(cube) -> str:
-    """The snapshot id at the tip of the cube's branch."""
-    return cube.repository.lookup_branch(cube.branch)
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """The session's Azure Blob server; yields the storage options for ``az://cubes/<prefix>``."""
+    with AzuriteServer(tmp_path_factory.mktemp("azurite")) as server:
+        yield server.options
 
 
-def commits(cube) -> list:
-    """The branch's commits, newest first, without Icechunk's initial snapshot."""
-    return [s for s in cube.repository.ancestry(branch=cube.branch) if s.parent_id is not None]
+@pytest.fixture
+def azure_target(azurite) -> tuple[str, dict]:
+    """A fresh prefix in the Azurite container and its storage options."""
+    return f"az://{AZURE_CONTAINER}/{uuid.uuid4().hex}", dict(azurite)
 
 
-def appended_in_order(cube) -> list[str]:
-    """The slice identities the cube holds (its ledger), in the order of the commits that
-    appended them."""
-    by_commit = {snapshot: identity for identity, snapshot in cube.appended_slices().items()}
-    return [by_commit[s.id] for s in reversed(commits(cube)) if s.id in by_commit]
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """The session's Google Cloud Storage emulator (which Icechunk cannot use: see
+    docs/targets.md); yields the server, whose ``options`` are for ``gs://cubes/<prefix>``."""
+    with GcsEmulator(tmp_path_factory.mktemp("gcs-emulator")) as server:
+        yield server
+
+
+@pytest.fixture(params=CLOUDS)
+def cloud_target(request) -> tuple[str, dict]:
+    """A fresh target on each object store's server in turn, with its storage options."""
+    return request.getfixturevalue(f"{request.param}_target")
+
+
+@pytest.fixture(params=CLOUDS)
+def private_cloud_server(request, tmp_path):
+    """A server of this test's own, which the test may stop and start again, for each object
+    store in turn; yields the server and a target on it."""
+    server_class, target = PRIVATE_SERVERS[request.param]
+    with server_class(tmp_path / request.param) as server:
+        yield server, target
+
+
+@pytest.fixture(scope="session")
+def grib_samples() -> Path:
+    """cfgrib's sample GRIB files (its sdist ships them), fetched from PyPI on first use."""
+    return cfgrib_samples()

@@ -6,10 +6,10 @@ import inspect
 import json
 
 import xarray as xr
-from conftest import commits
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits
 
 
 def test_append_signature_matches_zappend():

@@ -1,33 +1,77 @@
-"""Every kind of bad input gets a clear error, the tip does not move, and the next good slice
-appends normally (the catalogue is tests/bad_inputs.py; docs/bad-input.md shows it)."""
+"""Every kind of bad input gets a clear error, in Python and on the command line; nothing
+moves (no branch or tag, no file of a local target) and the next good slice appends normally.
+The catalogue is versioncube/testing/bad_inputs.py; docs/bad-input.md shows it."""
 
 from __future__ import annotations
 
-import uuid
+from pathlib import Path
 
 import pytest
 import xarray as xr
-from bad_inputs import CASES, cube_with_two_days, error_text, good
-from conftest import commits, tip
+
+from versioncube.testing import commits
+from versioncube.testing.bad_inputs import (
+    CASES,
+    KINDS,
+    Scenes,
+    good,
+    python_error,
+    target_state,
+)
+from versioncube.testing.cli_checks import assert_one_line_error, run_cli
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.what for case in CASES])
-def test_bad_input_leaves_the_tip_where_it_was(case, tmp_path):
-    target = f"memory://{uuid.uuid4().hex}"
-    cube = cube_with_two_days(target)
-    before = tip(cube)
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """The cubes the cases are tried against (the templates on disk are built once)."""
+    return Scenes(tmp_path_factory.mktemp("scenes"))
 
-    message = error_text(case, tmp_path, target)
 
-    assert message  # a message that says what went wrong
+def _params():
+    for case in CASES:
+        # the S3 server takes seconds to start; a slow case as long to prepare
+        marks = [pytest.mark.slow] if case.needs_s3 or case.slow else []
+        yield pytest.param(case, id=f"{case.kind}: {case.what}", marks=marks)
+
+
+@pytest.mark.parametrize("case", list(_params()))
+def test_bad_input_is_one_line_and_changes_nothing(case, scenes, tmp_path, request):
+    if case.needs_s3:
+        scenes.s3_options = request.getfixturevalue("seaweedfs")
+    scene = scenes.make(case, tmp_path / "case")
+    attempt = case.attempt(scene)
+    watched = [scene.target, *([attempt.watched] if attempt.watched else [])]
+    before = [target_state(target) for target in watched]
+
+    error = python_error(case, attempt)
+    message = str(error)
+    assert case.says in message, message
     assert "\n" not in message  # one line
-    assert tip(cube) == before
-    assert cube.append(good()).status == "appended"
-    assert len(commits(cube)) == 3
-    expected = xr.concat([good("2024-01-01"), good("2024-01-02"), good()], "time")
+    assert [target_state(target) for target in watched] == before
+
+    result = run_cli(*attempt.command)
+    line = assert_one_line_error(result, attempt.cli_says or case.says)
+    expected = attempt.cli_message(message)
+    if expected is not None:
+        assert line == f"Error: {expected}"
+    assert result.stdout == ""
+    assert [target_state(target) for target in watched] == before
+
+    cube = scene.cube()
+    count = len(commits(cube))
+    assert cube.append(good(scene.next_day)).status == "appended"
+    assert len(commits(cube)) == count + 1
+    expected = xr.concat([good(day) for day in (*scene.days, scene.next_day)], "time")
     xr.testing.assert_identical(cube.to_xarray().load(), expected)
 
 
-def test_there_are_at_least_twenty_kinds():
-    assert len(CASES) >= 20
+def test_the_catalogue_has_45_distinct_kinds_of_every_kind():
+    assert len(CASES) >= 45
     assert len({case.what for case in CASES}) == len(CASES)
+    assert {case.kind for case in CASES} == set(KINDS)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/concurrency.md"])
+def test_the_docs_give_the_number_of_kinds(page):
+    text = (Path(__file__).resolve().parents[1] / page).read_text()
+    assert f"{len(CASES)} kinds of bad input" in text or f"the {len(CASES)} kinds" in text

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import versioncube
-from benchmarks import history, phases, reads, throughput, writers
+from benchmarks import history, levels, phases, reads, throughput, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
@@ -31,6 +31,7 @@ EXPECTED_CASES = {
     "B": list(WRITERS),
     "D": ["versioncube"],
     "E": [reads.FIRST, reads.HEAD, reads.HELP],
+    "L": [levels.PYRAMID, levels.PYRAMID_LOOP, levels.FLAT, levels.TREE, levels.TREE_LOOP],
     "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
     "W": [writers.case_name(s, n) for s in writers.STORAGES for n in writers.WRITER_COUNTS],
     "H": [
@@ -62,6 +63,11 @@ EXPECTED_CASES = {
             )
         ),
     ],
+    "V": [
+        f"{mode}, {n} {kind} files"
+        for n, kind in ((2, "small"), (2, "larger"))
+        for mode in ("virtual", "copied")
+    ],
 }
 
 
@@ -73,6 +79,7 @@ def tiny_run(tmp_path_factory) -> tuple[dict, str]:
     return json.loads((results / "latest.json").read_text()), (results / "latest.md").read_text()
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_every_benchmark_and_case_is_reported(tiny_run):
     data, markdown = tiny_run
     assert {
@@ -85,6 +92,7 @@ def test_every_benchmark_and_case_is_reported(tiny_run):
             assert f"| {result['case']} | {result['summary']} |" in markdown
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_run):
     data, markdown = tiny_run
     metrics = {
@@ -110,6 +118,7 @@ def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_r
     assert compared >= 14
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     data, markdown = tiny_run
     assert data["machine"]["cores"] >= 1 and data["machine"]["ram_gib"] > 0
@@ -120,6 +129,7 @@ def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     )
 
 
+@pytest.mark.slow  # the whole tiny benchmark run, writer processes included
 def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run):
     data, _ = tiny_run
     (section,) = [section for section in data["sections"] if section["key"] == "W"]

@@ -9,10 +9,10 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import commits
 
 from versioncube import __version__, open_cube
 from versioncube.cli import cli
+from versioncube.testing import commits
 
 
 @pytest.fixture
@@ -100,14 +100,14 @@ def test_traceback_flag_shows_the_traceback(daily_files, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.exc_info is not None
-    assert type(result.exception).__name__ == "SliceOpenError"
+    assert type(result.exception).__name__ == "SliceNotFoundError"
 
 
 def test_missing_target_and_bad_config(runner, daily_files, tmp_path):
     result = _run(runner, "append", *daily_files[:1])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "Error: no target given: set target_dir in the configuration or use -t/--target"
+        "Error: no target given: use -t/--target, or target_dir in a -c config file"
     )
     config = tmp_path / "bad.yaml"
     config.write_text("target_dri: x\n")

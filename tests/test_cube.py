@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import appended_in_order, commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.slices.identity import content_stamp
+from versioncube.testing import appended_in_order, commits, tip
 from versioncube.versions.ledger import Ledger
 from versioncube.versions.record import SCHEMA_VERSION, CommitRecord, human_message
 
@@ -48,9 +48,11 @@ def test_commit_metadata_follows_the_schema(daily_files):
     ]
     assert {r.append_dim for r in records} == {"time"}
     assert {r.schema for r in records} == {SCHEMA_VERSION}
+    stamp = json.dumps(content_stamp(str(daily_files[1])))  # the file's size and mtime
     assert history[1].message == (
         "append 2024-03-02.nc: time 2024-03-02\n\n"
-        'versioncube: {"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"]}'
+        'versioncube: {"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"],'
+        f'"s":{stamp}}}'
     )
     assert {s.metadata.get("versioncube") for s in history} == {None}  # no commit metadata
     assert '"d":"time"' in history[0].message
@@ -202,51 +204,3 @@ def test_append_dim_without_coordinate_appends_by_index(memory_target):
     assert {r.labels for r in records} == {None}
     assert human_message(commits(cube)[0].message).endswith("n [4:6]")
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(parts, "n"))
-
-
-def test_commit_record_is_a_message_trailer_and_schemas_1_and_2_are_still_read():
-    record = CommitRecord(
-        operation="append",
-        slice="/data/2024-03-02.nc",
-        slice_name="2024-03-02.nc",
-        append_dim="time",
-        index_range=(1, 2),
-        labels=("2024-03-02", "2024-03-02"),
-    )
-    trailer = record.trailer()
-    assert trailer == (
-        'versioncube: {"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"]}'
-    )
-    message = f"{record.message()}\n\n{trailer}"
-    # the identity is kept in the ledger, the append dimension in the repository's metadata
-    stored = dataclasses.replace(record, slice=None)
-    assert CommitRecord.of_commit(message, None, "time") == stored
-    assert CommitRecord.of_commit(message, None).append_dim == ""
-    assert CommitRecord.of_commit(f"a message of mine\n\n{trailer}", {}, "time") == stored
-    assert human_message(message) == "append 2024-03-02.nc: time 2024-03-02"
-    assert human_message("just words") == "just words"
-
-    created = dataclasses.replace(record, operation="create", labels=("2024-03-01", "2024-03-02"))
-    assert '"l":["2024-03-01","2024-03-02"],"d":"time"' in created.trailer()
-    assert CommitRecord.of_commit(f"x\n\n{created.trailer()}", None) == dataclasses.replace(
-        created, slice=None
-    )
-
-    schema_2 = {
-        "schema": 2,
-        "operation": "append",
-        "slice": "/data/2024-03-02.nc",
-        "slice_name": "2024-03-02.nc",
-        "append_dim": "time",
-        "index_range": [1, 2],
-        "labels": ["2024-03-02", "2024-03-02"],
-        "tool_version": "0.1.0",
-    }
-    old = dataclasses.replace(record, tool_version="0.1.0", schema=2)
-    assert CommitRecord.of_commit("m", {"versioncube": json.dumps(schema_2)}) == old
-    schema_1 = {"versioncube": {**schema_2, "schema": 1}}
-    assert CommitRecord.of_commit("m", schema_1) == dataclasses.replace(old, schema=1)
-    assert CommitRecord.of_commit("m", {"versioncube": "not json"}) is None
-    assert CommitRecord.of_commit("m\n\nversioncube: not json", None) is None
-    assert CommitRecord.of_commit("m", {"versioncube": '{"schema": 9}'}) is None
-    assert CommitRecord.of_commit("m", {"other": 1}) is None

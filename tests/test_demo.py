@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import xarray as xr
-from conftest import commits
 
 from versioncube import open_cube
+from versioncube.testing import commits
+
+pytestmark = pytest.mark.slow  # the demo script runs in a subprocess, CLI runs of its own
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
 

@@ -19,7 +19,11 @@ def _generator():
     return runpy.run_path(str(ROOT / "docs" / "generate_reference.py"))
 
 
-@pytest.mark.parametrize("page", ["cli.md", "configuration.md", "bad-input.md"])
+@pytest.mark.parametrize(
+    "page",
+    # bad-input.md tries every case of the catalogue against a cube of its own (> 2 s)
+    ["cli.md", "configuration.md", pytest.param("bad-input.md", marks=pytest.mark.slow)],
+)
 def test_reference_pages_are_up_to_date(page):
     render = _generator()["PAGES"][page]
     assert (ROOT / "docs" / page).read_text() == render(), f"run `make docs` to update {page}"
@@ -38,10 +42,16 @@ def test_every_command_is_in_the_readme_and_the_reference():
 BLOCK = re.compile(r"```(python|console)\n(.*?)```", re.DOTALL)
 
 
-@pytest.mark.parametrize(
-    "page",
-    [page.relative_to(ROOT).as_posix() for page in DOC_PAGES if BLOCK.search(page.read_text())],
-)
+def _example_pages():
+    """The pages with code blocks; console blocks run each command in a subprocess: slow."""
+    for page in DOC_PAGES:
+        text = page.read_text()
+        if BLOCK.search(text):
+            marks = [pytest.mark.slow] if "```console" in text else []
+            yield pytest.param(page.relative_to(ROOT).as_posix(), marks=marks)
+
+
+@pytest.mark.parametrize("page", list(_example_pages()))
 def test_examples_run(page, tmp_path, monkeypatch):
     """Each page's python blocks, and the `$ ` commands of its console blocks, run in order in
     a fresh folder, as a reader would run them."""

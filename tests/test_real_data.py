@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 import xarray as xr
-from conftest import AMBIGUOUS_REFERENCE_DATE, commits, open_source
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits
+from versioncube.testing.real_data import AMBIGUOUS_REFERENCE_DATE, open_source
 
-pytestmark = pytest.mark.filterwarnings(f"ignore:{AMBIGUOUS_REFERENCE_DATE}")
+pytestmark = [
+    pytest.mark.filterwarnings(f"ignore:{AMBIGUOUS_REFERENCE_DATE}"),
+    pytest.mark.slow,  # hundreds of real files, a few seconds each test
+]
 
 
 @pytest.mark.parametrize("name", ["hgt_djf", "sst_ndjfm_anom"])

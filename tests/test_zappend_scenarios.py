@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 import zarr
-from conftest import commits, tip
 
 import versioncube
 from versioncube import open_cube
+from versioncube.testing import commits, tip
 
 DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")
 
@@ -395,7 +395,7 @@ def test_a_failing_expression_changes_nothing(memory_target, small_slice):
         versioncube.ConfigError, match=r"attrs.end: cannot evaluate .*AttributeError"
     ):
         versioncube.append([small_slice(DAYS[0])], config)
-    assert len(commits(open_cube(memory_target))) == 0
+    assert not open_cube(memory_target).exists()  # a failed first append creates nothing
 
 
 @pytest.mark.parametrize(
@@ -522,7 +522,8 @@ def test_sharding_stores_at_least_ten_times_fewer_objects(tmp_path):
     ("setting", "expected"),
     [
         ({"included_variables": ["time", "lat", "lon", "tas"]}, {"time", "lat", "lon", "tas"}),
-        ({"included_variables": ["tas"]}, {"tas"}),  # as in zappend: coordinates too are chosen
+        # unlike zappend, the coordinates that the checks need are kept: label checks stay on
+        ({"included_variables": ["tas"]}, {"time", "lat", "lon", "tas"}),
         ({"excluded_variables": ["psl"]}, {"time", "lat", "lon", "tas", "pr"}),
         (
             {
@@ -666,7 +667,7 @@ def test_incompatible_slices_leave_the_cube_unchanged(
         ({"tas": {"encoding": {"chunks": [1, 4, 4], "shards": [1, 6, 12]}}},
          "'variables.tas.encoding.shards' must be a multiple of the chunks [1, 4, 4]"),
         ({"tas": {"encoding": {"dtype": "int16", "fill_value": "NaN"}}},
-         "is \"NaN\", which a int16 variable cannot store"),
+         "is \"NaN\", which the storage dtype int16 cannot store"),
         ({"tas": {"encoding": {"compressor": {"id": "no-such-codec"}}}},
          "'variables.tas.encoding.compressor': invalid codec {'id': 'no-such-codec'}"),
     ],
@@ -714,3 +715,25 @@ def test_slice_polling_times_out_clearly(tmp_path, memory_target, small_slice):
             slice_polling={"interval": 0.05, "timeout": 0.2},
         )
     assert tip(cube) == before
+
+
+def test_included_variables_keep_the_label_checks_on(memory_target, small_slice):
+    versioncube.append(
+        [small_slice("2024-01-02")], target_dir=memory_target, included_variables=["tas"]
+    )
+    duplicate = small_slice("2024-01-02") + 1  # the same label, other values
+    with pytest.raises(versioncube.SliceValidationError, match="not after the cube's last label"):
+        versioncube.append([duplicate], target_dir=memory_target)
+    shifted = small_slice("2024-01-03").assign_coords(lat=small_slice("2024-01-03").lat + 1)
+    with pytest.raises(versioncube.SliceValidationError, match="coordinate 'lat' differs"):
+        versioncube.append([shifted], target_dir=memory_target)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_contradicting_configuration_is_reported_when_every_slice_is_skipped(
+    dry_run, memory_target, small_slice
+):
+    slices = [small_slice("2024-01-01"), small_slice("2024-01-02")]
+    versioncube.append(slices, target_dir=memory_target, append_step="1D")
+    with pytest.raises(versioncube.ConfigError, match="append_step is '1h', but the cube"):
+        versioncube.append(slices, target_dir=memory_target, append_step="1h", dry_run=dry_run)

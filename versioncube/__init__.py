@@ -14,20 +14,27 @@ from versioncube.errors import (
     ConcurrentUpdateError,
     ConfigError,
     CubeNotFoundError,
+    DestinationExistsError,
     InconsistentCubeError,
     RefNotFoundError,
+    SliceChangedError,
     SliceError,
+    SliceNotFoundError,
     SliceOpenError,
+    SliceSourceImportError,
+    SliceSourceTypeError,
+    SliceTypeError,
     SliceValidationError,
     StorageError,
     TargetError,
+    TargetNotFoundError,
     UnsafeProcessError,
     VersionCubeError,
     VersionError,
 )
 
 if TYPE_CHECKING:
-    from versioncube.api import append, append_slices, open_cube, open_dataset
+    from versioncube.api import append, append_slices, open_cube, open_dataset, open_datatree
     from versioncube.config import Config
     from versioncube.cube import Cube
     from versioncube.slices.sources import Context, SliceSource
@@ -40,6 +47,7 @@ _LAZY = {
     "append_slices": "versioncube.api",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
+    "open_datatree": "versioncube.api",
     "Config": "versioncube.config",
     "Context": "versioncube.slices.sources",
     "Cube": "versioncube.cube",
@@ -59,16 +67,23 @@ __all__ = [
     "Context",
     "Cube",
     "CubeNotFoundError",
+    "DestinationExistsError",
     "InconsistentCubeError",
     "RefNotFoundError",
     "RetryPolicy",
     "RunSummary",
+    "SliceChangedError",
     "SliceError",
+    "SliceNotFoundError",
     "SliceOpenError",
     "SliceSource",
+    "SliceSourceImportError",
+    "SliceSourceTypeError",
+    "SliceTypeError",
     "SliceValidationError",
     "StorageError",
     "TargetError",
+    "TargetNotFoundError",
     "UnsafeProcessError",
     "VersionCubeError",
     "VersionError",
@@ -77,6 +92,7 @@ __all__ = [
     "append_slices",
     "open_cube",
     "open_dataset",
+    "open_datatree",
 ]
 
 

@@ -22,7 +22,7 @@ from versioncube.versions.refs import VersionLike
 from versioncube.write.append import AppendResult
 from versioncube.write.run import RunSummary
 
-__all__ = ["Cube", "append", "append_slices", "open_cube", "open_dataset"]
+__all__ = ["Cube", "append", "append_slices", "open_cube", "open_dataset", "open_datatree"]
 
 
 def append(
@@ -59,14 +59,36 @@ def open_dataset(
     target: TargetLike,
     version: VersionLike = None,
     *,
+    level: int | None = None,
+    group: str | None = None,
     branch: str = "main",
     storage_options: Mapping[str, Any] | None = None,
+    virtual_credentials: Mapping[str, Any] | None = None,
     **xarray_options: Any,
 ) -> xr.Dataset:
     """The cube at ``target`` as it is, or as it was at ``version``, as a lazy xarray Dataset.
 
     ``version``: a tag, a branch, ``BRANCH~N`` or ``~N``, a snapshot id (or a unique prefix),
-    or an ISO 8601 date-time string or ``datetime`` meaning "as of". ``xarray_options`` go to
-    ``xarray.open_dataset`` (``chunks={}`` by default).
+    or an ISO 8601 date-time string or ``datetime`` meaning "as of". ``level``: a level of a
+    multi-level pyramid (default 0, the finest); ``group``: one group of a tree, by its path
+    (``"/atmos"``). ``virtual_credentials`` authorise the files a cube of virtual slices
+    references (see :func:`open_cube`). ``xarray_options`` go to ``xarray.open_dataset``
+    (``chunks={}`` by default).
     """
-    return open_cube(target, branch, storage_options).to_xarray(version, **xarray_options)
+    cube = open_cube(target, branch, storage_options, virtual_credentials=virtual_credentials)
+    return cube.to_xarray(version, level=level, group=group, **xarray_options)
+
+
+def open_datatree(
+    target: TargetLike,
+    version: VersionLike = None,
+    *,
+    branch: str = "main",
+    storage_options: Mapping[str, Any] | None = None,
+    virtual_credentials: Mapping[str, Any] | None = None,
+    **xarray_options: Any,
+) -> xr.DataTree:
+    """Every group of the cube at ``target`` (the nodes of a tree, the levels of a pyramid),
+    as it is or as it was at ``version`` (as in :func:`open_dataset`), as a lazy DataTree."""
+    cube = open_cube(target, branch, storage_options, virtual_credentials=virtual_credentials)
+    return cube.to_datatree(version, **xarray_options)

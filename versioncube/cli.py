@@ -9,18 +9,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from versioncube._version import __version__
 from versioncube.errors import VersionCubeError
 
+if TYPE_CHECKING:
+    from versioncube.cube import Cube
+
 _TRACEBACK_KEY = "versioncube.traceback"
+_JSON_KEY = "versioncube.json"
+_CREDENTIALS_KEY = "versioncube.virtual_credentials"
+INTERRUPTED_EXIT = 130  # the shell's code for a program stopped by Ctrl-C
 
 
 class _Group(click.Group):
-    """The one CLI error boundary: VersionCubeError -> one line on stderr and exit status 1."""
+    """The one CLI error boundary: VersionCubeError -> one line on stderr and exit status 1
+    (with --json, also a JSON error object on stdout); Ctrl-C -> what was done, exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,8 +35,29 @@ class _Group(click.Group):
         except VersionCubeError as error:
             if ctx.meta.get(_TRACEBACK_KEY):
                 raise
+            summary = error.summary
+            if ctx.meta.get(_JSON_KEY):
+                payload = {"error": {"type": type(error).__name__, "message": str(error)}}
+                if summary is not None:
+                    payload["summary"] = summary.to_json()
+                click.echo(json.dumps(payload, indent=2))
+            elif summary is not None and summary.dry_run:
+                click.echo(summary.describe(), err=True)  # every slice's verdict
+            elif summary is not None and summary.results:
+                click.echo(f"{summary.tally()} before the error", err=True)  # what is committed
             click.echo(f"Error: {error}", err=True)
             ctx.exit(1)
+        except KeyboardInterrupt as stop:
+            if ctx.meta.get(_TRACEBACK_KEY):
+                raise
+            summary = getattr(stop, "summary", None)
+            done = f"{summary.tally()} before the interruption; " if summary is not None else ""
+            click.echo(
+                f"\ninterrupted: {done}every commit made is complete and kept; run the same "
+                "command again to go on",
+                err=True,
+            )
+            ctx.exit(INTERRUPTED_EXIT)
 
 
 def _set_traceback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -46,12 +74,14 @@ _traceback_option = click.option(
 )
 
 
-def _print_config_reference(ctx: click.Context, _param: click.Parameter, value: str) -> None:
+def _print_config_reference(
+    ctx: click.Context, _param: click.Parameter, value: Literal["md", "json"] | None
+) -> None:
     if not value or ctx.resilient_parsing:
         return
     from versioncube.config.reference import reference
 
-    click.echo(reference(value))  # type: ignore[arg-type]
+    click.echo(reference(value))
     ctx.exit()
 
 
@@ -77,8 +107,21 @@ def cli() -> None:
     """
 
 
+def _remember_credentials(
+    ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> None:
+    if values:
+        _quiet_icechunk()  # before icechunk is imported
+        from versioncube.store.containers import parse_credentials_option
+
+        given = ctx.meta.setdefault(_CREDENTIALS_KEY, {})
+        for value in values:
+            given.update(parse_credentials_option(value))
+
+
 def _cube_options(command: Any) -> Any:
-    """-t/--target, -c/--config and -b/--branch: how every command finds its cube."""
+    """-t/--target, -c/--config, -b/--branch and --virtual-credentials: how every command
+    finds its cube and reads it."""
     options = [
         click.option(
             "-t",
@@ -103,16 +146,36 @@ def _cube_options(command: Any) -> Any:
             metavar="BRANCH",
             help="The branch (config key target_branch, default main).",
         ),
+        click.option(
+            "--virtual-credentials",
+            metavar="PREFIX=KIND|JSON",
+            multiple=True,
+            expose_value=False,
+            callback=_remember_credentials,
+            help="Authorise reading the files a cube of virtual slices references: "
+            "PREFIX=local|env|anonymous, or a JSON object {PREFIX: KIND or S3 keys} "
+            "(config key virtual_credentials; repeatable).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_JSON_KEY] = True
+    return value
+
+
 def _json_option(command: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(
-        command
-    )
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print the result as JSON (and errors as a JSON object).",
+    )(command)
 
 
 def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
@@ -124,11 +187,32 @@ def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
     )
 
 
-def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None) -> Any:
+def _cube(target: str | None, config_files: tuple[str, ...], branch: str | None) -> Cube:
+    return _cube_for(_settings(config_files, target_dir=target, target_branch=branch))
+
+
+def _cube_for(settings: Any) -> Cube:
+    """The cube the settings name; says how to name one when they name none."""
     _quiet_icechunk()
     from versioncube.cube import cube_from_config
 
-    return cube_from_config(_settings(config_files, target_dir=target, target_branch=branch))
+    if not settings.target_dir:
+        from versioncube.errors import ConfigError
+
+        raise ConfigError("no target given: use -t/--target, or target_dir in a -c config file")
+    given = click.get_current_context().meta.get(_CREDENTIALS_KEY)
+    if given:
+        import dataclasses
+
+        merged = {**settings.virtual_credentials, **given}
+        settings = dataclasses.replace(settings, virtual_credentials=merged)
+    if str(settings.target_dir).startswith("memory://"):
+        click.echo(
+            f"warning: {settings.target_dir} lives in this process only: the cube is gone "
+            "when the command ends (use a folder or an object store to keep it)",
+            err=True,
+        )
+    return cube_from_config(settings)
 
 
 def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
@@ -162,6 +246,13 @@ def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
     "in the history).",
 )
 @click.option(
+    "--virtual",
+    is_flag=True,
+    default=None,
+    help="Append each file as references to its chunks instead of copying it (NetCDF3, "
+    "NetCDF4/HDF5, GRIB; local or s3://); see docs/virtual.md.",
+)
+@click.option(
     "-m",
     "--message",
     metavar="TEXT",
@@ -191,6 +282,7 @@ def append(
     append_dim: str | None,
     dry_run: bool | None,
     force_new: bool | None,
+    virtual: bool | None,
     message: str | None,
     metadata: tuple[str, ...],
     as_json: bool,
@@ -209,10 +301,8 @@ def append(
     Examples:
       versioncube append -t cube.icechunk data/2024-03-*.nc
       versioncube append -c zappend-config.yaml -t cube.icechunk data/*.nc
+      versioncube append --virtual -t cube.icechunk archive/*.nc
     """
-    _quiet_icechunk()
-    from versioncube.cube import cube_from_config
-
     settings = _settings(
         config_files,
         target_dir=target,
@@ -220,19 +310,19 @@ def append(
         append_dim=append_dim,
         dry_run=dry_run,
         force_new=force_new,
+        virtual=virtual,
     )
-    cube = cube_from_config(settings)
+    cube = _cube_for(settings)
     options = _commit_options(cube, message, metadata)
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()
-    with _Progress(len(slices), progress) as bar:
-        try:
-            summary = cube.append_all(slices, on_result=bar.advance, options=options)
-        except VersionCubeError as error:
-            if error.summary is not None and error.summary.results:
-                # the slices before the failing one are committed: say so
-                click.echo(f"{error.summary.tally()} before the error", err=True)
-            raise
+    with _Progress(len(slices), progress) as bar, _StopAfterCommit() as stop:
+
+        def advance(result: Any) -> None:
+            bar.advance(result)
+            stop.check()
+
+        summary = cube.append_all(slices, on_result=advance, options=options)
     _show(summary, as_json, **({} if as_json else {"verbose": verbose}))
 
 
@@ -243,12 +333,21 @@ def append(
 @click.option("--since", metavar="DATE", help="Only commits made at or after DATE (ISO 8601).")
 @click.option("--until", metavar="DATE", help="Only commits made at or before DATE (ISO 8601).")
 @_json_option
-def log(target, config_files, branch, limit, version, since, until, as_json) -> None:
+def log(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    limit: int | None,
+    version: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
     """List the commits of the branch, newest first: short id, time, operation, slice, append
-    labels and tags. REF is a tag, branch, BRANCH~N, snapshot id or ISO date-time; DATE is an
-    ISO 8601 date or date-time (UTC unless it says otherwise). Page through a long history
-    with -n and --until (the time of the oldest commit shown): only the commits shown are
-    read."""
+    labels and tags. --at REF starts from a version instead of the tip: a tag, branch, REF~N,
+    snapshot id or ISO date-time; DATE is an ISO 8601 date or date-time (UTC unless it says
+    otherwise). Page through a long history with -n and --until (the time of the oldest commit
+    shown): only the commits shown are read."""
     cube = _cube(target, config_files, branch)
     _show(cube.log(limit, version=version, since=since, until=until), as_json)
 
@@ -259,7 +358,15 @@ def log(target, config_files, branch, limit, version, since, until, as_json) -> 
 @click.option("--at", "version", metavar="REF", help="The version to tag (default: the tip).")
 @click.option("-m", "--message", default="", help="Why this version is a release.")
 @_json_option
-def tag(target, config_files, branch, name, version, message, as_json) -> None:
+def tag(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    name: str,
+    version: str | None,
+    message: str,
+    as_json: bool,
+) -> None:
     """Tag a version (default: the branch tip) as NAME. Tags are immutable: a name is never
     moved or reused, so a tag always reads back the same cube."""
     info = _cube(target, config_files, branch).tag(name, at=version, message=message)
@@ -269,7 +376,9 @@ def tag(target, config_files, branch, name, version, message, as_json) -> None:
 @cli.command(short_help="List the tags with their messages.")
 @_cube_options
 @_json_option
-def tags(target, config_files, branch, as_json) -> None:
+def tags(
+    target: str | None, config_files: tuple[str, ...], branch: str | None, as_json: bool
+) -> None:
     """List the tags, oldest first, with snapshot, time of tagging and message."""
     found = _cube(target, config_files, branch).tags()
     _show(found, as_json)
@@ -279,7 +388,13 @@ def tags(target, config_files, branch, as_json) -> None:
 @_cube_options
 @click.option("--to", "version", required=True, metavar="REF", help="The version to return to.")
 @_json_option
-def rollback(target, config_files, branch, version, as_json) -> None:
+def rollback(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    version: str,
+    as_json: bool,
+) -> None:
     """Move the branch to REF with a compare-and-swap on its tip, and print what was discarded.
 
     Nothing is deleted: discarded commits stay readable by snapshot id until gc removes them,
@@ -293,7 +408,13 @@ def rollback(target, config_files, branch, version, as_json) -> None:
 @_cube_options
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
 @_json_option
-def reflog(target, config_files, branch, limit, as_json) -> None:
+def reflog(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List every change of the repository, newest first: commits, branch resets (rollbacks,
     promotions), branch and tag creations, expirations and garbage collections."""
     entries = _cube(target, config_files, branch).reflog(limit)
@@ -309,7 +430,14 @@ def reflog(target, config_files, branch, limit, as_json) -> None:
     help="Also measure what all versions store (reads every version's manifests).",
 )
 @_json_option
-def show(target, config_files, branch, version, storage, as_json) -> None:
+def show(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    version: str | None,
+    storage: bool,
+    as_json: bool,
+) -> None:
     """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
     range, uncompressed size and its chunks; with --storage, the bytes all versions store
     together (and the folder on local disk)."""
@@ -322,17 +450,30 @@ def show(target, config_files, branch, version, storage, as_json) -> None:
 @click.argument("to_version", metavar="[TO]", required=False)
 @_cube_options
 @_json_option
-def diff(target, config_files, branch, from_version, to_version, as_json) -> None:
+def diff(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    from_version: str,
+    to_version: str | None,
+    as_json: bool,
+) -> None:
     """Show what changed from version FROM to version TO (default: the branch tip): variables
     added, removed or changed, append labels added, removed or rewritten, attribute changes."""
     changes = _cube(target, config_files, branch).diff(from_version, to_version)
     _show(changes, as_json)
 
 
+#: What ``branch`` hands its subcommands: the target, config files and branch options.
+_CubeOptions = tuple[str | None, tuple[str, ...], str | None]
+
+
 @cli.group(cls=_Group, short_help="List, create or delete branches.")
 @_cube_options
 @click.pass_context
-def branch(ctx: click.Context, target, config_files, branch) -> None:
+def branch(
+    ctx: click.Context, target: str | None, config_files: tuple[str, ...], branch: str | None
+) -> None:
     """List, create or delete branches. A branch stages appends apart from main; `promote`
     then fast-forwards main to it."""
     ctx.obj = (target, config_files, branch)
@@ -341,7 +482,7 @@ def branch(ctx: click.Context, target, config_files, branch) -> None:
 @branch.command("list")
 @_json_option
 @click.pass_obj
-def branch_list(options, as_json) -> None:
+def branch_list(options: _CubeOptions, as_json: bool) -> None:
     """List the branches with their tips, main first."""
     found = _cube(*options).branches()
     _show(found, as_json)
@@ -351,7 +492,7 @@ def branch_list(options, as_json) -> None:
 @click.argument("name")
 @click.option("--at", "version", metavar="REF", help="Where to start it (default: the tip).")
 @click.pass_obj
-def branch_create(options, name, version) -> None:
+def branch_create(options: _CubeOptions, name: str, version: str | None) -> None:
     """Create branch NAME at a version (default: the tip of the current branch)."""
     info = _cube(*options).create_branch(name, at=version)
     click.echo(f"created {info.describe()}")
@@ -360,7 +501,7 @@ def branch_create(options, name, version) -> None:
 @branch.command("delete")
 @click.argument("name")
 @click.pass_obj
-def branch_delete(options, name) -> None:
+def branch_delete(options: _CubeOptions, name: str) -> None:
     """Delete branch NAME (never main). Its commits stay readable by snapshot id until gc."""
     click.echo(_cube(*options).delete_branch(name).describe())
 
@@ -370,7 +511,14 @@ def branch_delete(options, name) -> None:
 @_cube_options
 @click.option("--into", default="main", show_default=True, help="The branch to move forward.")
 @_json_option
-def promote(target, config_files, branch, name, into, as_json) -> None:
+def promote(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    name: str,
+    into: str,
+    as_json: bool,
+) -> None:
     """Fast-forward branch --into (default main) to the tip of branch NAME, when --into has not
     moved since NAME started from it; otherwise refuse and change nothing."""
     result = _cube(target, config_files, branch).promote(name, into=into)
@@ -383,12 +531,98 @@ def promote(target, config_files, branch, name, into, as_json) -> None:
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
 @click.option("--force", is_flag=True, help="Allow a DURATION below the safe minimum (1 day).")
 @_json_option
-def gc(target, config_files, branch, older_than, dry_run, force, as_json) -> None:
+def gc(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    older_than: str,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Expire snapshots older than DURATION (never a tagged one or a branch tip), then delete
     the objects no branch or tag reaches any more (such as rolled-back commits), and print what
     was removed. This is the only command that deletes data."""
     result = _cube(target, config_files, branch).gc(older_than, dry_run=dry_run, force=force)
     _show(result, as_json)
+
+
+@cli.command(short_help="Write a version as a plain Zarr v2 or v3 store.")
+@click.argument("destination", metavar="DEST")
+@_cube_options
+@click.option("--at", "version", metavar="REF", help="The version to export (default: the tip).")
+@click.option(
+    "--zarr-format",
+    type=click.Choice(["2", "3"]),
+    default="3",
+    show_default=True,
+    help="Zarr format of the copy (2: what zappend wrote, for xr.open_zarr readers).",
+)
+@click.option("--consolidated", is_flag=True, help="Write consolidated metadata as well.")
+@click.option("--overwrite", is_flag=True, help="Replace what DEST holds (default: refuse).")
+@_json_option
+def export(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    destination: str,
+    version: str | None,
+    zarr_format: str,
+    consolidated: bool,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Write a version of the cube (default: the branch tip) to DEST, a path or fsspec URL, as
+    a plain Zarr store that any Zarr reader opens without Icechunk: the same variables, chunks,
+    encodings and attributes. A DEST that holds anything is refused unless --overwrite.
+
+    \b
+    Examples:
+      versioncube export -t cube.icechunk --at v2024.03 --zarr-format 2 --consolidated out.zarr
+    """
+    result = _cube(target, config_files, branch).export(
+        destination,
+        version=version,
+        zarr_format=2 if zarr_format == "2" else 3,
+        consolidated=consolidated,
+        overwrite=overwrite,
+    )
+    _show(result, as_json)
+
+
+class _StopAfterCommit:
+    """Ctrl-C during a run: the slice being appended is finished (its commit completes), then
+    the run stops; a second Ctrl-C stops at once (the slice in progress is not committed)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> _StopAfterCommit:
+        import signal
+        import threading
+
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, _signum: int, _frame: Any) -> None:
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next Ctrl-C stops now
+        click.echo("\nstopping after the current slice (Ctrl-C again to stop now)", err=True)
+
+    def check(self) -> None:
+        """Stop the run here, between two slices, when Ctrl-C was pressed."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info: Any) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Progress:
@@ -430,7 +664,14 @@ class _Progress:
 @click.option("--at", "version", metavar="REF", help="The version to check (default: the tip).")
 @_json_option
 @click.pass_context
-def verify(ctx, target, config_files, branch, version, as_json) -> None:
+def verify(
+    ctx: click.Context,
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    version: str | None,
+    as_json: bool,
+) -> None:
     """Check a version of the cube: it opens as one dataset, its append labels strictly
     increase, each commit's recorded label range matches the data, and every chunk reads back.
     Also reports the orphaned objects that gc would remove. Exits with status 1 on damage."""
@@ -438,6 +679,29 @@ def verify(ctx, target, config_files, branch, version, as_json) -> None:
     _show(report, as_json)
     if not report.ok:
         ctx.exit(1)
+
+
+@cli.command(short_help="Copy referenced (virtual) chunks into the cube, in one commit.")
+@_cube_options
+@click.option("--from", "start", metavar="LABEL", help="First append label to copy.")
+@click.option("--to", "stop", metavar="LABEL", help="Last append label to copy.")
+@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
+@_json_option
+def materialize(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    start: str | None,
+    stop: str | None,
+    message: str | None,
+    as_json: bool,
+) -> None:
+    """Copy the chunks the branch tip references in archive files (virtual slices) into the
+    cube, all of them or those of the labels --from .. --to, in one commit: those rows then no
+    longer depend on the files. Earlier versions keep their references."""
+    cube = _cube(target, config_files, branch)
+    result = cube.materialize(start, stop, options=_commit_options(cube, message, ()))
+    _show(result, as_json)
 
 
 def _commit_options(cube: Any, message: str | None, metadata: tuple[str, ...]) -> Any:

@@ -12,23 +12,31 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate
 
 from versioncube.config import Config, ConfigLike, load_config
-from versioncube.config.outline import TargetOutline
+from versioncube.config.outline import ResolvedOutline
 from versioncube.display import html
 from versioncube.display.json import JsonValue
-from versioncube.errors import ConfigError, CubeNotFoundError
+from versioncube.errors import ConfigError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
-from versioncube.store.dataset import NO_DATA, open_version
+from versioncube.store.containers import check_version_authorised
+from versioncube.store.groups import (
+    VersionLevels,
+    open_cube_version,
+    open_tree_version,
+    version_levels,
+)
 from versioncube.store.repository import CubeStore
 from versioncube.store.target import Target, TargetLike, parse_target
 from versioncube.store.translate import translated
 from versioncube.versions import branches as branch_ops
 from versioncube.versions import tags as tag_ops
 from versioncube.versions.diff import CubeDiff, diff_versions
+from versioncube.versions.export import ExportResult, ZarrFormat, export_version
 from versioncube.versions.log import Log, LogPage, Reflog, branch_log, read_reflog
 from versioncube.versions.refs import (
     ResolvedVersion,
@@ -40,8 +48,11 @@ from versioncube.versions.refs import (
 from versioncube.versions.retention import GcResult, collect_garbage, parse_duration
 from versioncube.versions.summary import CubeInfo, describe_version
 from versioncube.versions.verify import VerifyReport, verify_version
-from versioncube.write.append import Appender, AppendResult
+from versioncube.write.append import AppendResult
+from versioncube.write.grouped import GroupedAppender
+from versioncube.write.materialize import MaterializeResult, materialize
 from versioncube.write.run import RunSummary, append_slices
+from versioncube.write.virtual import append_item
 
 if TYPE_CHECKING:
     import icechunk
@@ -54,7 +65,7 @@ def _translated[**P, R](
     """Run a Cube method with foreign errors translated (naming the cube's target)."""
 
     @functools.wraps(method)
-    def wrapper(self: Cube, *args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(self: Cube, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with translated(self.target.uri):
             return method(self, *args, **kwargs)
 
@@ -81,8 +92,8 @@ class Cube:
         if append_dim is not None:
             config = dataclasses.replace(config, append_dim=append_dim)
         self.config = config
-        self.store = CubeStore(target, branch)
-        self._appender = Appender(self.store, config)
+        self.store = CubeStore(target, branch, config.virtual_credentials)
+        self._appender = GroupedAppender(self.store, config)
 
     @property
     def target(self) -> Target:
@@ -121,7 +132,7 @@ class Cube:
         return self.store.exists()
 
     @property
-    def outline(self) -> TargetOutline:
+    def outline(self) -> ResolvedOutline:
         """The target outline: the one stored with the cube, else the configured one.
 
         A configured setting that contradicts the stored outline raises ConfigError.
@@ -136,24 +147,63 @@ class Cube:
     @property
     def append_dim(self) -> str:
         """The cube's append dimension: the one it was created with, else the configured one."""
-        return self.outline.append_dim  # type: ignore[return-value]
+        return self.outline.append_dim
 
     @_translated
-    def to_xarray(self, version: VersionLike = None, **xarray_options: Any) -> xr.Dataset:
+    def to_xarray(
+        self,
+        /,
+        version: VersionLike = None,
+        *,
+        level: int | None = None,
+        group: str | None = None,
+        **xarray_options: Any,
+    ) -> xr.Dataset:
         """The cube as it is at the branch tip, or as it was at ``version``, lazily (dask).
 
         ``version``: a tag, branch, ``BRANCH~N``/``~N``, snapshot id (or a unique prefix), or
         an ISO 8601 date-time / ``datetime`` meaning "as of" (see :mod:`versioncube.versions.
-        refs`). ``xarray_options`` go to ``xarray.open_dataset`` (``chunks={}`` by default).
+        refs`). ``level``: a level of a pyramid (default: level 0, the finest); ``group``: a
+        group of a tree, by its path (``"/atmos"``; default: the root). ``xarray_options`` go
+        to ``xarray.open_dataset`` (``chunks={}`` by default).
         """
         resolved = self.resolve(version)
-        where = self.branch if version is None else f"version {resolved.text!r}"
-        where = f"{where} of {self.target.uri}"
+        where = self._where(version, resolved)
         options = {"chunks": {}, **xarray_options}
-        dataset = open_version(self.repository, resolved.snapshot_id, where=where, **options)
-        if not dataset.variables:
-            raise CubeNotFoundError(f"{where} {NO_DATA}")
-        return dataset
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
+        return open_cube_version(
+            self.repository, resolved.snapshot_id, level=level, group=group, where=where, **options
+        )
+
+    @_translated
+    def to_datatree(self, /, version: VersionLike = None, **xarray_options: Any) -> xr.DataTree:
+        """The cube (every group of it: the levels of a pyramid, the nodes of a tree; a flat
+        cube is a tree of one node) at the tip or at ``version``, as a lazy DataTree."""
+        resolved = self.resolve(version)
+        options = {"chunks": {}, **xarray_options}
+        where = self._where(version, resolved)
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
+        return open_tree_version(self.repository, resolved.snapshot_id, where=where, **options)
+
+    @property
+    def levels(self) -> VersionLevels:
+        """The levels of the pyramid at the branch tip: ``len(cube.levels)``,
+        ``cube.levels[n]`` (lazy Datasets, 0 the finest); see :meth:`levels_at`."""
+        return self.levels_at(None)
+
+    @_translated
+    def levels_at(self, /, version: VersionLike = None, **xarray_options: Any) -> VersionLevels:
+        """The levels of the pyramid at ``version`` (CubeNotFoundError if it has none)."""
+        resolved = self.resolve(version)
+        options = {"chunks": {}, **xarray_options}
+        where = self._where(version, resolved)
+        check_version_authorised(self.repository, resolved.snapshot_id, where)
+        return version_levels(self.repository, resolved.snapshot_id, where=where, **options)
+
+    def _where(self, version: VersionLike, resolved: ResolvedVersion) -> str:
+        """How messages name a version of the cube."""
+        where = self.branch if version is None else f"version {resolved.text!r}"
+        return f"{where} of {self.target.uri}"
 
     @_translated
     def resolve(self, version: VersionLike = None) -> ResolvedVersion:
@@ -273,6 +323,34 @@ class Cube:
         snapshot_id = self.resolve(version).snapshot_id
         return verify_version(self.repository, snapshot_id, self.append_dim)
 
+    @_translated
+    def export(
+        self,
+        destination: str | os.PathLike[str],
+        *,
+        version: VersionLike = None,
+        zarr_format: ZarrFormat = 3,
+        consolidated: bool = False,
+        overwrite: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> ExportResult:
+        """Write a version (default: the tip) as a plain Zarr v2 or v3 store at ``destination``
+        (a path or fsspec URL), for readers that cannot open Icechunk; see
+        :mod:`versioncube.versions.export`."""
+        resolved = self.resolve(version)
+        return export_version(
+            self.repository,
+            resolved.snapshot_id,
+            os.fspath(destination),
+            version=resolved.text,
+            append_dim=self.append_dim,
+            where=f"version {resolved.text!r} of {self.target.uri}",
+            zarr_format=zarr_format,
+            consolidated=consolidated,
+            overwrite=overwrite,
+            storage_options=storage_options,
+        )
+
     # -- writing -----------------------------------------------------------------------------
 
     @_translated
@@ -284,14 +362,35 @@ class Cube:
         engine: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
         options: CommitOptions | None = None,
+        virtual: bool | None = None,
     ) -> AppendResult:
         """Append one slice as one commit (see :mod:`versioncube.write.append` for the steps).
 
-        ``options`` sets the commit message, extra commit metadata and the retry policy.
+        ``options`` sets the commit message, extra commit metadata and the retry policy;
+        ``virtual`` (default: the ``virtual`` setting) appends a file as references to its
+        chunks instead of a copy (see :mod:`versioncube.write.virtual`).
         """
-        return self._appender.append(
-            item, dry_run=dry_run, engine=engine, storage_options=storage_options, options=options
+        return append_item(
+            self._appender,
+            item,
+            virtual=virtual,
+            dry_run=dry_run,
+            engine=engine,
+            storage_options=storage_options,
+            options=options,
         )
+
+    @_translated
+    def materialize(
+        self, start: Any = None, stop: Any = None, *, options: CommitOptions | None = None
+    ) -> MaterializeResult:
+        """Copy the referenced (virtual) chunks of the branch tip, or of the append labels
+        ``start`` .. ``stop`` (inclusive), into the repository in one commit, so that those
+        rows no longer depend on the archive files (see :mod:`versioncube.write.materialize`).
+        """
+        result = materialize(self.store, self.append_dim, start, stop, options)
+        self._appender.forget()
+        return result
 
     def append_all(
         self,
@@ -322,23 +421,29 @@ def open_cube(
     *,
     append_dim: str | None = None,
     config: ConfigLike | Config = None,
+    virtual_credentials: Mapping[str, Any] | None = None,
 ) -> Cube:
     """A Cube for the target and branch (reads nothing until used).
 
     ``config`` (a Config, dict, file or list of them) gives the outline and slice settings for
-    appends made through the Cube.
+    appends made through the Cube. ``virtual_credentials`` authorise reading the files a cube
+    of virtual slices references, by container prefix (see docs/virtual.md): ``"local"``,
+    ``"env"``, ``"anonymous"`` or S3 keys ``{"access_key_id": ..., "secret_access_key": ...}``.
     """
     if not isinstance(target, Target):
         target = parse_target(target, storage_options)
     if not isinstance(config, Config):
         config = load_config(config)
+    if virtual_credentials:
+        merged = {**config.virtual_credentials, **virtual_credentials}
+        config = dataclasses.replace(config, virtual_credentials=merged)
     return Cube(target, branch, append_dim=append_dim, config=config)
 
 
 def cube_from_config(config: Config) -> Cube:
     """The cube a configuration names (target_dir, its storage options, branch, settings)."""
     if not config.target_dir:
-        raise ConfigError("no target given: set target_dir in the configuration or use -t/--target")
+        raise ConfigError("no target given: set target_dir (the cube's path or URI)")
     return open_cube(
         config.target_dir, config.target_branch, config.target_storage_options, config=config
     )

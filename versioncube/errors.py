@@ -2,6 +2,12 @@
 
 Messages are complete where they are raised: which slice, which variable or dimension, what was
 expected and what was found. The CLI prints them as one line and exits with status 1.
+
+Each class also subclasses the builtin exception that zappend raises in the same case
+(``ValueError`` for a bad configuration, slice or step, ``FileNotFoundError`` for a missing slice
+or target parent, ``OSError`` for a slice that cannot be read or a storage failure, ``TypeError``
+and ``ImportError`` for a slice item or slice source of the wrong kind), so that code written
+around ``zappend()`` keeps catching them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,19 @@ class TargetError(VersionCubeError, ValueError):
     """The target string or its storage options cannot be turned into an Icechunk repository."""
 
 
+class TargetNotFoundError(TargetError, FileNotFoundError):
+    """The folder a new local cube would be created in does not exist (zappend's "target parent
+    directory does not exist")."""
+
+
+class SliceSourceImportError(ConfigError, ImportError):
+    """``slice_source`` names a module or attribute that cannot be imported."""
+
+
+class SliceSourceTypeError(ConfigError, TypeError):
+    """``slice_source`` names something that is not a function or class."""
+
+
 class CubeNotFoundError(VersionCubeError, FileNotFoundError):
     """The target holds no repository, or the branch holds no cube yet."""
 
@@ -36,7 +55,7 @@ class InconsistentCubeError(VersionCubeError, ValueError):
     example after another tool wrote to it; ``versioncube verify`` lists what is wrong."""
 
 
-class StorageError(VersionCubeError):
+class StorageError(VersionCubeError, OSError):
     """The storage behind the target failed unexpectedly (the branch tip was not moved)."""
 
 
@@ -49,12 +68,31 @@ class SliceError(VersionCubeError):
         self.reason = message
 
 
-class SliceOpenError(SliceError):
-    """A slice could not be found, opened or read."""
+class SliceOpenError(SliceError, OSError):
+    """A slice could not be opened or read."""
+
+
+class SliceNotFoundError(SliceOpenError, FileNotFoundError):
+    """A slice file is not there (also after waiting for it with ``slice_polling``)."""
+
+
+class SliceTypeError(SliceOpenError, TypeError):
+    """A slice item is neither a path, a URI, a dataset nor a slice source."""
 
 
 class SliceValidationError(SliceError, ValueError):
     """A slice does not fit the cube (or, for the first slice, cannot start one)."""
+
+
+class SliceChangedError(SliceError, ValueError):
+    """A file slice the cube already holds has changed on storage since it was appended.
+
+    ``snapshot_id`` is the commit that holds the old content.
+    """
+
+    def __init__(self, slice_name: str, message: str, snapshot_id: str):
+        super().__init__(slice_name, message)
+        self.snapshot_id = snapshot_id
 
 
 class RefNotFoundError(VersionCubeError, LookupError):
@@ -66,9 +104,22 @@ class VersionError(VersionCubeError, ValueError):
     fast-forward, a garbage collection that is not safe, ...)."""
 
 
+class DestinationExistsError(VersionCubeError, FileExistsError):
+    """An export destination already holds something (and overwriting was not asked for)."""
+
+
 class UnsafeProcessError(VersionCubeError):
     """versioncube was called in a process that cannot use Icechunk safely (a fork() child)."""
 
 
-class ConcurrentUpdateError(VersionCubeError):
+class ConcurrentUpdateError(VersionCubeError, OSError):
     """Another writer moved the branch tip first (nothing of this change was committed)."""
+
+
+class VirtualAccessError(VersionCubeError, PermissionError):
+    """A version references files (virtual chunks) under a container this reader has not
+    authorised; the message names the container and how to authorise it."""
+
+
+class StaleSourceError(VersionCubeError):
+    """A file a cube references changed or vanished after its references were committed."""

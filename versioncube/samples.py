@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,9 @@ def sample_slice(
     )
 
 
-def write_daily_files(folder: str | Path, start: str, days: int, **slice_options) -> list[Path]:
+def write_daily_files(
+    folder: str | Path, start: str, days: int, **slice_options: Any
+) -> list[Path]:
     """Write one NetCDF file per day (``YYYY-MM-DD.nc``) into ``folder``; return the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

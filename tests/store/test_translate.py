@@ -13,34 +13,18 @@ from pathlib import Path
 import icechunk
 import pytest
 import zarr
-from click.testing import CliRunner
-from conftest import tip
 
 import versioncube
 from versioncube import open_cube
-from versioncube.cli import cli
 from versioncube.samples import sample_slice
+from versioncube.testing import tip
+from versioncube.testing.cli_checks import assert_one_line_error, run_cli
 
 SHAPE = (4, 8)
 
 
 def _days(count: int, start: int = 1) -> list:
     return [sample_slice(f"2024-01-{day:02d}", shape=SHAPE) for day in range(start, start + count)]
-
-
-def _cli(*args: object):
-    """Run the CLI; return (exit code, stdout, stderr)."""
-    result = CliRunner().invoke(cli, [str(arg) for arg in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _assert_one_line_error(code: int, stderr: str, *expected: str) -> None:
-    assert code == 1, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
-    assert "Traceback" not in stderr
-    for text in expected:
-        assert text in lines[0]
 
 
 @pytest.fixture
@@ -86,9 +70,9 @@ def test_version_commands_on_damaged_storage_print_one_line(staged, verb):
     _, arguments = VERBS[verb]
     (staged / "repo").write_bytes(b"not an Icechunk file")  # branches, tags, snapshot list
 
-    code, _, stderr = _cli(*arguments[:1], "-t", staged, *arguments[1:])
+    result = run_cli(*arguments[:1], "-t", staged, *arguments[1:])
 
-    _assert_one_line_error(code, stderr, str(staged))
+    assert_one_line_error(result, str(staged))
 
 
 # -- tags: a name used before ------------------------------------------------------------------
@@ -101,14 +85,12 @@ def test_a_deleted_tag_name_is_refused_by_type_not_by_message(staged):
 
     with pytest.raises(versioncube.VersionError, match="'v1' was used before and deleted"):
         cube.tag("v1")
-    code, _, stderr = _cli("tag", "-t", staged, "v1")
-    _assert_one_line_error(code, stderr, "was used before and deleted")
+    assert_one_line_error(run_cli("tag", "-t", staged, "v1"), "was used before and deleted")
     assert tip(open_cube(staged)) == before
 
 
 def test_an_existing_tag_name_is_refused(staged):
-    code, _, stderr = _cli("tag", "-t", staged, "v1")
-    _assert_one_line_error(code, stderr, "tag 'v1' already exists")
+    assert_one_line_error(run_cli("tag", "-t", staged, "v1"), "tag 'v1' already exists")
     with pytest.raises(versioncube.VersionError, match="tags are immutable"):
         open_cube(staged).tag("v1")
 
@@ -162,13 +144,13 @@ def test_inconsistent_cube_commands_print_one_line(inconsistent, tmp_path, comma
         path = tmp_path / "2024-01-04.nc"
         _days(1, start=4)[0].to_netcdf(path)
         command = ["append", path]
-    code, _, stderr = _cli(command[0], "-t", inconsistent, *command[1:])
-    _assert_one_line_error(code, stderr, "is inconsistent", "versioncube verify")
+    result = run_cli(command[0], "-t", inconsistent, *command[1:])
+    assert_one_line_error(result, "is inconsistent", "versioncube verify")
 
 
 def test_verify_reports_an_inconsistent_cube_as_damage(inconsistent):
     report = open_cube(inconsistent).verify()
     assert not report.ok
     assert any("dimension 'time'" in problem for problem in report.problems)
-    code, stdout, _ = _cli("verify", "-t", inconsistent)
-    assert code == 1 and "DAMAGE" in stdout
+    result = run_cli("verify", "-t", inconsistent)
+    assert result.exit_code == 1 and "DAMAGE" in result.stdout

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from conftest import commits
 
 import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
+from versioncube.testing import commits
 from versioncube.versions.record import CommitRecord, human_message
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from versioncube.config.model import Config
+from versioncube.display.format import first_line
 from versioncube.errors import ConfigError
 
 ConfigItem = Mapping[str, Any] | str | os.PathLike[str]
@@ -57,11 +58,14 @@ def _read_config_item(item: ConfigItem) -> Mapping[str, Any]:
     name = os.fspath(item)
     text = _read_text(name)
     text = substitute_env(text, source=name)
+    is_json = name.lower().endswith(".json")
     try:
-        is_json = name.lower().endswith(".json")
         values = json.loads(text) if is_json else yaml.load(text, Loader=_YamlLoader)
     except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"configuration file {name!r} is not valid: {error}") from None
+        language = "JSON" if is_json else "YAML"
+        raise ConfigError(
+            f"configuration file {name!r} is not valid {language}: {_syntax_error(error)}"
+        ) from None
     if values is None:
         return {}
     if not isinstance(values, Mapping):
@@ -72,13 +76,23 @@ def _read_config_item(item: ConfigItem) -> Mapping[str, Any]:
     return values
 
 
+def _syntax_error(error: Exception) -> str:
+    """A parser's error in one line, with where it is (PyYAML's own message spans lines)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem:
+        mark = error.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return f"{error.problem}{where}"
+    return first_line(error)
+
+
 def _read_text(name: str) -> str:
     try:
         if "://" in name and not name.startswith("file://"):
             import fsspec
 
             with fsspec.open(name, "rt") as file:
-                return file.read()
+                text: str = file.read()  # fsspec is untyped
+                return text
         return Path(name.removeprefix("file://")).read_text()
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__

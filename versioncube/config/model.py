@@ -11,7 +11,6 @@ its schema, nested mappings are ``TypedDict``s whose keys carry their help text 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypedDict
@@ -30,8 +29,8 @@ def _valid_append_step(value: Any) -> bool:
 
 APPEND_STEP = Rule(
     _valid_append_step,
-    'null, "+", "-", a non-zero time delta such as "1D", "-6h", "30m" (a count and a numpy '
-    "unit: W, D, h, m, s, ms, us, ns) or a non-zero number",
+    'null, "+", "-", a non-zero time delta such as "1D", "-6h", "30m", "1M" (a count and a '
+    "numpy unit: Y, M, W, D, h, m, s, ms, us, ns) or a non-zero number",
 )
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"]
@@ -122,6 +121,35 @@ class ProfilingSettings(TypedDict, total=False):
     ]
 
 
+AggMethod = Literal["auto", "first", "min", "max", "mean", "median", "mode"]
+
+
+class LevelsSettings(TypedDict, total=False):
+    """A multi-level pyramid (xcube's levels): every append writes each level in one commit."""
+
+    num_levels: Annotated[
+        Annotated[int, POSITIVE] | Literal["auto"],
+        'How many levels, level 0 included; "auto" (the default): halve until the coarsest '
+        "level fits one tile.",
+    ]
+    tile_size: Annotated[
+        Annotated[int, POSITIVE] | list[Annotated[int, POSITIVE]],
+        "Tile width and height in pixels ([w, h] or one number, default 256): the spatial chunk "
+        "size of every level, and what auto counts levels with.",
+    ]
+    agg_methods: Annotated[
+        AggMethod | dict[str, AggMethod],
+        "How a level aggregates each variable (one method, or variable names and patterns -> "
+        'method): "first" (every 2^k-th pixel), "mean", "median", "min", "max", "mode"; '
+        '"auto" (default): first for integers, mean otherwise.',
+    ]
+    xy_dims: Annotated[
+        list[str],
+        "The spatial dimensions [x, y] that levels downsample (default: the first of x/y, "
+        "lon/lat, longitude/latitude found).",
+    ]
+
+
 POLLING_DEFAULTS: PollingSettings = {"interval": 2.0, "timeout": 60.0}
 
 Category = Literal["target", "outline", "slices", "run", "unneeded"]
@@ -162,7 +190,8 @@ class Config:
     )
     target_storage_options: dict[str, Any] = _setting(
         {},
-        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ...",
+        "Options for the target's storage: endpoint_url, region, allow_http, credentials, ... "
+        "(per cloud: docs/targets.md).",
         "target",
     )
     target_branch: str = _setting(
@@ -183,7 +212,9 @@ class Config:
         None,
         "How append labels must follow each other, within a slice and after the cube's last "
         'label: null or "+" (increasing), "-" (decreasing), a time delta such as "1D" or '
-        '"-6h", or a number (a number of seconds for time labels).',
+        '"-6h", a calendar step "1M" or "1Y" (each label in the next month or year; the day '
+        "within it may vary, as for mid-month labels), or a number (a number of seconds for "
+        "time labels).",
         "outline",
     )
     fixed_dims: dict[str, Annotated[int, POSITIVE]] = _setting(
@@ -222,6 +253,41 @@ class Config:
         'Evaluate "{{ expression }}" attribute values as Python expressions (trusted '
         "configurations only).",
         "outline",
+    )
+    levels: Annotated[int, POSITIVE] | Literal["auto"] | LevelsSettings | None = _setting(
+        None,
+        "Make the cube a multi-level pyramid for map viewers (xcube's levels): a number of levels, "
+        '"auto", or {num_levels, tile_size, agg_methods, xy_dims}. Every append writes level 0 '
+        "and each downsampled level (groups 0, 1, ...) in one commit, with xcube's .zlevels "
+        "keys in the root attributes (see docs/pyramids-and-groups.md).",
+        "outline",
+    )
+    virtual: bool = _setting(
+        False,
+        "Append each slice file (NetCDF3, NetCDF4/HDF5, GRIB; local or s3://) as references "
+        "to its chunks instead of copying its values: one commit of references per file, "
+        "checked so that it never reads back wrong (docs/virtual.md).",
+        "slices",
+    )
+    virtual_group: str | None = _setting(
+        None,
+        "With virtual: the group of each file to reference (an HDF5 group, or a GRIB group "
+        'such as "isobar/instant" when a GRIB file holds several kinds of messages).',
+        "slices",
+    )
+    virtual_containers: list[str] = _setting(
+        [],
+        "With virtual: URL prefixes (or folders) under which referenced files live, one "
+        "virtual chunk container each; a file outside all of them gets a container for its "
+        "own folder.",
+        "target",
+    )
+    virtual_credentials: dict[str, Any] = _setting(
+        {},
+        'How to read referenced files, by container prefix: "local", "env", "anonymous", or '
+        "S3 keys {access_key_id, secret_access_key}; local folders and environment "
+        "credentials the cube set up are authorised without it.",
+        "target",
     )
     slice_engine: str | None = _setting(
         None,
@@ -319,21 +385,25 @@ class Config:
         ]
 
 
-@functools.cache
+_TYPE_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints`` once per class: it takes a millisecond, and every run (every
     one-call append) validates its configuration."""
-    return typing.get_type_hints(cls, include_extras=True)
+    if cls not in _TYPE_HINTS:
+        _TYPE_HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
+    return _TYPE_HINTS[cls]
 
 
-def default_of(field: dataclasses.Field) -> Any:
+def default_of(field: dataclasses.Field[Any]) -> Any:
     """A setting's default value (a fresh one for mutable defaults)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return field.default
 
 
-def polling(setting: bool | Mapping[str, float]) -> PollingSettings | None:
+def polling(setting: bool | PollingSettings) -> PollingSettings | None:
     """The ``slice_polling`` setting as {interval, timeout}, or None for no polling."""
     if setting is False:
         return None

@@ -7,13 +7,17 @@ the cube is created. Later runs need only the target: they take the stored outli
 configuration that contradicts it is a :class:`ConfigError` naming the key, never a silently
 different cube. (:class:`versioncube.layout.outline.CubeOutline` is the other side: what the
 cube's data looks like at its head.)
+
+A configured outline may leave ``append_dim`` unset; the outline an append works with is a
+:class:`ResolvedOutline`, whose append dimension is settled (the stored one, else the configured
+one, else :data:`DEFAULT_APPEND_DIM`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from versioncube.config.append_step import AppendStep
 from versioncube.config.loading import merge_configs
@@ -23,6 +27,9 @@ from versioncube.errors import ConfigError
 
 #: The append dimension of a cube whose configuration names none (zappend's default).
 DEFAULT_APPEND_DIM = "time"
+
+#: What slice attributes do to the cube's (see :mod:`versioncube.layout.attrs`).
+AttrsUpdateMode = Literal["keep", "replace", "update", "ignore"]
 
 OUTLINE_KEYS = (
     "append_dim",
@@ -34,7 +41,10 @@ OUTLINE_KEYS = (
     "attrs",
     "attrs_update_mode",
     "permit_eval",
+    "levels",
 )
+#: Outline settings stored only when set (null otherwise, for cubes that do not use them).
+OPTIONAL_KEYS = ("levels",)
 ALL_VARIABLES = "*"
 #: encoding settings that convert slice values on write, so any numeric slice dtype fits
 CONVERTING_ENCODINGS = ("dtype", "scale_factor", "add_offset")
@@ -51,8 +61,9 @@ class TargetOutline:
     excluded_variables: tuple[str, ...] = ()
     variables: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    attrs_update_mode: str = "keep"
+    attrs_update_mode: AttrsUpdateMode = "keep"
     permit_eval: bool = False
+    levels: Any = None  # the ``levels`` setting as configured (see versioncube.layout.levels)
 
     @classmethod
     def from_config(cls, config: Config) -> TargetOutline:
@@ -68,8 +79,13 @@ class TargetOutline:
         return cls(**known)
 
     def to_metadata(self) -> dict[str, Any]:
-        """The outline as JSON data, for the repository's metadata."""
-        return to_json({key: getattr(self, key) for key in OUTLINE_KEYS})  # type: ignore[return-value]
+        """The outline as JSON data, for the repository's metadata (``levels`` only when set,
+        so that the metadata of cubes without levels stays as it was)."""
+        return {
+            key: to_json(getattr(self, key))
+            for key in OUTLINE_KEYS
+            if key not in OPTIONAL_KEYS or getattr(self, key) is not None
+        }
 
     @property
     def step(self) -> AppendStep:
@@ -82,15 +98,22 @@ class TargetOutline:
         stored one raises ConfigError naming its key path.
         """
         given, defaults = self.to_metadata(), TargetOutline().to_metadata()
+        if stored:  # a stored outline without an optional setting was created without it
+            stored = {**dict.fromkeys(OPTIONAL_KEYS), **stored}
         values = {}
         for key in OUTLINE_KEYS:
             if key not in stored:
-                values[key] = given[key]
+                values[key] = given.get(key)
                 continue
-            if given[key] != defaults[key]:
-                _refuse_contradiction(stored[key], given[key], key, where)
+            if given.get(key) != defaults.get(key):
+                _refuse_contradiction(stored[key], given.get(key), key, where)
             values[key] = stored[key]
         return TargetOutline.from_metadata(values)
+
+    def resolved(self) -> ResolvedOutline:
+        """This outline with its append dimension settled (:data:`DEFAULT_APPEND_DIM` if unset)."""
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return ResolvedOutline(**{**values, "append_dim": self.append_dim or DEFAULT_APPEND_DIM})
 
     def variable(self, name: str) -> dict[str, Any]:
         """A variable's settings: its own merged into those of ``"*"``."""
@@ -113,6 +136,13 @@ class TargetOutline:
             *(name for name in configured if name not in in_slice),
         ]
         return [name for name in names if name not in self.excluded_variables]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedOutline(TargetOutline):
+    """A target outline whose append dimension is settled, as an append needs it."""
+
+    append_dim: str = DEFAULT_APPEND_DIM
 
 
 def _refuse_contradiction(stored: Any, given: Any, path: str, where: str) -> None:

@@ -124,8 +124,8 @@ def _base_schema(base: Any) -> dict[str, Any]:
         return {"type": "object", "properties": properties, "additionalProperties": False}
     if origin is dict:
         value_type = typing.get_args(base)[1]
-        values = True if value_type is Any else _schema(value_type)
-        return {"type": "object", "additionalProperties": values}
+        additional = True if value_type is Any else _schema(value_type)
+        return {"type": "object", "additionalProperties": additional}
     if origin is list:
         return {"type": "array", "items": _schema(typing.get_args(base)[0])}
     if origin is Callable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -14,13 +14,18 @@ def format_label(value: Any) -> str:
     if isinstance(value, np.datetime64 | np.ndarray) and np.asarray(value).dtype.kind == "M":
         if np.isnat(value):
             return "NaT"
+        # indexing a 0-d array with () gives its scalar (numpy's stubs say an array)
+        label = cast(np.datetime64, np.asarray(value)[()])
         for unit in ("D", "m", "s"):
-            rounded = np.datetime64(value, unit)
+            rounded = np.datetime64(label, unit)
             if rounded == value:
                 return str(rounded)
         return str(np.datetime_as_string(value, unit="auto"))
     if isinstance(value, np.generic):
         return str(value.item())
+    if hasattr(value, "calendar") and hasattr(value, "isoformat"):  # cftime: other calendars
+        text = str(value.isoformat())
+        return text.removesuffix("T00:00:00").removesuffix(":00")
     return str(value)
 
 
@@ -86,3 +91,9 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe(error: BaseException) -> str:
+    """A foreign error in one line: ``TypeError: Expected a BytesBytesCodec ...``."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

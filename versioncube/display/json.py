@@ -30,7 +30,8 @@ def to_json(value: Any) -> JsonValue:
     """
     method = getattr(value, "to_json", None)
     if callable(method) and not isinstance(value, type):
-        return method()  # type: ignore[no-any-return]
+        own: JsonValue = method()
+        return own
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = dataclasses.fields(value)
         return {field.name: to_json(getattr(value, field.name)) for field in fields}
@@ -51,7 +52,8 @@ def to_json(value: Any) -> JsonValue:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, os.PathLike):
-        return os.fspath(value)  # type: ignore[return-value]
+        path: str = os.fspath(value)
+        return path
     return str(value)
 
 
@@ -66,5 +68,9 @@ def label_to_json(value: Any) -> str | int | float | bool | None:
                 return str(np.datetime64(value, unit))
         return str(np.datetime64(value, "ns"))
     if isinstance(value, np.generic):
-        return value.item()  # type: ignore[no-any-return]
-    return value  # type: ignore[no-any-return]
+        item: str | int | float | bool | None = value.item()
+        return item
+    if hasattr(value, "calendar") and hasattr(value, "isoformat"):  # cftime: other calendars
+        return str(value.isoformat())
+    label: str | int | float | bool | None = value
+    return label

@@ -33,6 +33,10 @@ class Result:
         raise NotImplementedError
 
     def to_json(self) -> JsonValue:
+        return self._fields_json()
+
+    def _fields_json(self) -> dict[str, JsonValue]:
+        """The dataclass fields of the result as JSON data."""
         import dataclasses
 
         if dataclasses.is_dataclass(self):

@@ -9,14 +9,26 @@ numcodecs wrappers (``zarr.codecs.numcodecs``). Zarr v3 codecs can be named dire
 Zarr v2 ran filters before the compressor on any data; Zarr v3 separates array filters (delta,
 ...) from byte filters (shuffle, ...), which belong in the compressor list. Byte filters are
 therefore put in front of the compressors.
+
+A slice's own codecs are translated the same way (:func:`slice_codec_encoding`): a Zarr v2 slice
+carries numcodecs objects, which a Zarr v3 array cannot take. A codec without a Zarr v3
+counterpart is replaced by the cube's default compressor (or dropped, for a filter), and the
+log says so; the variable-length codecs of v2 string arrays are dropped silently, as Zarr v3
+implies them from the data type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from versioncube.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: numcodecs ids that Zarr v3 implies from the data type (v2 string and object arrays)
+_IMPLIED_BY_DTYPE = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array"})
 
 _BLOSC_SHUFFLE = {-1: "shuffle", 0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
 
@@ -36,7 +48,7 @@ def codec_encoding(settings: Mapping[str, Any], path: str) -> dict[str, Any]:
         codec = None if compressor is None else _codec(compressor, f"{path}.compressor")
         encoding["compressors"] = None if codec is None else [codec]
     if settings.get("filters"):
-        filters = _codecs(settings["filters"], f"{path}.filters")
+        filters = _codecs(settings["filters"], f"{path}.filters") or []
         array_filters = [codec for codec in filters if isinstance(codec, ArrayArrayCodec)]
         byte_filters = [codec for codec in filters if not isinstance(codec, ArrayArrayCodec)]
         encoding["filters"] = array_filters or None
@@ -104,3 +116,56 @@ def default_compressor() -> Any:
     from zarr.codecs import BloscCodec
 
     return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
+def slice_codec_encoding(name: str, encoding: Mapping[str, Any]) -> dict[str, Any]:
+    """Encoding updates that turn a slice variable's numcodecs (Zarr v2) codecs into Zarr v3
+    ones, or {} when it has none (see the module docstring)."""
+    filters = _as_list(encoding.get("filters"))
+    compressors = _as_list(encoding.get("compressors", encoding.get("compressor")))
+    if not any(_is_numcodecs(codec) for codec in [*filters, *compressors]):
+        return {}
+    from zarr.abc.codec import ArrayArrayCodec
+
+    translated_filters = [_translated(name, codec, "filter") for codec in filters]
+    translated = [_translated(name, codec, "compressor") for codec in compressors]
+    if compressors and any(codec is None for codec in translated):
+        translated = [default_compressor()]
+    codecs = [codec for codec in [*translated_filters, *translated] if codec is not None]
+    array_filters = [codec for codec in codecs if isinstance(codec, ArrayArrayCodec)]
+    byte_codecs = [codec for codec in codecs if not isinstance(codec, ArrayArrayCodec)]
+    return {"filters": tuple(array_filters), "compressors": tuple(byte_codecs)}
+
+
+def _translated(name: str, codec: Any, role: str) -> Any:
+    """A Zarr v3 codec for one of a slice's codecs, or None (dropped, with a log line)."""
+    if not _is_numcodecs(codec):
+        return codec
+    config = dict(codec.get_config())
+    codec_id = str(config.pop("id"))
+    if codec_id in _IMPLIED_BY_DTYPE:
+        return None
+    try:
+        return _from_numcodecs(codec_id, config)
+    except (KeyError, TypeError, ValueError) as error:
+        instead = "its default compressor instead" if role == "compressor" else "no filter"
+        logger.warning(
+            "variable %r: the slice's %s %r has no Zarr v3 counterpart (%s); the cube uses %s",
+            name, role, codec_id, str(error).strip("'\"").split(". ")[0], instead,
+        )  # fmt: skip
+        return None
+
+
+def _as_list(codecs: Any) -> list[Any]:
+    if codecs is None:
+        return []
+    if isinstance(codecs, Sequence) and not isinstance(codecs, str):
+        return list(codecs)
+    return [codecs]
+
+
+def _is_numcodecs(codec: Any) -> bool:
+    """Whether ``codec`` is a numcodecs (Zarr v2) codec rather than a Zarr v3 one."""
+    import numcodecs.abc
+
+    return isinstance(codec, numcodecs.abc.Codec)

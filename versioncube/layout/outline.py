@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from versioncube.errors import ConfigError
+from versioncube.layout.encoding import is_time
 from versioncube.store.dataset import open_store
 from versioncube.store.upstream import ArrayInfo, OpenNodes, read_decoded_variables
 
@@ -28,7 +29,7 @@ class VariableOutline:
     dims: tuple[str, ...]
     sizes: Mapping[str, int]
     dtype: np.dtype
-    time_units: str | None  # the stored CF units of a datetime variable
+    time_units: str | None  # the stored CF units of a datetime (or cftime) variable
     encoding: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # as xarray reads it
 
 
@@ -53,7 +54,7 @@ class CubeOutline:
                 dims=tuple(map(str, variable.dims)),
                 sizes={str(dim): size for dim, size in variable.sizes.items()},
                 dtype=variable.dtype,
-                time_units=variable.encoding.get("units") if variable.dtype.kind == "M" else None,
+                time_units=variable.encoding.get("units") if is_time(variable) else None,
                 encoding=dict(variable.encoding),
             )
             for name, variable in dataset.variables.items()
@@ -115,7 +116,7 @@ def read_outline(store: Any, append_dim: str, *, where: str = "the cube") -> Cub
             dims=tuple(map(str, variable.dims)),
             sizes={str(dim): next(iter(sizes[str(dim)])) for dim in variable.dims},
             dtype=variable.dtype,
-            time_units=variable.encoding.get("units") if variable.dtype.kind == "M" else None,
+            time_units=variable.encoding.get("units") if is_time(variable) else None,
             encoding=dict(variable.encoding),
         )
         for name, variable in variables.items()

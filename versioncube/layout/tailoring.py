@@ -1,6 +1,7 @@
 """Shape a slice as the target outline says, before it is checked against the cube.
 
-In zappend's order: the variables are selected (``included_variables``, ``excluded_variables``),
+In zappend's order: the variables are selected (``included_variables``, which keeps the
+coordinates the checks need as well, and ``excluded_variables``),
 ``fixed_dims`` and each configured variable's ``dims`` are checked, and a configured variable
 that the slice lacks is created, filled with its fill value. Problems raise
 :class:`SliceValidationError` naming the slice; nothing has been written at that point.
@@ -11,15 +12,18 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from versioncube.config.outline import TargetOutline
+from versioncube.config.outline import ResolvedOutline, TargetOutline
 from versioncube.display.format import format_dims, quote_names
 from versioncube.errors import ConfigError, SliceValidationError
 
 
-def tailor_slice(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> xr.Dataset:
+def tailor_slice(dataset: xr.Dataset, outline: ResolvedOutline, slice_name: str) -> xr.Dataset:
     """The slice with the outline's variables, checked against its fixed and configured dims."""
     _check_fixed_dims(dataset, outline, slice_name)
     names = outline.selected_variables(map(str, dataset.variables))
+    if outline.included_variables:
+        kept = needed_coordinates(dataset, names, outline.append_dim)
+        names += [name for name in kept if name not in outline.excluded_variables]
     unknown = [name for name in names if name not in dataset.variables]
     unknown = [name for name in unknown if name not in outline.variables]
     if unknown:
@@ -42,6 +46,18 @@ def tailor_slice(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -
         else:
             dataset = dataset.assign({name: filled_variable(name, outline, dataset, slice_name)})
     return dataset
+
+
+def needed_coordinates(dataset: xr.Dataset, names: list[str], append_dim: str | None) -> list[str]:
+    """The coordinates that checking a slice needs but ``included_variables`` leaves out: the
+    append coordinate (for the label checks) and the coordinates of the dimensions the
+    included variables use (for the grid checks)."""
+    wanted = [append_dim] if append_dim is not None else []
+    for name in names:
+        if name in dataset.variables:
+            wanted += map(str, dataset.variables[name].dims)
+    found = [dim for dim in dict.fromkeys(wanted) if dim in dataset.variables]
+    return [name for name in found if name not in names]
 
 
 def filled_variable(
@@ -77,7 +93,7 @@ def filled_variable(
     return xr.Variable(dims, np.full(shape, value, dtype=memory), settings.get("attrs") or {})
 
 
-def _check_fixed_dims(dataset: xr.Dataset, outline: TargetOutline, slice_name: str) -> None:
+def _check_fixed_dims(dataset: xr.Dataset, outline: ResolvedOutline, slice_name: str) -> None:
     if outline.append_dim in outline.fixed_dims:
         raise ConfigError(
             f"fixed_dims names the append dimension {outline.append_dim!r}, whose size grows with "

@@ -9,6 +9,7 @@ becomes the slice's :class:`SliceOpenError`.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -22,8 +23,13 @@ from typing import Any
 import xarray as xr
 
 from versioncube.config.model import Config
-from versioncube.errors import SliceOpenError
-from versioncube.slices.identity import SliceRef, slice_ref
+from versioncube.errors import (
+    SliceNotFoundError,
+    SliceOpenError,
+    SliceTypeError,
+    SliceValidationError,
+)
+from versioncube.slices.identity import SliceRef, location_identity
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
 
@@ -34,6 +40,20 @@ logger = logging.getLogger(__name__)
 #: (dask-backed) and are written chunk by chunk.
 LOAD_LIMIT_BYTES = 512 * 2**20
 
+#: What a slice opens as: a dataset, or a tree of groups (a DataTree, or a file with groups).
+SliceData = xr.Dataset | xr.DataTree
+
+
+def flat_dataset(data: SliceData, slice_name: str) -> xr.Dataset:
+    """The slice as one dataset; a tree of groups is refused (only a cube of groups takes it)."""
+    if isinstance(data, xr.DataTree):
+        raise SliceValidationError(
+            slice_name,
+            "is a DataTree (a tree of groups), which only a cube of groups can take: append it "
+            "through versioncube.append or a Cube (open_cube)",
+        )
+    return data
+
 
 @contextlib.contextmanager
 def open_slice(
@@ -42,7 +62,7 @@ def open_slice(
     *,
     engine: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
-) -> Iterator[xr.Dataset]:
+) -> Iterator[SliceData]:
     """Open a slice for validation and writing; closes it (and its source) afterwards.
 
     ``engine`` and ``storage_options`` override those of ``options``.
@@ -58,10 +78,12 @@ def open_slice(
             provided = stack.enter_context(entered(provided))
         if isinstance(provided, xr.Dataset):
             yield _persisted(provided, options, stack) if options.persist else provided
+        elif isinstance(provided, xr.DataTree):  # persist_mem_slices applies to Datasets
+            yield provided
         elif isinstance(provided, str | os.PathLike):
             yield _open_location(ref, _location(provided), options, stack)
         else:
-            raise SliceOpenError(
+            raise SliceTypeError(
                 ref.name,
                 f"is a {type(provided).__name__}; expected a path, a URI, a Dataset or a "
                 "SliceSource",
@@ -79,14 +101,14 @@ def _source_errors(ref: SliceRef) -> Iterator[None]:
         raise SliceOpenError(ref.name, f"slice source failed: {_describe(error)}") from error
 
 
-def _location(item: str | os.PathLike) -> str:
-    """Where a path or URI item points: an absolute local path, or the URI."""
-    return slice_ref(item).identity  # type: ignore[return-value]
+def _location(item: str | os.PathLike[str]) -> str:
+    """Where a path or URI item points: a real absolute local path, or the URI."""
+    return location_identity(item)
 
 
 def _open_location(
     ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
-) -> xr.Dataset:
+) -> SliceData:
     """Open a file or URI, waiting for it as ``slice_polling`` says."""
     if options.polling is None:
         return _read(ref, location, options, stack)
@@ -98,7 +120,8 @@ def _open_location(
                 dataset = _read(ref, location, options, attempt)
             except SliceOpenError as error:
                 if time.monotonic() + interval > deadline:
-                    raise SliceOpenError(
+                    gone = isinstance(error, SliceNotFoundError)
+                    raise (SliceNotFoundError if gone else SliceOpenError)(
                         ref.name,
                         f"still not available after waiting {timeout:g} s (slice_polling): "
                         f"{error.reason}",
@@ -112,9 +135,16 @@ def _open_location(
 
 def _read(
     ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
-) -> xr.Dataset:
+) -> SliceData:
     is_remote = "://" in location
     try:
+        as_tree = options.groups
+        if as_tree is None:
+            as_tree = has_groups(location, options.engine, options.storage_options)
+        if as_tree:
+            tree = open_tree(location, options.engine, options.storage_options, stack)
+            stack.callback(tree.close)
+            return tree.load() if tree.nbytes <= LOAD_LIMIT_BYTES else tree.chunk({})
         if is_remote:
             dataset = _open_remote(location, options.engine, options.storage_options, stack)
         else:
@@ -123,8 +153,16 @@ def _read(
         return _loaded_if_small(dataset)
     except SliceOpenError:
         raise
+    except FileNotFoundError as error:
+        raise SliceNotFoundError(ref.name, f"not found: {_describe(error)}") from error
     except Exception as error:  # any reader failure means this slice cannot be used
-        raise SliceOpenError(ref.name, f"cannot be read: {_describe(error)}") from error
+        problem = (
+            _unknown_codec(location, options.storage_options)
+            if _is_zarr(location, options.engine)
+            else None
+        )
+        reason = problem or f"cannot be read: {_describe(error)}"
+        raise SliceOpenError(ref.name, reason) from error
 
 
 def _loaded_if_small(dataset: xr.Dataset) -> xr.Dataset:
@@ -153,9 +191,73 @@ def _persisted(
     return _loaded_if_small(reopened)
 
 
+def has_groups(location: str, engine: str | None, storage_options: Mapping[str, Any]) -> bool:
+    """Whether a slice file holds groups below its root (NetCDF4/HDF5 groups, Zarr groups).
+
+    Asked of a cube's first slice only (it decides whether the cube is a tree); a file that
+    cannot be inspected counts as flat, and is read as it always was.
+    """
+    try:
+        if _is_zarr(location, engine):
+            import zarr
+
+            mapper: Any = location
+            if "://" in location:
+                import fsspec
+
+                mapper = fsspec.get_mapper(location, **storage_options)
+            return any(True for _ in zarr.open_group(mapper, mode="r").group_keys())
+        import h5py
+
+        with contextlib.ExitStack() as stack:
+            source: Any = location
+            if "://" in location:
+                import fsspec
+
+                source = stack.enter_context(fsspec.open(location, mode="rb", **storage_options))
+            elif not h5py.is_hdf5(location):
+                return False
+            with h5py.File(source, "r") as file:
+                return any(isinstance(item, h5py.Group) for item in file.values())
+    except Exception:  # not a readable HDF5 or Zarr file: the reader says why, later
+        return False
+
+
+def _is_zarr(location: str, engine: str | None) -> bool:
+    if engine is not None:
+        return engine == "zarr"
+    return os.path.isdir(location) or location.rstrip("/").endswith(".zarr")
+
+
+def open_tree(
+    location: str,
+    engine: str | None,
+    storage_options: Mapping[str, Any],
+    stack: contextlib.ExitStack,
+) -> xr.DataTree:
+    """A slice file with groups, as a DataTree."""
+    if "://" not in location and not os.path.exists(location):
+        raise SliceOpenError(Path(location).name, f"file not found: {location}")
+    if _is_zarr(location, engine):
+        with warnings.catch_warnings():  # as in _open_zarr
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            return xr.open_datatree(
+                location,
+                engine="zarr",
+                chunks=None,
+                backend_kwargs={"storage_options": dict(storage_options) or None},
+            )
+    source: Any = location
+    if "://" in location:
+        import fsspec
+
+        source = stack.enter_context(fsspec.open(location, mode="rb", **storage_options))
+    return xr.open_datatree(source, engine=engine, chunks=None)
+
+
 def _open_local(path: str, engine: str | None) -> xr.Dataset:
     if not os.path.exists(path):
-        raise SliceOpenError(Path(path).name, f"file not found: {path}")
+        raise SliceNotFoundError(Path(path).name, f"file not found: {path}")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise SliceOpenError(Path(path).name, f"file is empty (0 bytes): {path}")
     if engine is None and (os.path.isdir(path) or path.rstrip("/").endswith(".zarr")):
@@ -186,6 +288,59 @@ def _open_zarr(location: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
             chunks=None,
             backend_kwargs={"storage_options": dict(storage_options) or None},
         )
+
+
+def _unknown_codec(location: str, storage_options: Mapping[str, Any]) -> str | None:
+    """Which variable of a Zarr slice names a codec that no installed package implements, as
+    the reason to give (None when none does or the metadata cannot be listed)."""
+    import fsspec
+
+    try:
+        store = fsspec.get_mapper(location, **storage_options)
+        for key in store:
+            if key.rsplit("/", 1)[-1] not in (".zarray", "zarr.json"):
+                continue
+            metadata = json.loads(store[key])
+            for codec in _unknown_codec_ids(metadata):
+                variable = key.rsplit("/", 1)[0] if "/" in key else key
+                return (
+                    f"variable {variable!r} is compressed with codec {codec!r}, which no "
+                    "installed package implements (install the package that registers it with "
+                    "numcodecs or zarr, or convert the slice)"
+                )
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _unknown_codec_ids(metadata: Mapping[str, Any]) -> list[str]:
+    """The codec ids (Zarr v2) or names (Zarr v3) in array metadata that cannot be loaded."""
+    import numcodecs.registry
+    import zarr.registry
+
+    if "zarr_format" in metadata and metadata.get("zarr_format") == 2:
+        specs = [metadata.get("compressor"), *(metadata.get("filters") or [])]
+        ids = [str(spec["id"]) for spec in specs if isinstance(spec, Mapping) and "id" in spec]
+        known = numcodecs.registry.codec_registry
+        pending = numcodecs.registry.entries  # entry points not loaded yet
+        return [codec for codec in ids if codec not in known and codec not in pending]
+    unknown = []
+    for name in _v3_codec_names(metadata.get("codecs") or []):
+        try:
+            zarr.registry.get_codec_class(name)
+        except Exception:  # zarr's UnknownCodecError, or a codec that fails to load
+            unknown.append(name)
+    return unknown
+
+
+def _v3_codec_names(codecs: list[Any]) -> list[str]:
+    names = []
+    for codec in codecs:
+        if isinstance(codec, Mapping) and "name" in codec:
+            names.append(str(codec["name"]))
+            inner = (codec.get("configuration") or {}).get("codecs") or []
+            names += _v3_codec_names(inner)  # a sharded array's inner codecs
+    return names
 
 
 def _describe(error: Exception) -> str:

@@ -23,6 +23,9 @@ class SliceOptions:
     temp_dir: str | None = None
     temp_storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     context: Context | None = None
+    #: Read slice files as trees of groups (xarray.DataTree): always (True), never (False), or
+    #: when the file has groups (None); the appender sets it from the cube's layout.
+    groups: bool | None = False
 
     @classmethod
     def from_config(cls, config: Config) -> SliceOptions:
@@ -42,5 +45,8 @@ class SliceOptions:
         self, *, engine: str | None = None, storage_options: Mapping[str, Any] | None = None
     ) -> SliceOptions:
         """These options with the engine and storage options replaced where given."""
-        changes = {"engine": engine, "storage_options": storage_options}
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(
+            self,
+            engine=self.engine if engine is None else engine,
+            storage_options=self.storage_options if storage_options is None else storage_options,
+        )

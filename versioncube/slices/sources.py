@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from versioncube.errors import ConfigError
+from versioncube.errors import SliceSourceImportError, SliceSourceTypeError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -62,11 +62,11 @@ def resolve_source(source: str | Callable[..., Any] | None) -> Callable[..., Any
         for part in attribute.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError, ValueError) as error:
-        raise ConfigError(
+        raise SliceSourceImportError(
             f"configuration key 'slice_source' is {source!r}, which cannot be imported: {error}"
         ) from None
     if not callable(value):
-        raise ConfigError(
+        raise SliceSourceTypeError(
             f"configuration key 'slice_source' is {source!r}, a {type(value).__name__}, "
             "not a function or class"
         )

@@ -49,7 +49,7 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Jittered exponential backoff: colliding writers spread out instead of colliding
         again in lockstep."""
-        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
+        return min(self.max_delay, self.base_delay * 2.0**attempt) * random.uniform(0.5, 1.5)
 
 
 DEFAULT_RETRY = RetryPolicy()

@@ -18,10 +18,20 @@ from versioncube.errors import CubeNotFoundError, InconsistentCubeError, Version
 from versioncube.store.translate import translated
 
 #: What an empty repository (or branch) is said to be.
-NO_DATA = "holds no cube yet (no data has been appended to it)"
+NO_DATA = "holds no cube yet: the cube has no data yet (nothing was appended to it)"
 
 #: How versioncube reads a cube: Icechunk keeps no consolidated metadata (it is fast without).
 BASE_OPTIONS: Mapping[str, Any] = {"engine": "zarr", "consolidated": False}
+
+#: Groups versioncube keeps for itself inside a version are named with this prefix (such as
+#: ``.versioncube``, a slice ledger): they are never part of the cube a reader sees.
+INTERNAL_GROUP_PREFIX = "."
+
+
+def is_internal_group(name: str) -> bool:
+    """Whether a group (its name, the last part of its path) is versioncube's own, not data:
+    the one filter every reader of a cube's groups applies."""
+    return name.rpartition("/")[2].startswith(INTERNAL_GROUP_PREFIX)
 
 
 def open_version(
@@ -52,7 +62,8 @@ def open_store(
     try:
         with translated(where):
             try:
-                return xr.open_dataset(store, group=group, **settings)
+                dataset = in_stable_order(xr.open_dataset(store, group=group, **settings))
+                return by_shards(dataset) if options.get("chunks") == {} else dataset
             except (zarr.errors.GroupNotFoundError, zarr.errors.NodeNotFoundError) as error:
                 if group:
                     raise CubeNotFoundError(f"{where} has no group {group!r}") from error
@@ -68,6 +79,45 @@ def open_store(
             "written by another tool?); `versioncube verify` lists what is wrong, and a rollback "
             "to an earlier version restores it"
         ) from error
+
+
+def by_shards(dataset: xr.Dataset) -> xr.Dataset:
+    """The dataset with its sharded variables in dask chunks of one shard each.
+
+    xarray reads a sharded array in chunks of the inner chunks; writing it to another Zarr
+    store (``ds.to_zarr(other)``) then fails, since several of its dask chunks would write
+    one shard. One shard per chunk also reads each stored object once.
+    """
+    for variable in dataset.variables.values():
+        shards = variable.encoding.get("shards")
+        if shards and hasattr(variable.data, "dask"):
+            variable.data = variable.chunk(dict(zip(variable.dims, shards, strict=True))).data
+    return dataset
+
+
+def in_stable_order(dataset: xr.Dataset) -> xr.Dataset:
+    """The dataset with its variables in one order on every run.
+
+    Icechunk lists a group's arrays in no fixed order, so xarray's order of variables and dims
+    changes from process to process. Here: data variables by name, then the coordinates along
+    their dimensions (in the order the data variables use them), then the other coordinates by
+    name. Indexes and encodings are kept as they were opened.
+    """
+    data = sorted(map(str, dataset.data_vars))
+    dims = [str(dim) for name in data for dim in dataset.variables[name].dims]
+    dims += sorted(map(str, dataset.dims))
+    dims = list(dict.fromkeys(dims))
+    names = [dim for dim in dims if dim in dataset.coords]
+    names += sorted(str(name) for name in dataset.coords if name not in names)
+    coords = xr.Coordinates(
+        {name: dataset.variables[name] for name in names}, indexes=dict(dataset.xindexes)
+    )
+    ordered = xr.Dataset(
+        {name: dataset.variables[name] for name in data}, coords=coords, attrs=dataset.attrs
+    )
+    ordered.encoding = dataset.encoding
+    ordered.set_close(dataset.close)
+    return ordered
 
 
 def has_data(store: Any, group: str | None = None) -> bool:
@@ -92,7 +142,7 @@ def length_mismatch(store: Any, group: str | None = None) -> str | None:
         return None
     sizes: dict[str, dict[int, list[str]]] = {}
     for name, array in node.arrays():
-        dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
+        dims: Any = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
             "_ARRAY_DIMENSIONS"
         )
         if not dims:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import icechunk
 
-from versioncube.errors import CubeNotFoundError
-from versioncube.store.commit import repository_lock, update_repository
+from versioncube.display.format import first_line
+from versioncube.errors import CubeNotFoundError, TargetError, TargetNotFoundError
+from versioncube.store.commit import LOCK_FILE_NAME, repository_lock, update_repository
+from versioncube.store.containers import (
+    SETTINGS_CONTAINERS,
+    ContainerSpec,
+    CredentialsLike,
+    authorised,
+)
 from versioncube.store.target import Target
 from versioncube.store.translate import translated
 
@@ -20,8 +27,11 @@ MANIFEST_SPLIT_SIZE = 1024
 CREATION_WAIT_STEPS = 100  # tenths of a second to wait for another writer's new repository
 
 
-def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
-    """Repository settings for a cube: manifests split along the append dimension."""
+def repository_config(
+    append_dim: str, containers: Iterable[ContainerSpec] = ()
+) -> icechunk.RepositoryConfig:
+    """Repository settings for a cube: manifests split along the append dimension, and the
+    virtual chunk containers its referenced files live in (see :mod:`.containers`)."""
     splitting = icechunk.ManifestSplittingConfig.from_dict(
         {
             icechunk.ManifestSplitCondition.AnyArray(): {
@@ -29,7 +39,10 @@ def repository_config(append_dim: str) -> icechunk.RepositoryConfig:
             }
         }
     )
-    return icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=splitting))
+    config = icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=splitting))
+    for spec in containers:
+        config.set_virtual_chunk_container(spec.container())
+    return config
 
 
 def open_repository(target: Target) -> icechunk.Repository:
@@ -38,6 +51,8 @@ def open_repository(target: Target) -> icechunk.Repository:
     One call: asking first whether it exists reads the repository's object once more, and
     that object grows with the history.
     """
+    if target.kind == "local" and Path(target.location).is_file():
+        raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
     storage = target.storage()
     with translated(target.uri):
         try:
@@ -53,19 +68,29 @@ def open_or_create_repository(
 ) -> icechunk.Repository:
     """Create the repository and ``initialise`` it, or open it if another writer was first.
 
-    On local disk the check and the creation happen under the update lock; on object stores
-    Icechunk's creation is itself conditional, and the loser of a race opens the winner's.
+    On local disk the check and the creation happen under the update lock, in a folder that is
+    new, empty or already a repository (never among a user's other files). On object stores
+    Icechunk's creation is itself conditional, and the loser of a race opens the winner's; the
+    creation tries once, so that a missing bucket or wrong credentials are reported at once
+    instead of after a minute of retries.
     """
     storage = target.storage()
     if target.kind == "local":
-        Path(target.location).mkdir(parents=True, exist_ok=True)
+        _refuse_other_files(target, foreign_only=True)  # before the lock file is made there
+        _make_folder(target)
     with translated(target.uri), repository_lock(target):
         if icechunk.Repository.exists(storage):
             return icechunk.Repository.open(storage)
+        if target.kind == "local":
+            _refuse_other_files(target)
         try:
-            repo = icechunk.Repository.create(
-                storage, config=config, check_clean_root=target.kind != "local"
+            icechunk.Repository.create(
+                storage, config=_trying_once(config), check_clean_root=target.kind != "local"
             )
+        except icechunk.StorageError as error:
+            raise TargetError(
+                f"cannot create the cube at {target.uri}: {first_line(error)}"
+            ) from None
         except icechunk.IcechunkError:
             # another writer is creating it right now: its repository appears within moments
             for _ in range(CREATION_WAIT_STEPS):
@@ -73,9 +98,66 @@ def open_or_create_repository(
                     return icechunk.Repository.open(storage)
                 time.sleep(0.1)
             raise
+        repo = icechunk.Repository.open(storage, config=config)  # with the usual retries
         repo.save_config()
         initialise(repo)
         return repo
+
+
+def _trying_once(config: icechunk.RepositoryConfig) -> icechunk.RepositoryConfig:
+    """``config`` with storage requests tried once (for the creation only)."""
+    retries = icechunk.StorageRetriesSettings(max_tries=1)
+    once = icechunk.RepositoryConfig(
+        manifest=config.manifest, storage=icechunk.StorageSettings(retries=retries)
+    )
+    for container in (config.virtual_chunk_containers or {}).values():
+        once.set_virtual_chunk_container(container)
+    return once
+
+
+def _make_folder(target: Target) -> None:
+    """Make the cube's folder in its existing parent, or say why it cannot be made."""
+    folder = Path(target.location)
+    if folder.exists() and not folder.is_dir():
+        raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
+    if not folder.parent.is_dir():  # as zappend: a mistyped path must not start a cube elsewhere
+        raise TargetNotFoundError(
+            f"target {target.uri}: its parent folder {folder.parent} does not exist (create it "
+            "first)"
+        )
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or first_line(error)
+        raise TargetError(f"cannot create the cube folder {target.uri}: {reason}") from None
+
+
+#: What Icechunk and versioncube put in a repository folder.
+REPOSITORY_ENTRIES = frozenset(
+    {"repo", "refs", "snapshots", "manifests", "chunks", "transactions", "overwritten",
+     "config.yaml", LOCK_FILE_NAME}
+)  # fmt: skip
+
+
+def _refuse_other_files(target: Target, *, foreign_only: bool = False) -> None:
+    """Never create a cube among a user's other files.
+
+    Called under the update lock with the repository known to be absent (so another writer's
+    half-made repository is not mistaken for a user's files); with ``foreign_only`` before the
+    lock, where only names a repository never has count, so that nothing (not even the lock
+    file) is made in a folder of other files.
+    """
+    folder = Path(target.location)
+    if not folder.is_dir():
+        return
+    ignored = REPOSITORY_ENTRIES if foreign_only else {LOCK_FILE_NAME}
+    others = sorted(path.name for path in folder.iterdir() if path.name not in ignored)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise TargetError(
+            f"target {target.uri} is a folder with other files ({shown}), not a cube: "
+            "give a new or empty folder for a new cube (is the target the data folder?)"
+        )
 
 
 #: Repository-metadata key of what versioncube keeps about the cube (its target outline).
@@ -88,11 +170,22 @@ class CubeStore:
     Creating it reads nothing; the repository is opened on first use (``repository``) and
     created by the first write (:meth:`create`). ``settings()`` is what versioncube stored
     about the cube in the repository's metadata (read once, then kept).
+
+    The repository is opened with its virtual chunk containers authorised: by default those
+    versioncube set up for local folders or environment credentials, plus those in
+    ``virtual_credentials`` (prefix -> credentials, see :mod:`.containers`).
     """
 
-    def __init__(self, target: Target, branch: str = "main"):
+    def __init__(
+        self,
+        target: Target,
+        branch: str = "main",
+        virtual_credentials: Mapping[str, CredentialsLike] | None = None,
+    ):
         self.target = target
         self.branch = branch
+        self.virtual_credentials = dict(virtual_credentials or {})
+        self._writer_access: dict[str, Any] = {}  # containers a writer reaches with its keys
         self._repo: icechunk.Repository | None = None
         self._settings: Mapping[str, Any] | None = None
 
@@ -110,8 +203,45 @@ class CubeStore:
         if self._repo is None:
             repo = open_repository(self.target)
             self._check_branch(repo)
-            self._repo = repo
+            self._repo = self._authorised(repo)
         return self._repo
+
+    def _authorised(self, repo: icechunk.Repository) -> icechunk.Repository:
+        """The repository with its virtual chunk containers authorised (see the class)."""
+        if not repo.config.virtual_chunk_containers:
+            return repo
+        with translated(self.where):
+            settings = repo.get_metadata().get(SETTINGS_KEY)
+            settings = settings if isinstance(settings, Mapping) else {}
+            return authorised(repo, settings, self.virtual_credentials, self._writer_access)
+
+    def add_containers(self, specs: Iterable[ContainerSpec], access: Mapping[str, Any]) -> None:
+        """Make sure the repository has these virtual chunk containers, saved in its
+        configuration and recorded in versioncube's settings; authorise them in this process
+        with ``access`` (prefix -> credentials, the writer's own)."""
+        self._writer_access.update(access)
+        repo = self.repository
+        known = repo.config.virtual_chunk_containers or {}
+        recorded = dict(self.settings().get(SETTINGS_CONTAINERS) or {})
+        new = [spec for spec in specs if spec.prefix not in known]
+        unrecorded = [spec for spec in specs if recorded.get(spec.prefix) != spec.access]
+        if new or unrecorded:
+
+            def save() -> icechunk.Repository:
+                config = repo.config
+                for spec in new:
+                    config.set_virtual_chunk_container(spec.container())
+                reopened = repo.reopen(config=config)
+                reopened.save_config()
+                settings = dict(self.settings())
+                recorded.update({spec.prefix: spec.access for spec in specs})
+                settings[SETTINGS_CONTAINERS] = recorded
+                reopened.update_metadata({SETTINGS_KEY: settings})
+                self._settings = settings
+                return reopened
+
+            repo = update_repository(self.target, save)
+        self._repo = self._authorised(repo)
 
     def exists(self) -> bool:
         """Whether the target holds a repository with this branch."""
@@ -139,24 +269,35 @@ class CubeStore:
         return self._settings
 
     def save_settings(self, settings: Mapping[str, Any]) -> None:
-        """Replace what versioncube keeps about the cube (after a cube was started afresh)."""
+        """Replace what versioncube keeps about the cube (after a cube was started afresh);
+        the record of its virtual chunk containers stays (its older versions use them)."""
         repo = self.repository
+        containers = self.settings().get(SETTINGS_CONTAINERS)
+        if containers and SETTINGS_CONTAINERS not in settings:
+            settings = {**settings, SETTINGS_CONTAINERS: containers}
         update_repository(self.target, lambda: repo.set_metadata({SETTINGS_KEY: dict(settings)}))
         self._settings = settings
 
-    def create(self, settings: Mapping[str, Any], append_dim: str) -> icechunk.Repository:
+    def create(
+        self, settings: Mapping[str, Any], append_dim: str, containers: Iterable[ContainerSpec] = ()
+    ) -> icechunk.Repository:
         """Create the repository (or open the one another writer just created) with this
-        branch and ``settings``."""
+        branch, ``settings`` and virtual chunk ``containers``."""
+        containers = list(containers)
+        if containers:
+            recorded = {spec.prefix: spec.access for spec in containers}
+            settings = {**settings, SETTINGS_CONTAINERS: recorded}
 
         def initialise(repo: icechunk.Repository) -> None:
             repo.set_metadata({SETTINGS_KEY: dict(settings)})
             if self.branch != "main":
                 repo.create_branch(self.branch, repo.lookup_branch("main"))
 
-        repo = open_or_create_repository(self.target, repository_config(append_dim), initialise)
+        config = repository_config(append_dim, containers)
+        repo = open_or_create_repository(self.target, config, initialise)
         self._check_branch(repo)
-        self._repo = repo
-        return repo
+        self._repo = self._authorised(repo)
+        return self._repo
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
         with translated(self.where):

@@ -7,6 +7,9 @@
 * ``xarray.backends.zarr.ZarrStore`` (its ``_fetch_members``) and
   ``xarray.conventions.decode_cf_variables`` decode a cube's variables exactly as
   ``open_dataset`` does, from arrays and values fetched in one trip (``read_decoded_variables``).
+* ``xarray.conventions.encode_cf_variable`` encodes times as xarray stores them, so that a
+  time encoding's exactness is checked by the same code that writes it
+  (:func:`cf_time_round_trip`).
 
 Nothing else in the package imports a private name of another library; tests/store/
 test_upstream.py fails loudly when one of these moves or changes its behaviour, naming the
@@ -17,9 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import inspect
+import warnings
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import xarray as xr
 
 
@@ -33,9 +40,18 @@ def run_on_zarr_loop[T](coroutine: Coroutine[Any, Any, T]) -> T:
 def encode_for_zarr(variable: xr.Variable, name: str) -> xr.Variable:
     """``variable`` CF-encoded for Zarr format 3 as ``to_zarr`` encodes it (its ``encoding``
     says how: dtype, units, scale_factor, _FillValue, ...)."""
+    return _zarr_encoder()(variable, name=name)
+
+
+@functools.cache
+def _zarr_encoder() -> Callable[..., xr.Variable]:
+    """xarray's Zarr encoder, called as its Zarr store calls it for a format 3 group."""
     from xarray.backends.zarr import encode_zarr_variable
 
-    return encode_zarr_variable(variable, name=name, zarr_format=3)  # type: ignore[no-any-return]
+    if "zarr_format" in inspect.signature(encode_zarr_variable).parameters:
+        return functools.partial(encode_zarr_variable, zarr_format=3)
+    # xarray < 2026.9 has one Zarr encoding for formats 2 and 3, and to_zarr calls it so
+    return encode_zarr_variable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +94,7 @@ def read_decoded_variables(
             return {name: zarr.Array(array) for name, array in arrays.items()}
 
     zarr_store = Prefetched(zarr.Group(group), mode="r", use_zarr_fill_value_as_mask=False)
-    stored, attrs = zarr_store.load()
+    stored, attrs = zarr_store.load()  # type: ignore[no-untyped-call]
     variables = dict(stored)
     for name, values in parts.items():
         variable = variables[name]
@@ -110,7 +126,8 @@ async def _prefetch(
     import zarr.errors
 
     try:
-        mode = "r" if getattr(store, "read_only", True) else "r+"  # r+: writers may use them
+        # r+: writers may use them
+        mode: Literal["r", "r+"] = "r" if getattr(store, "read_only", True) else "r+"
         group = await zarr.api.asynchronous.open_group(
             store, mode=mode, zarr_format=3, use_consolidated=False
         )
@@ -121,5 +138,51 @@ async def _prefetch(
     }
     wanted = select({name: _info(array) for name, array in arrays.items()})
     names = list(wanted)
-    values = await asyncio.gather(*(arrays[name].getitem(wanted[name]) for name in names))
+    # a scalar (0-d) array is read whole: it has no first axis to take a part of
+    parts = [wanted[name] if arrays[name].ndim else () for name in names]
+    values = await asyncio.gather(
+        *(arrays[n].getitem(p) for n, p in zip(names, parts, strict=True))
+    )
     return group, arrays, dict(zip(names, values, strict=True))
+
+
+def inlined_chunks(manifest: Any) -> dict[tuple[int, ...], bytes]:
+    """The chunks a VirtualiZarr ``ChunkManifest`` holds inline (their encoded bytes, by chunk
+    index): tiny variables a parser copied instead of referencing (``manifest._inlined``)."""
+    inlined = getattr(manifest, "_inlined", None) or {}
+    return {tuple(map(int, index)): bytes(data) for index, data in inlined.items()}
+
+
+def buffer_prototype() -> Any:
+    """Zarr's default buffer prototype, which store ``get``/``set`` calls take."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype()
+
+
+def cf_time_round_trip(
+    values: np.ndarray, units: str, calendar: str, dtype: Any
+) -> tuple[np.ndarray, str]:
+    """``values`` (datetime64 or cftime) encoded with this time encoding as xarray encodes them,
+    then decoded again, and the units xarray stored them in. Raises ValueError when xarray
+    cannot encode them in this dtype (or would pick other units, with a warning)."""
+    from xarray.conventions import encode_cf_variable
+
+    storage = np.dtype(dtype)
+    # integers are encoded as int64 first: xarray casts to a smaller one without a range check
+    wide = np.dtype("int64") if storage.kind in "iu" else storage
+    encoding = {"units": units, "calendar": calendar, "dtype": wide}
+    variable = xr.Variable(("label",), values, encoding=encoding)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Times can't be serialized faithfully ...": not exact
+        try:
+            encoded = encode_cf_variable(variable, name="label")
+        except Warning as warning:
+            raise ValueError(str(warning)) from None
+        if storage != wide:
+            limits = np.iinfo(storage)
+            if encoded.values.min() < limits.min or encoded.values.max() > limits.max:
+                raise OverflowError(f"times beyond the range of {storage}")
+            encoded = encoded.astype(storage)
+        decoded = xr.decode_cf(xr.Dataset({"label": encoded}))
+    return decoded["label"].values, str(encoded.attrs.get("units"))

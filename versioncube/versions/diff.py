@@ -3,6 +3,9 @@
 Label changes come from the two versions' append coordinates (what is appended or gone after
 their common prefix) and from Icechunk's chunk-level diff against their common ancestor
 (which rows inside the common prefix were rewritten, e.g. re-appended after a rollback).
+
+A cube of groups (a pyramid's levels, a tree's nodes) is compared group by group: groups added
+or removed, and each group's own differences (groups that changed alike are listed together).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import xarray as xr
 from versioncube.display.format import format_label, plural
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
-from versioncube.store.dataset import open_version
+from versioncube.store.containers import referenced_files
+from versioncube.store.groups import tree_path
+from versioncube.versions.groups import VersionGroups, read_groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,19 +61,38 @@ class CubeDiff(Result):
     labels_removed: LabelRange | None
     labels_rewritten: list[LabelRange]
     attrs_changed: dict[str, tuple[Any, Any]]  # dataset attribute -> (before, after)
+    groups_added: list[str] = dataclasses.field(default_factory=list)  # DataTree paths
+    groups_removed: list[str] = dataclasses.field(default_factory=list)
+    #: each changed group's own differences, by label ("level 1", "group /atmos")
+    group_diffs: dict[str, CubeDiff] = dataclasses.field(default_factory=dict)
+    references_added: list[str] = dataclasses.field(default_factory=list)  # referenced files
+    references_removed: list[str] = dataclasses.field(default_factory=list)  # (URLs)
 
     @property
     def is_empty(self) -> bool:
         return not (
             self.variables_added or self.variables_removed or self.variables_changed
             or self.labels_added or self.labels_removed or self.labels_rewritten
-            or self.attrs_changed
+            or self.attrs_changed or self.groups_added or self.groups_removed
+            or self.group_diffs or self.references_added or self.references_removed
         )  # fmt: skip
 
     def describe(self) -> str:
         lines = [f"{self.from_snapshot[:12]} -> {self.to_snapshot[:12]}"]
         if self.is_empty:
             return lines[0] + "\nno differences"
+        return "\n".join(lines + self._changes())
+
+    def _changes(self) -> list[str]:
+        """One line per difference (per group, for a cube of groups)."""
+        lines = [f"+ group {path}" for path in self.groups_added]
+        lines += [f"- group {path}" for path in self.groups_removed]
+        alike: dict[tuple[str, ...], list[str]] = {}
+        for label, group_diff in self.group_diffs.items():
+            alike.setdefault(tuple(group_diff._changes()), []).append(label)
+        for group_changes, labels in alike.items():
+            lines.append(f"{', '.join(labels)}:")
+            lines += [f"  {change}" for change in group_changes]
         dim = self.append_dim
         lines += [f"+ variable {name}" for name in self.variables_added]
         lines += [f"- variable {name}" for name in self.variables_removed]
@@ -81,7 +105,13 @@ class CubeDiff(Result):
         lines += [f"~ {dim} {span} rewritten" for span in self.labels_rewritten]
         for key, (before, after) in self.attrs_changed.items():
             lines.append(f"~ attribute {key}: {before!r} -> {after!r}")
-        return "\n".join(lines)
+        if self.references_added:
+            lines.append(f"+ references {_files(self.references_added)}")
+        if self.references_removed:
+            lines.append(
+                f"- references {_files(self.references_removed)} (rolled back, or materialized)"
+            )
+        return lines
 
     def html_title(self) -> str:
         return "Differences"
@@ -95,9 +125,55 @@ def diff_versions(
     where: str = "the cube",
 ) -> CubeDiff:
     """Compare two snapshots of the cube (they need not be on the same branch)."""
-    options = {"chunks": None, "create_default_indexes": False}
-    before = open_version(repo, from_snapshot, where=f"{where} at {from_snapshot[:12]}", **options)
-    after = open_version(repo, to_snapshot, where=f"{where} at {to_snapshot[:12]}", **options)
+    options: dict[str, Any] = {"chunks": None, "create_default_indexes": False}
+    before = read_groups(repo, from_snapshot, where=f"{where} at {from_snapshot[:12]}", **options)
+    after = read_groups(repo, to_snapshot, where=f"{where} at {to_snapshot[:12]}", **options)
+    files_before = set(referenced_files(repo, from_snapshot))
+    files_after = set(referenced_files(repo, to_snapshot))
+    added, removed = sorted(files_after - files_before), sorted(files_before - files_after)
+    if not (before.grouped or after.grouped):
+        flat = _diff_group(repo, from_snapshot, to_snapshot, before, after, "", append_dim)
+        return dataclasses.replace(flat, references_added=added, references_removed=removed)
+    group_diffs = {
+        after.label(path): changed
+        for path in after.datasets
+        if path in before.datasets
+        and not (
+            changed := _diff_group(
+                repo, from_snapshot, to_snapshot, before, after, path, append_dim
+            )
+        ).is_empty
+    }
+    return CubeDiff(
+        from_snapshot=from_snapshot,
+        to_snapshot=to_snapshot,
+        append_dim=append_dim,
+        variables_added=[],
+        variables_removed=[],
+        variables_changed={},
+        labels_added=None,
+        labels_removed=None,
+        labels_rewritten=[],
+        attrs_changed={},
+        groups_added=[tree_path(path) for path in after.datasets if path not in before.datasets],
+        groups_removed=[tree_path(path) for path in before.datasets if path not in after.datasets],
+        group_diffs=group_diffs,
+        references_added=added,
+        references_removed=removed,
+    )
+
+
+def _diff_group(
+    repo: icechunk.Repository,
+    from_snapshot: str,
+    to_snapshot: str,
+    before_groups: VersionGroups,
+    after_groups: VersionGroups,
+    group: str,
+    append_dim: str,
+) -> CubeDiff:
+    """The differences of one group (the root of a flat cube) between two versions."""
+    before, after = before_groups.datasets[group], after_groups.datasets[group]
     names_before, names_after = set(map(str, before.variables)), set(map(str, after.variables))
     changed = {
         name: changes
@@ -107,7 +183,9 @@ def diff_versions(
     labels_before = _labels(before, append_dim)
     labels_after = _labels(after, append_dim)
     common = _common_prefix(labels_before, labels_after)
-    rewritten = _rewritten_rows(repo, from_snapshot, to_snapshot, before, after, append_dim, common)
+    rewritten = _rewritten_rows(
+        repo, from_snapshot, to_snapshot, before, after, append_dim, common, group
+    )
     return CubeDiff(
         from_snapshot=from_snapshot,
         to_snapshot=to_snapshot,
@@ -122,6 +200,13 @@ def diff_versions(
         ],
         attrs_changed=_mapping_changes(before.attrs, after.attrs),
     )
+
+
+def _files(urls: list[str]) -> str:
+    """``a.nc, b.nc (2 files)``, or the first and last of many."""
+    names = [url.rsplit("/", 1)[-1] for url in urls]
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]}"
+    return f"{shown} ({plural(len(urls), 'file')})"
 
 
 def _labels(dataset: xr.Dataset, dim: str) -> np.ndarray:
@@ -155,7 +240,9 @@ def _variable_changes(before: xr.Variable, after: xr.Variable) -> list[str]:
     return changes
 
 
-def _mapping_changes(before: Mapping, after: Mapping) -> dict[str, tuple[Any, Any]]:
+def _mapping_changes(
+    before: Mapping[Any, Any], after: Mapping[Any, Any]
+) -> dict[str, tuple[Any, Any]]:
     changes = {}
     for key in sorted(set(before) | set(after), key=str):
         old, new = before.get(key), after.get(key)
@@ -168,7 +255,7 @@ def _same(a: Any, b: Any) -> bool:
     try:
         return bool(np.array_equal(a, b)) if a is not None and b is not None else a is b
     except (TypeError, ValueError):
-        return a == b
+        return bool(a == b)
 
 
 def _rewritten_rows(
@@ -179,6 +266,7 @@ def _rewritten_rows(
     after: xr.Dataset,
     dim: str,
     common: int,
+    group: str = "",
 ) -> list[tuple[int, int]]:
     """Row ranges inside the common label prefix whose values differ between the versions.
 
@@ -194,8 +282,12 @@ def _rewritten_rows(
         if base == side:
             continue
         changes = repo.diff(from_snapshot_id=base, to_snapshot_id=side).updated_chunks
+        prefix = f"{group}/" if group else ""
         for path, chunk_indices in changes.items():
             name = path.strip("/")
+            if not name.startswith(prefix) or "/" in name[len(prefix) :]:
+                continue  # another group's array
+            name = name[len(prefix) :]
             if name == dim or name not in dataset.variables:
                 continue
             variable = dataset.variables[name]

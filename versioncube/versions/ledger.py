@@ -26,14 +26,20 @@ node                        content
 An entry is ``{"r": [start, stop], "l": [first, last], "p": base, "s": stamp}``: the rows and
 append labels the slice was written to, the snapshot the append was committed on (``p``: the
 commit that appended the slice is that snapshot's child), and an optional short content stamp
-of the slice's source (size and modification time, an ETag); ``l``, ``p`` and ``s`` are left out
-when unknown. The rows are those of the commit that wrote them: an operation that moves rows
-(a later delete or insert) rewrites the entries it moves, and one that removes a slice's rows
-removes its entry (:meth:`Ledger.remove`), so that appending it again is not refused.
+of the slice's source (size and modification time, an ETag: a re-run refuses a file at a known
+path whose stamp differs, see :func:`versioncube.write.append.unchanged`); ``l``, ``p`` and
+``s`` are left out when unknown. The rows are those of the commit that wrote them: an
+operation that moves rows (a later delete or insert) rewrites the entries it moves, and one that
+removes a slice's rows removes its entry (:meth:`Ledger.remove`), so that appending it again is
+not refused.
 
-The group is named ``.versioncube`` so that readers of the cube can skip it: ``xarray.open_zarr``
-of the root shows the root's arrays only and never sees it; a reader of nested groups
-(``xarray.open_datatree``) should skip every node whose name starts with a dot.
+Every cube has one ledger, in its root group, whatever its layout: a flat cube, a pyramid's
+levels and a tree's nodes, copied and virtual slices alike (every change that adds a slice
+writes its entry in its own session). The group is named ``.versioncube`` so that readers of the
+cube can skip it: ``xarray.open_zarr`` of the root shows the root's arrays only and never sees
+it; versioncube's readers of nested groups leave out every group whose name starts with a dot
+(:func:`versioncube.store.dataset.is_internal_group`), and so should other readers of them
+(``xarray.open_datatree``).
 
 Cubes written before the ledger (commit record schema 1 and 2) have none: their slices are read
 once from the history (:func:`entries_from_history`) and the next append writes the ledger. The
@@ -365,22 +371,24 @@ def entries_from_history(
     """The slices appended by commits written before the ledger, newest first, read from the
     commit records (schema 1 and 2) leading to ``snapshot_id``.
 
-    The walk stops at the newest commit that wrote a ledger (schema 3) or that started the cube.
-    Returns the entries and whether the walk reached the cube's start (then the entries are all
-    the cube holds; else they come on top of the ledger that commit wrote).
+    The walk stops at the newest commit that wrote a ledger (schema 3; not one that keeps every
+    row as it was, such as ``materialize``, which leaves the ledger as it finds it, none
+    included) or that started the cube. Returns the entries and whether the walk reached the
+    cube's start (then the entries are all the cube holds; else they come on top of the ledger
+    that commit wrote).
     """
     entries: dict[str, LedgerEntry] = {}
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
         record = CommitRecord.of_snapshot(snapshot)
-        if record is None:
+        if record is None or (record.schema >= SCHEMA_VERSION and record.keeps_rows):
             continue
         if record.schema >= SCHEMA_VERSION:
             return list(entries.values()), False
         if record.slice is not None and record.index_range is not None:
-            entries.setdefault(
-                record.slice,
-                LedgerEntry(record.slice, record.index_range, record.labels, snapshot.parent_id),
+            entry = LedgerEntry(
+                record.slice, record.index_range, record.labels, snapshot.parent_id, record.stamp
             )
+            entries.setdefault(record.slice, entry)
         if record.starts_cube:
             return list(entries.values()), True
     return list(entries.values()), True
@@ -413,5 +421,5 @@ class AppendingCommits:
             if snapshot.parent_id is not None:
                 self._child_of[snapshot.parent_id] = snapshot.id
             if snapshot.parent_id == entry.base:
-                return snapshot.id
+                return str(snapshot.id)
         return None

@@ -32,7 +32,19 @@ class LogEntry(SnapshotRow):
 
     @property
     def operation(self) -> str:
-        return self.record.operation if self.record else "-"
+        """The record's operation; ``append (refs)`` for a commit of references to a file."""
+        if self.record is None:
+            return "-"
+        if self.record.virtual is not None:
+            return f"{self.record.operation} (refs)"
+        return self.record.operation
+
+    @property
+    def referenced_file(self) -> str | None:
+        """The file a commit of a virtual slice references (its URL), else None."""
+        if self.record is None or self.record.virtual is None:
+            return None
+        return str(self.record.virtual.get("url"))
 
     @property
     def slice(self) -> str:
@@ -58,7 +70,7 @@ class Log(Table[LogEntry]):
         "labels",
         "tag names",
     )
-    empty = "(no commits)"
+    empty = "(no commits: the cube has no data yet)"
 
     def cells(self, row: LogEntry) -> tuple[str, ...]:
         return (row.short_id, row.time, row.operation, row.slice, row.labels, row.tag_names)

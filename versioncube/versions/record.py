@@ -18,15 +18,30 @@ only what ``log`` and ``verify`` show, nothing that can be derived. Schema 3 (th
 key      meaning
 =======  ==========================================================================
 ``v``    3, the version of this layout
-``o``    what the commit did: ``"create"`` (the first slice, or a cube started afresh)
-         or ``"append"``; later operations add their own names
+``o``    what the commit did: ``"create"`` (the first slice, or a cube started afresh),
+         ``"append"`` or ``"materialize"``; later operations add their own names
 ``n``    the slice's short name, as messages show it (left out when there is none)
 ``r``    ``[start, stop)`` rows along the append dimension written by this commit
 ``l``    ``[first]`` or ``[first, last]`` append labels (ISO 8601 for datetimes;
          one label when both are the same; left out without a label coordinate)
 ``d``    the append dimension, on commits that start the cube only (the others
          append along the cube's dimension, kept in the repository's metadata)
+``s``    optional: the content stamp of a file slice when it was appended (size and
+         modification time, or an ETag, as the storage reported them; the ledger
+         keeps it too, and a re-run refuses a file at the same path whose stamp
+         differs)
+``f``    optional, on commits of virtual slices (``append --virtual``): the file the
+         commit references instead of copying, and its stamp when it was referenced:
+         ``{"url": ..., "size": ..., "mtime_ns": ...}`` for a local file,
+         ``{"url": ..., "size": ..., "etag": ...}`` for an object
+``g``    optional: the groups the commit appended to, as DataTree paths
+         (``["/0", "/1"]`` for the levels of a pyramid, ``["/", "/atmos"]`` for a
+         tree); left out for a flat cube (its one group, the root)
 =======  ==========================================================================
+
+Operations: ``create`` and ``append`` (copied or, with ``f``, referenced slices), and
+``materialize`` (referenced chunks of ``r`` copied into the repository: no rows move, no values
+change, no slice is added).
 
 What was left out, and where it is: the slice's full identity (a path, URI or content hash) is
 kept with its rows and labels in the snapshot's slice ledger (:mod:`versioncube.versions.ledger`),
@@ -36,7 +51,8 @@ attributes.
 Older schemas are still read, from the commit metadata (``metadata["versioncube"]``): schema 2
 stored one compact JSON text with the long keys of :meth:`CommitRecord.to_json` (``schema``,
 ``operation``, ``slice``, ``slice_name``, ``append_dim``, ``index_range``, ``labels``,
-``tool_version``), schema 1 the same keys as a JSON object. A schema 1 or 2 record also names
+``tool_version`` and the optional ``stamp``, ``virtual`` and ``groups``), schema 1 the same keys
+as a JSON object. A schema 1 or 2 record also names
 the slice's identity (``slice``), which is how the ledger of a cube written before schema 3 is
 built once, by the first append that finds none.
 
@@ -68,6 +84,8 @@ SCHEMAS_WITH_IDENTITY = (1, 2)
 STARTING_OPERATIONS = frozenset({"create"})
 #: Operations that only add rows at the end of the append dimension.
 APPENDING_OPERATIONS = frozenset({"create", "append"})
+#: Operations that change how rows are stored, never which rows there are or their values.
+ROW_KEEPING_OPERATIONS = frozenset({"materialize"})
 
 Label = str | int | float | bool | None
 
@@ -87,8 +105,16 @@ class CommitRecord:
     append_dim: str
     index_range: tuple[int, int] | None
     labels: tuple[Label, Label] | None
+    stamp: str | None = None  # the content stamp of a file slice, when it was appended
     tool_version: str | None = None
     schema: int = SCHEMA_VERSION
+    virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
+    groups: tuple[str, ...] | None = None  # the groups appended to (None: a flat cube)
+
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether this commit left every row and value as it was (e.g. ``materialize``)."""
+        return self.operation in ROW_KEEPING_OPERATIONS
 
     @property
     def starts_cube(self) -> bool:
@@ -112,6 +138,12 @@ class CommitRecord:
             stored["l"] = [first] if first == last else [first, last]
         if self.starts_cube:
             stored["d"] = self.append_dim
+        if self.stamp is not None:
+            stored["s"] = self.stamp
+        if self.virtual is not None:
+            stored["f"] = dict(self.virtual)
+        if self.groups is not None:
+            stored["g"] = list(self.groups)
         return TRAILER + json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -159,7 +191,10 @@ class CommitRecord:
             append_dim=str(stored.get("d") or append_dim),
             index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
             labels=(labels[0], labels[-1]) if labels else None,
+            stamp=_optional_text(stored.get("s")),
             schema=SCHEMA_VERSION,
+            virtual=_optional_mapping(stored.get("f")),
+            groups=_optional_paths(stored.get("g")),
         )
 
     @classmethod
@@ -172,13 +207,16 @@ class CommitRecord:
             append_dim=stored["append_dim"],
             index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
             labels=(labels[0], labels[1]) if labels is not None else None,
+            stamp=_optional_text(stored.get("stamp")),
             tool_version=stored.get("tool_version", "?"),
             schema=int(stored["schema"]),
+            virtual=_optional_mapping(stored.get("virtual")),
+            groups=_optional_paths(stored.get("groups")),
         )
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``--json`` shows it, with readable keys (the same for every schema)."""
-        return {
+        data: dict[str, Any] = {
             "schema": self.schema,
             "operation": self.operation,
             "slice": self.slice,
@@ -188,6 +226,14 @@ class CommitRecord:
             "labels": list(self.labels) if self.labels is not None else None,
             "tool_version": self.tool_version,
         }
+        # optional: records of copied, unstamped slices of a flat cube show none of them
+        if self.stamp is not None:
+            data["stamp"] = self.stamp
+        if self.virtual is not None:
+            data["virtual"] = dict(self.virtual)
+        if self.groups is not None:
+            data["groups"] = list(self.groups)
+        return data
 
     def message(self) -> str:
         """A readable commit message, e.g. ``append 2024-03-01.nc: time 2024-03-01`` (the
@@ -199,10 +245,36 @@ class CommitRecord:
         """Where the slice went: ``time 2024-03-01 .. 2024-03-02``, or rows without labels."""
         if self.labels is None:
             if self.index_range is None:
-                return self.append_dim
-            start, stop = self.index_range
-            return f"{self.append_dim} [{start}:{stop}]"
-        return label_extent(self.append_dim, *self.labels)
+                text = self.append_dim
+            else:
+                start, stop = self.index_range
+                text = f"{self.append_dim} [{start}:{stop}]"
+        else:
+            text = label_extent(self.append_dim, *self.labels)
+        return f"{text} in {self.groups_text()}" if self.groups else text
+
+    def groups_text(self) -> str:
+        """The groups written: ``levels 0-3`` for a pyramid, ``groups /, /atmos`` for a tree."""
+        groups = self.groups or ()
+        levels = [path.strip("/") for path in groups]
+        if levels and all(level.isdigit() for level in levels):
+            numbers = sorted(map(int, levels))
+            if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 1:
+                return f"levels {numbers[0]}-{numbers[-1]}"
+            return f"level{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        return f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)}"
+
+
+def _optional_text(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _optional_mapping(value: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def _optional_paths(value: Any) -> tuple[str, ...] | None:
+    return tuple(map(str, value)) if value else None
 
 
 def split_message(message: str) -> tuple[str, str | None]:

@@ -68,6 +68,8 @@ def resolve_version(
     if _SNAPSHOT_ID.match(text):
         found = _snapshot_by_prefix(repo, text)
         if found:
+            if not _exists(repo, found):
+                raise RefNotFoundError(_expired_message(repo, branch, f"snapshot {found}"))
             return ResolvedVersion(found, "snapshot", text)
     moment = parse_datetime(text)
     if moment is not None:
@@ -106,16 +108,60 @@ def _branch_tip(repo: icechunk.Repository, branch: str) -> str:
     return repo.lookup_branch(branch)
 
 
-def _as_of(repo: icechunk.Repository, branch: str, moment: dt.datetime, text: str):
+def _as_of(
+    repo: icechunk.Repository, branch: str, moment: dt.datetime, text: str
+) -> ResolvedVersion:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
+    oldest = None
     for snapshot in repo.ancestry(snapshot_id=_branch_tip(repo, branch)):
         if snapshot.written_at <= moment:
+            if snapshot.parent_id is None and oldest is not None:
+                # the repository's empty first snapshot: no data at that moment
+                raise RefNotFoundError(_before_data(repo, branch, moment, oldest))
             return ResolvedVersion(snapshot.id, "as of", text)
+        oldest = snapshot
     raise RefNotFoundError(
         f"no commit on branch {branch!r} at or before {moment.isoformat()} "
         "(the repository is younger)"
     )
+
+
+def _before_data(
+    repo: icechunk.Repository, branch: str, moment: dt.datetime, oldest: icechunk.SnapshotInfo
+) -> str:
+    when = moment.isoformat()
+    if _expiration_ran(repo):
+        return _expired_message(repo, branch, f"the version of branch {branch!r} as of {when}")
+    return (
+        f"the cube had no data yet at {when}: the first commit on branch {branch!r} is "
+        f"{oldest.id[:12]} ({oldest.written_at:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+
+
+def _exists(repo: icechunk.Repository, snapshot_id: str) -> bool:
+    try:
+        repo.lookup_snapshot(snapshot_id)
+    except icechunk.IcechunkError:
+        return False
+    return True
+
+
+def _expiration_ran(repo: icechunk.Repository) -> bool:
+    return any(type(update.kind).__name__ == "ExpirationRan" for update in repo.ops_log())
+
+
+def _expired_message(repo: icechunk.Repository, branch: str, what: str) -> str:
+    """Say that gc removed a version, and which versions remain."""
+    history = [s for s in repo.ancestry(snapshot_id=repo.lookup_branch(branch)) if s.parent_id]
+    left = f"branch {branch!r} has {len(history)} commit{'' if len(history) == 1 else 's'}"
+    if history:
+        oldest = history[-1]
+        left += f", the oldest {oldest.id[:12]} ({oldest.written_at:%Y-%m-%d %H:%M:%S} UTC)"
+    tags = sorted(repo.list_tags())
+    if tags:
+        left += f"; tags: {', '.join(tags)}"
+    return f"{what} was removed by gc (expired) and cannot be read; what remains: {left}"
 
 
 def _ancestor(
@@ -129,10 +175,9 @@ def _ancestor(
 
 def _snapshot_by_prefix(repo: icechunk.Repository, prefix: str) -> str | None:
     if len(prefix) == 20:
-        try:
-            return repo.lookup_snapshot(prefix).id
-        except icechunk.IcechunkError:
-            return None
+        if _exists(repo, prefix) or prefix in set(known_snapshot_ids(repo)):
+            return prefix  # (one that gc expired is reported as such by the caller)
+        return None
     matches = {
         snapshot_id for snapshot_id in known_snapshot_ids(repo) if snapshot_id.startswith(prefix)
     }

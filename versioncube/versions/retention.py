@@ -76,9 +76,9 @@ def collect_garbage(
     """Expire snapshots older than ``older_than`` and delete unreachable objects."""
     if older_than < SAFE_MINIMUM and not force:
         raise VersionError(
-            f"--older-than {_duration(older_than)} is shorter than the safe minimum "
+            f"a cut-off of {_duration(older_than)} is shorter than the safe minimum "
             f"{_duration(SAFE_MINIMUM)}: an append still running could lose its chunks; "
-            "use --force if no writer is running"
+            "force it only if no writer is running"
         )
     cutoff = dt.datetime.now(dt.UTC) - older_than
     if dry_run:

@@ -16,12 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import icechunk
+import xarray as xr
 
 from versioncube.display.format import format_label, human_size, plural, short_time
 from versioncube.display.results import Result
-from versioncube.store.dataset import open_version
+from versioncube.store.containers import referenced_files
 from versioncube.store.target import Target
+from versioncube.versions.groups import read_groups
 from versioncube.versions.record import human_message
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupInfo:
+    """One group of a cube of groups (a pyramid's level, a tree's node)."""
+
+    path: str  # as a DataTree path: "/0", "/atmos"
+    label: str  # "level 0", "group /atmos"
+    dims: dict[str, int]
+    variables: dict[str, str]  # name -> "(dims) dtype"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +54,8 @@ class CubeInfo(Result):
     manifests: int  # this version's manifest files
     chunk_bytes: int | None  # chunks reachable from any branch or tag (measured when asked)
     disk_bytes: int | None  # the repository folder on local disk, garbage included (ditto)
+    groups: list[GroupInfo] = dataclasses.field(default_factory=list)  # empty: a flat cube
+    referenced_files: list[str] = dataclasses.field(default_factory=list)  # virtual chunks'
 
     def describe(self) -> str:
         refs = f" ({', '.join(self.refs)})" if self.refs else ""
@@ -49,15 +63,22 @@ class CubeInfo(Result):
         lines = [
             f"snapshot   {self.snapshot_id}{refs}",
             f"written    {short_time(self.written_at)} UTC: {self.message}",
-            f"dims       {dims}",
         ]
+        if not self.groups:
+            lines.append(f"dims       {dims}")
         if self.first_label is not None:
             lines.append(
                 f"{self.append_dim:<10} {format_label(self.first_label)} .. "
                 f"{format_label(self.last_label)}"
             )
+        alike = len({tuple(group.variables) for group in self.groups}) == 1  # levels are
+        if self.groups:
+            lines += _group_lines(self.groups, with_variables=not alike)
         width = max(map(len, self.variables), default=0)
-        lines += [f"variable   {name:<{width}}  {text}" for name, text in self.variables.items()]
+        if not self.groups or alike:
+            lines += [
+                f"variable   {name:<{width}}  {text}" for name, text in self.variables.items()
+            ]
         lines.append(f"size       {human_size(self.uncompressed_bytes)} uncompressed")
         lines.append(
             f"chunks     {self.chunk_refs} in {plural(self.manifests, 'manifest')} (this version)"
@@ -69,6 +90,13 @@ class CubeInfo(Result):
             if self.disk_bytes is not None:
                 stored += f"; {human_size(self.disk_bytes)} on disk"
             lines.append(stored)
+        if self.referenced_files:
+            folders = sorted({url.rsplit("/", 1)[0] + "/" for url in self.referenced_files})
+            lines.append(
+                f"references {plural(len(self.referenced_files), 'file')} under "
+                f"{', '.join(folders)} (virtual chunks read from there; `versioncube "
+                "materialize` copies them into the cube)"
+            )
         return "\n".join(lines)
 
     def html_title(self) -> str:
@@ -87,11 +115,13 @@ def describe_version(
     """Summarise a version; ``storage`` also measures what all versions store (slow on long
     histories, see the module docstring)."""
     snapshot = repo.lookup_snapshot(snapshot_id)
-    dataset = open_version(
+    groups = read_groups(
         repo, snapshot_id, where=target.uri, chunks=None, create_default_indexes=False
     )
+    dataset = groups.datasets[groups.reference(append_dim)]
     labels = dataset.variables.get(append_dim)
-    has_labels = labels is not None and labels.size > 0
+    if labels is not None and labels.size == 0:
+        labels = None
     manifests = repo.list_manifest_files(snapshot_id)
     chunk_bytes = disk_bytes = None
     if storage:
@@ -106,18 +136,51 @@ def describe_version(
         refs=refs,
         append_dim=append_dim,
         dims={str(name): size for name, size in dataset.sizes.items()},
-        variables={
-            str(name): f"({', '.join(map(str, variable.dims))}) {variable.dtype}"
-            for name, variable in sorted(dataset.variables.items())
-        },
-        first_label=labels[0].values[()] if has_labels else None,
-        last_label=labels[-1].values[()] if has_labels else None,
-        uncompressed_bytes=int(dataset.nbytes),
+        variables=_variables(dataset),
+        first_label=labels[0].values[()] if labels is not None else None,
+        last_label=labels[-1].values[()] if labels is not None else None,
+        uncompressed_bytes=sum(int(group.nbytes) for group in groups.datasets.values()),
         chunk_refs=sum(manifest.num_chunk_refs for manifest in manifests),
         manifests=len(manifests),
         chunk_bytes=chunk_bytes,
         disk_bytes=disk_bytes,
+        groups=[
+            GroupInfo(
+                path="/" + path,
+                label=groups.label(path),
+                dims={str(name): size for name, size in group.sizes.items()},
+                variables=_variables(group),
+            )
+            for path, group in groups.datasets.items()
+            if group.variables
+        ]
+        if groups.grouped
+        else [],
+        referenced_files=referenced_files(repo, snapshot_id),
     )
+
+
+def _variables(dataset: xr.Dataset) -> dict[str, str]:
+    return {
+        str(name): f"({', '.join(map(str, variable.dims))}) {variable.dtype}"
+        for name, variable in sorted(dataset.variables.items())
+    }
+
+
+def _group_lines(groups: list[GroupInfo], with_variables: bool) -> list[str]:
+    """Each group: its dims on the first line, its variables below (``with_variables``)."""
+    width = max(10, *(len(group.label) + 1 for group in groups))
+    lines = []
+    for group in groups:
+        dims = ", ".join(f"{name}: {size}" for name, size in group.dims.items())
+        lines.append(f"{group.label:<{width}} {dims}")
+        if not with_variables:
+            continue
+        names = max(map(len, group.variables), default=0)
+        lines += [
+            f"{'':<{width}}   {name:<{names}}  {text}" for name, text in group.variables.items()
+        ]
+    return lines
 
 
 def folder_size(folder: Path) -> int:

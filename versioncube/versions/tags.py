@@ -81,7 +81,10 @@ def list_tags(repo: icechunk.Repository) -> TagList:
     created_in_log: dict[str, dt.datetime] = {}
     if unnoted:
         for update in repo.ops_log():
-            if type(update.kind).__name__ == "TagCreated" and update.kind.name in unnoted:
+            if (
+                isinstance(update.kind, icechunk.UpdateType.TagCreated)
+                and update.kind.name in unnoted
+            ):
                 created_in_log.setdefault(update.kind.name, update.updated_at)
                 if len(created_in_log) == len(unnoted):
                     break

@@ -4,16 +4,24 @@ Checks, in order: the version opens as one consistent dataset; the append labels
 increasing (no duplicates, nothing out of order); every versioncube commit in its history
 covers the rows right after the previous one, and the labels it recorded are the labels at
 those rows; the slice ledger holds one entry per append since the cube was created, each within
-the cube's rows and with the labels found there; every chunk of every variable reads back. It
+the cube's rows and with the labels found there; the files it references (virtual slices) are
+unchanged and present (:func:`stale_sources`); every chunk of every variable reads back. It
 also reports what ``gc`` would remove (objects no branch or tag reaches: rolled-back commits,
 interrupted appends), which is not damage.
+
+A cube of groups (a pyramid's levels, a tree's nodes) is checked group by group, and across
+them: every group along the append dimension has the same length and labels, a pyramid has all
+its levels (see :mod:`versioncube.versions.groups`); the history is checked against the rows of
+the first group with labels.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import icechunk
 import numpy as np
@@ -22,7 +30,8 @@ import zarr
 from versioncube.display.format import first_line, format_label, human_size
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
-from versioncube.store.dataset import open_version
+from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
+from versioncube.versions.groups import group_problems, read_groups
 from versioncube.versions.ledger import Ledger
 from versioncube.versions.record import CommitRecord
 
@@ -49,7 +58,7 @@ class VerifyReport(Result):
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "ok": self.ok}  # type: ignore[dict-item]
+        return {**self._fields_json(), "ok": self.ok}
 
     def html_title(self) -> str:
         return "Verify report"
@@ -74,20 +83,33 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
     problems: list[str] = []
     store = repo.readonly_session(snapshot_id=snapshot_id).store
     labels = np.array([])
+    paths = [""]
     try:
-        dataset = open_version(repo, snapshot_id, chunks=None, create_default_indexes=False)
+        groups = read_groups(repo, snapshot_id, chunks=None, create_default_indexes=False)
+        paths = list(groups.datasets)
+        dataset = groups.datasets[groups.reference(append_dim)]
         if append_dim in dataset.variables:
             labels = dataset.variables[append_dim].values
         size = dataset.sizes.get(append_dim, 0)
+        problems += group_problems(groups, append_dim)
     except Exception as error:  # any failure to open is damage to report, not to raise
         problems.append(f"the version does not open as a dataset: {first_line(error)}")
         size = 0
     problems += _label_order(labels, append_dim)
     commits, appends, record_problems = _records(repo, snapshot_id, labels, size, append_dim)
     problems += record_problems
-    problems += _ledger_problems(store, labels, size, appends)
-    chunks_read, chunk_problems = _read_every_chunk(store)
-    problems += chunk_problems
+    try:
+        problems += _ledger_problems(store, labels, size, appends)
+    except Exception as error:  # a ledger that cannot be read is damage to report, not to raise
+        problems.append(f"the slice ledger cannot be read: {first_line(error)}")
+    sources, source_problems = stale_sources(repo, snapshot_id)
+    problems += source_problems
+    chunks_read = 0
+    for path in paths:
+        chunks, chunk_problems = _read_every_chunk(store, path)
+        chunks_read += chunks
+        # a changed or missing file fails every chunk that references it: it is named once above
+        problems += [line for line in chunk_problems if not any(url in line for url in sources)]
     orphans = repo.garbage_collect(dt.datetime.now(dt.UTC), dry_run=True)
     return VerifyReport(
         snapshot_id=snapshot_id,
@@ -100,6 +122,105 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
         + orphans.chunks_deleted,
         orphaned_bytes=orphans.bytes_deleted,
     )
+
+
+def stale_sources(repo: icechunk.Repository, snapshot_id: str) -> tuple[set[str], list[str]]:
+    """The files a version references (virtual chunks) that changed or vanished since their
+    commits referenced them, and a problem line for each.
+
+    A local file is compared with the stamp its commit recorded (size and modification time,
+    to the nanosecond); an object, or a file without a recorded stamp, by reading one of its
+    chunks through Icechunk, which refuses a changed ETag or modification time.
+    """
+    if not repo.config.virtual_chunk_containers:
+        return set(), []
+    session = repo.readonly_session(snapshot_id=snapshot_id)
+    locations = set(session.all_virtual_chunk_locations())
+    if not locations:
+        return set(), []
+    stamps: dict[str, tuple[str, CommitRecord]] = {}
+    for snapshot in repo.ancestry(snapshot_id=snapshot_id):
+        record = CommitRecord.of_snapshot(snapshot)
+        if record is not None and record.virtual is not None:
+            stamps.setdefault(str(record.virtual.get("url")), (snapshot.id, record))
+    stale: set[str] = set()
+    problems: list[str] = []
+    unchecked = []
+    for url in sorted(locations):
+        recorded = stamps.get(url)
+        where = f" (referenced by commit {recorded[0][:12]})" if recorded else ""
+        parsed = urlparse(url)
+        if parsed.scheme == "file" and recorded is not None:
+            path = unquote(parsed.path)
+            try:
+                status = os.stat(path)
+            except OSError:
+                stale.add(url)
+                problems.append(f"source {url} is missing{where}")
+                continue
+            wanted = recorded[1].virtual or {}
+            if (status.st_size, status.st_mtime_ns) != (wanted.get("size"), wanted.get("mtime_ns")):
+                stale.add(url)
+                problems.append(
+                    f"source {url} changed after it was referenced{where}: size "
+                    f"{status.st_size} (was {wanted.get('size')}), modified "
+                    f"{_file_time(status.st_mtime_ns)} (was {_file_time(wanted.get('mtime_ns'))})"
+                )
+        else:
+            unchecked.append((url, where))
+    if unchecked:
+        for url, where, reason in _read_one_chunk_each(session.store, unchecked):
+            stale.add(url)
+            problems.append(f"source {url} {reason}{where}")
+    # Icechunk names a local file by its path in some messages, by its URL in others
+    stale |= {unquote(urlparse(url).path) for url in stale if url.startswith("file://")}
+    return stale, problems
+
+
+def _file_time(ns: Any) -> str:
+    if not isinstance(ns, int):
+        return "?"
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def _read_one_chunk_each(store: Any, files: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Read one chunk of each file through Icechunk; (url, where, reason) for those that fail."""
+    wanted = dict(files)
+    keys: dict[str, str] = {}
+
+    group = zarr.open_group(store, mode="r")
+    arrays = [(name, _key_encoding(array)) for name, array in group.arrays()]
+
+    async def find() -> None:
+        for name, encoding in arrays:
+            async for coords, kinds, paths, _, _, _ in store.array_chunk_iterator(name):
+                for index, kind, path in zip(coords, kinds, paths, strict=True):
+                    if int(kind) == 2 and path in wanted and path not in keys:
+                        keys[path] = f"{name}/" + encoding.encode_chunk_key(tuple(map(int, index)))
+            if len(keys) == len(wanted):
+                return
+
+    run_on_zarr_loop(find())
+    failures = []
+
+    for url, key in sorted(keys.items()):
+        try:
+            run_on_zarr_loop(store.get(key, buffer_prototype()))
+        except Exception as error:  # whatever the read says is the finding
+            text = first_line(error)
+            if "checksum" in text and "changed" in text:
+                reason = "changed after it was referenced"
+            elif "not found" in text.lower() or "No such file" in text:
+                reason = "is missing"
+            else:
+                reason = f"cannot be read: {text}"
+            failures.append((url, wanted[url], reason))
+    return failures
+
+
+def _key_encoding(array: Any) -> Any:
+    """How an array names its chunks (Zarr v3; versioncube writes nothing else)."""
+    return array.metadata.chunk_key_encoding
 
 
 def _label_order(labels: np.ndarray, dim: str) -> list[str]:
@@ -116,35 +237,37 @@ def _label_order(labels: np.ndarray, dim: str) -> list[str]:
 def _records(
     repo: icechunk.Repository, snapshot_id: str, labels: np.ndarray, size: int, append_dim: str
 ) -> tuple[int, int | None, list[str]]:
-    """Check each versioncube commit against the rows before it and the labels it covers.
+    """Check the appends of the cube's current life against the rows before them and the
+    labels they recorded.
 
-    Returns the commits checked (back to the one that created the cube), the appends since
-    (None when the history no longer reaches back to it, after ``gc``, or when other
-    operations than appends followed), and the problems found.
+    What the history implies is checked, no more: only commits since the cube was last started
+    count (earlier ones belong to a cube that ``force_new`` replaced); when ``gc`` expired the
+    oldest commits, the oldest append left starts where it says (the rows before it are no
+    longer recorded); and an operation that moves rows (anything but an append) makes the row
+    numbers of the appends before it stale, so the check starts after it.
+
+    Returns the appends checked, how many slices the cube's ledger should hold (None when the
+    history no longer reaches back to the cube's start, after ``gc``, or when an operation
+    other than appends followed it), and the problems found.
     """
-    records = []
+    appends: list[tuple[str, CommitRecord]] = []  # newest first
+    started = False
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
         record = CommitRecord.of_snapshot(snapshot, append_dim)
-        if record is not None:
-            records.append((snapshot.id, record))
-            if record.starts_cube:
-                break  # the commits before it built a cube this one replaced
-    problems = []
-    expected_start: int | None = None  # unknown until a commit that starts the cube
-    appends: int | None = None
-    for commit_id, record in reversed(records):
-        if record.starts_cube:
-            appends = 0
-        if appends is not None:
-            # only appends add one ledger entry each; after other operations, nothing is known
-            appends = appends + 1 if record.appends_rows else None
-        if not record.appends_rows or record.index_range is None:
-            expected_start = None  # the rows moved: later appends start where they say
+        if record is None or record.keeps_rows:
             continue
+        if not record.appends_rows or record.index_range is None:
+            break
+        appends.append((snapshot.id, record))
+        if record.starts_cube:
+            started = True
+            break
+    problems = []
+    expected_start: int | None = 0 if started else None
+    for commit_id, record in reversed(appends):
+        assert record.index_range is not None
         start, stop = record.index_range
         where = f"commit {commit_id[:12]} ({record.message()})"
-        if record.starts_cube:
-            expected_start = 0
         if expected_start is not None and start != expected_start:
             problems.append(
                 f"{where} starts at row {start}, the rows before it end at {expected_start}"
@@ -158,7 +281,7 @@ def _records(
                     f"{where} recorded labels {list(record.labels)}, the data has {list(found)}"
                 )
         expected_start = stop
-    return len(records), appends, problems
+    return len(appends), len(appends) if started else None, problems
 
 
 def _ledger_problems(store: Any, labels: np.ndarray, size: int, appends: int | None) -> list[str]:
@@ -191,10 +314,11 @@ def _ledger_problems(store: Any, labels: np.ndarray, size: int, appends: int | N
     return problems
 
 
-def _read_every_chunk(store: Any) -> tuple[int, list[str]]:
-    group = zarr.open_group(store, mode="r")
+def _read_every_chunk(store: Any, path: str = "") -> tuple[int, list[str]]:
+    group = zarr.open_group(store, path=path, mode="r")
     problems, chunks = [], 0
-    for name, array in group.arrays():
+    for array_name, array in group.arrays():
+        name = f"/{path}/{array_name}" if path else array_name
         if array.ndim == 0:
             try:
                 array[()]

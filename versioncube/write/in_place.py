@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 import zarr.api.asynchronous
 
-from versioncube.layout.encoding import encode_datetimes
+from versioncube.layout.encoding import encode_datetimes, settled_fill_values
 from versioncube.layout.outline import CubeOutline
 from versioncube.store.upstream import OpenNodes, encode_for_zarr, run_on_zarr_loop
 
@@ -56,48 +56,95 @@ def append_in_place(
     with many small appends, the round trips, not the bytes, are what costs. The arrays
     ``cube`` was read with are used when they were opened in this store (this session).
     """
+    append_groups_in_place(store, [("", dataset, cube, attrs)], also)
+
+
+#: One group's part of a grouped append: its path, its checked rows (None: attributes only),
+#: its outline and its attributes after the append.
+GroupAppend = tuple[str, xr.Dataset | None, CubeOutline, Mapping[str, Any]]
+
+
+def append_groups_in_place(
+    store: Any, appends: Sequence[GroupAppend], also: Sequence[PendingWrite] = ()
+) -> None:
+    """:func:`append_in_place` for several groups at once (one trip to Zarr's event loop)."""
+    planned = [
+        (path, _rows(dataset, cube) if dataset is not None else {}, cube, dict(attrs))
+        for path, dataset, cube, attrs in appends
+    ]
+
+    async def append_all() -> None:
+        # every read of metadata first: Icechunk's store blocks the event loop while Zarr names
+        # it (it does for each metadata read) during a write of the same session, for good
+        opened = await asyncio.gather(
+            *(_open_rows(store, path, rows, cube.nodes) for path, rows, cube, _ in planned)
+        )
+        for pending in also:
+            await pending.open()
+        writes = [
+            _write_rows(group, arrays, rows, attrs)
+            for (group, arrays), (_, rows, _, attrs) in zip(opened, planned, strict=True)
+        ]
+        await asyncio.gather(*writes, *(pending.write() for pending in also))
+
+    run_on_zarr_loop(append_all())
+
+
+def _rows(dataset: xr.Dataset, cube: CubeOutline) -> dict[str, tuple[int, np.ndarray]]:
+    """Each variable's append axis and its values as stored."""
     dim = cube.append_dim
-    rows = {
+    return {
         str(name): (variable.dims.index(dim), _encoded(str(name), variable, cube))
         for name, variable in dataset.variables.items()
     }
-    nodes = cube.nodes if cube.nodes is not None and cube.nodes.store is store else None
-    run_on_zarr_loop(_append_rows(store, rows, dict(attrs), nodes, also))
 
 
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
     """The variable's values as stored: CF-encoded with the cube's stored encoding (datetimes
     by :func:`~versioncube.layout.encoding.encode_datetimes` where it applies)."""
-    encoding = cube.variables[name].encoding
+    encoding = settled_fill_values(cube.variables[name].encoding)
     if (offsets := encode_datetimes(np.asarray(variable.data), encoding)) is not None:
         return offsets
     to_encode = xr.Variable(variable.dims, variable.data, variable.attrs)
-    to_encode.encoding = dict(encoding)
+    to_encode.encoding = encoding
     return np.asarray(encode_for_zarr(to_encode, name).data)
 
 
-async def _append_rows(
-    store: Any,
+async def _open_rows(
+    store: Any, path: str, rows: Mapping[str, tuple[int, np.ndarray]], nodes: OpenNodes | None
+) -> tuple[Any, list[zarr.AsyncArray[Any]]]:
+    """A group and the arrays to grow: those the outline opened when it was read from this
+    store (the root group), else opened now."""
+    names = list(rows)
+    if (
+        not path
+        and nodes is not None
+        and nodes.store is store
+        and all(name in nodes.arrays for name in names)
+    ):
+        return nodes.group, [nodes.arrays[name] for name in names]
+    group = await zarr.api.asynchronous.open_group(store, path=path, mode="r+", zarr_format=3)
+    return group, list(await asyncio.gather(*(_array(group, name) for name in names)))
+
+
+async def _write_rows(
+    group: Any,
+    arrays: Sequence[zarr.AsyncArray[Any]],
     rows: Mapping[str, tuple[int, np.ndarray]],
     attrs: dict[str, Any],
-    nodes: OpenNodes | None,
-    also: Sequence[PendingWrite],
 ) -> None:
-    # every read of metadata first: Icechunk's store blocks the event loop while Zarr names it
-    # (it does for each metadata read) during a write of the same session, for good
-    names = list(rows)
-    if nodes is not None and all(name in nodes.arrays for name in names):
-        group, arrays = nodes.group, [nodes.arrays[name] for name in names]
-    else:
-        group = await zarr.api.asynchronous.open_group(store, mode="r+", zarr_format=3)
-        arrays = await asyncio.gather(*(group.getitem(name) for name in names))
-    for pending in also:
-        await pending.open()
     appends = [
-        array.append(rows[name][1], axis=rows[name][0])
-        for name, array in zip(names, arrays, strict=True)
-    ]  # type: ignore[union-attr]
-    await asyncio.gather(*appends, _set_attrs(group, attrs), *(pending.write() for pending in also))
+        array.append(values, axis=axis)
+        for array, (axis, values) in zip(arrays, rows.values(), strict=True)
+    ]
+    await asyncio.gather(*appends, _set_attrs(group, attrs))
+
+
+async def _array(group: zarr.AsyncGroup, name: str) -> zarr.AsyncArray[Any]:
+    node = await group.getitem(name)
+    if not isinstance(node, zarr.AsyncArray):
+        raise TypeError(f"{name!r} is a group in the cube, not an array")
+    return node
 
 
 async def _set_attrs(group: Any, attrs: dict[str, Any]) -> None:

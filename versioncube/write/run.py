@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import xarray as xr
 
@@ -21,13 +21,14 @@ from versioncube.display import html
 from versioncube.display.format import plural
 from versioncube.display.json import JsonValue, to_json
 from versioncube.display.results import Result
-from versioncube.errors import VersionCubeError
+from versioncube.errors import SliceError, VersionCubeError
 from versioncube.slices.identity import SliceLike
-from versioncube.slices.sources import SliceSource
+from versioncube.slices.sources import SliceSource, provides_dataset
 from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
 from versioncube.write.profiling import profiled
 from versioncube.write.run_logging import logging_for_run
+from versioncube.write.virtual import append_item
 
 #: More skipped slices than this are summarised in one line unless a verbose listing is asked.
 MAX_SKIPPED_LISTED = 5
@@ -46,22 +47,29 @@ class RunSummary(Result):
     @property
     def appended(self) -> int:
         """Slices appended (or, in a dry run, that would be)."""
-        return sum(result.status != "skipped" for result in self.results)
+        return sum(result.status in ("appended", "would append") for result in self.results)
 
     @property
     def skipped(self) -> int:
         return sum(result.status == "skipped" for result in self.results)
 
+    @property
+    def failing(self) -> int:
+        """Slices a dry run found would fail (a real run stops at the first)."""
+        return sum(result.status == "would fail" for result in self.results)
+
     def tally(self) -> str:
-        """``appended 2, skipped 1`` (``would append ...`` in a dry run)."""
+        """``appended 2, skipped 1`` (``would append 2, would fail 1, ...`` in a dry run)."""
         verb = "would append" if self.dry_run else "appended"
-        return f"{verb} {self.appended}, skipped {self.skipped}"
+        failing = f", would fail {self.failing}" if self.failing else ""
+        return f"{verb} {self.appended}{failing}, skipped {self.skipped}"
 
     def headline(self) -> str:
         """The closing line: ``appended 2 slices, skipped 1 (already in the cube), 0.3 s``."""
         verb = "would append" if self.dry_run else "appended"
+        failing = f", would fail {self.failing}" if self.failing else ""
         return (
-            f"{verb} {plural(self.appended, 'slice')}, skipped {self.skipped} "
+            f"{verb} {plural(self.appended, 'slice')}{failing}, skipped {self.skipped} "
             f"(already in the cube), {self.elapsed:.1f} s"
         )
 
@@ -73,7 +81,8 @@ class RunSummary(Result):
         lines = [
             result.describe()
             for result in self.results
-            if result.status == "would append" or (result.status == "skipped" and list_skipped)
+            if result.status in ("would append", "would fail")
+            or (result.status == "skipped" and list_skipped)
         ]
         if not list_skipped:
             lines.append(
@@ -86,6 +95,7 @@ class RunSummary(Result):
         return {
             "appended": self.appended,
             "skipped": self.skipped,
+            "failing": self.failing,
             "dry_run": self.dry_run,
             "elapsed_seconds": round(self.elapsed, 3),
             "results": to_json(self.results),
@@ -101,10 +111,12 @@ class RunSummary(Result):
 
 
 def as_slice_list(slices: Iterable[SliceLike] | SliceLike) -> Iterable[SliceLike]:
-    """One slice given alone is a list of one."""
-    if isinstance(slices, str | os.PathLike | xr.Dataset | SliceSource):
-        return [slices]
-    return slices  # type: ignore[return-value]
+    """One slice given alone (a path, a Dataset, a SliceSource or context manager that
+    provides one) is a list of one."""
+    alone = (str, os.PathLike, xr.Dataset, xr.DataTree, SliceSource)
+    if isinstance(slices, alone) or provides_dataset(slices):
+        return [cast(SliceLike, slices)]
+    return cast(Iterable[SliceLike], slices)
 
 
 def append_slices(
@@ -117,24 +129,40 @@ def append_slices(
     on_result: Callable[[AppendResult], None] | None = None,
     options: CommitOptions | None = None,
 ) -> RunSummary:
-    """Append each slice in order, one commit each (see the module docstring)."""
+    """Append each slice in order, one commit each (see the module docstring).
+
+    A real run stops at the first slice that fails. A dry run goes on and gives every slice
+    its verdict (a failing slice is left out of what the later ones are checked against, as
+    if it was removed from the list), then raises the first failure, carrying the summary.
+    """
     summary = RunSummary(dry_run=dry_run)
     started = time.perf_counter()
+    first_failure: SliceError | None = None
     try:
         with logging_for_run(logging_setting), profiled(profiling_setting):
             store = appender.store
             logger.info("appending to %s (branch %s)", store.where, store.branch)
             for item in as_slice_list(slices):
-                result = appender.append(item, dry_run=dry_run, options=options)
+                try:
+                    result = append_item(appender, item, dry_run=dry_run, options=options)
+                except SliceError as error:
+                    if not dry_run:
+                        raise
+                    first_failure = first_failure or error
+                    result = AppendResult(
+                        error.slice_name, "", "would fail", None, None, error.reason
+                    )
                 logger.info("%s", result.describe())
                 summary.results.append(result)
                 if on_result is not None:
                     on_result(result)
                 summary.elapsed = time.perf_counter() - started
+            summary.elapsed = time.perf_counter() - started
             logger.info("%s", summary.headline())
-    except VersionCubeError as error:
-        error.summary = summary
-        raise
-    finally:
+        if first_failure is not None:
+            raise first_failure
+    except (VersionCubeError, KeyboardInterrupt) as error:
         summary.elapsed = time.perf_counter() - started
+        error.summary = summary  # type: ignore[union-attr]
+        raise
     return summary
