@@ -4,6 +4,7 @@ python -m benchmarks                 # everything at full size (make bench)
 python -m benchmarks --quick         # smaller sizes, for development
 python -m benchmarks --only A,B      # some benchmarks only
 python -m benchmarks --skip C        # everything but zappend (no venv needed)
+python -m benchmarks --only H --history-commits 100,1000 --history-s3-commits 100
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import icechunk
 
 from benchmarks import (
     growth,
+    history,
     levels,
     memory,
     phases,
@@ -44,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "P": phases.run,
     "W": writers.run,
     "V": virtual.run,
+    "H": history.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -70,12 +73,30 @@ def parse_arguments(arguments: Sequence[str] | None) -> argparse.Namespace:
         "--trace-memory", action="store_true", help="D: list the biggest Python allocations"
     )
     parser.add_argument(
+        "--history-commits",
+        type=_sizes,
+        help="H: sizes of the local cube, e.g. 100,1000,10000 (default: by size)",
+    )
+    parser.add_argument(
+        "--history-s3-commits",
+        type=_sizes,
+        help="H: sizes of the cube on S3, e.g. 100,1000; 0 for none (default: by size)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help=f"report folder (default: {RESULTS})"
     )
     parser.add_argument(
         "--workdir", type=Path, help="scratch folder, kept afterwards (default: a temporary one)"
     )
     return parser.parse_args(arguments)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    return tuple(size for size in sizes if size > 0)
 
 
 def _keys(text: str) -> list[str]:
@@ -104,6 +125,10 @@ def main(arguments: Sequence[str] | None = None) -> Report:
         sizes = SIZES[options.size]
         if options.rounds:
             sizes = dataclasses.replace(sizes, throughput_rounds=options.rounds)
+        if options.history_commits is not None:
+            sizes = dataclasses.replace(sizes, history_commits=options.history_commits)
+        if options.history_s3_commits is not None:
+            sizes = dataclasses.replace(sizes, history_s3_commits=options.history_s3_commits)
         workdir = options.workdir or Path(scratch)
         context = Context(sizes, workdir, trace_memory=options.trace_memory)
         if "C" in selected:

@@ -53,7 +53,7 @@ def run(context: Context) -> Section:
     commits = [
         snapshot.id
         for snapshot in cube.repository.ancestry(branch=cube.branch)
-        if CommitRecord.from_metadata(snapshot.metadata) is not None
+        if CommitRecord.of_snapshot(snapshot) is not None
     ]
     head, first = commits[0], commits[-1]
     repeats = sizes.repeats

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import icechunk
+import numpy as np
 import pandas as pd
 import xarray as xr
 from icechunk.xarray import to_icechunk
@@ -141,6 +142,27 @@ class IcechunkWriter:
         else:
             to_icechunk(item, session, append_dim=APPEND_DIM)
         session.commit(f"append slice {self.count}")
+        self.count += 1
+
+
+class CompressAndWriteFloor:
+    """The floor of a big append: compress each field as versioncube's default codec does
+    (Blosc lz4, byte shuffle, level 5) and write the bytes to a file of its own on local disk;
+    no Zarr, no Icechunk, no metadata."""
+
+    def __init__(self, target: Path) -> None:
+        from numcodecs import Blosc
+
+        self.target = target
+        self.codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+        self.count = 0
+        target.mkdir(parents=True)
+
+    def append(self, item: SliceItem) -> None:
+        assert isinstance(item, xr.Dataset)
+        for name in DATA_VARIABLES:
+            compressed = self.codec.encode(np.ascontiguousarray(item[name].values))
+            (self.target / f"{name}.{self.count}").write_bytes(compressed)
         self.count += 1
 
 

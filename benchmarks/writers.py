@@ -209,8 +209,10 @@ def check_exactly_once(target: Target, files: Sequence[Path], done: Run) -> None
     """Fail loudly unless the cube holds exactly one commit per file, in the list's order."""
     import versioncube
 
-    log = versioncube.open_cube(target.uri, storage_options=target.storage_options).log()
-    slices = [entry.record.slice if entry.record else entry.message for entry in reversed(log)]
+    cube = versioncube.open_cube(target.uri, storage_options=target.storage_options)
+    log = cube.log()
+    by_commit = {snapshot: identity for identity, snapshot in cube.appended_slices().items()}
+    slices = [by_commit.get(entry.snapshot_id, entry.message) for entry in reversed(log)]
     expected = [str(path.resolve()) for path in files]
     if slices != expected or done.total("appended") != len(files):
         raise RuntimeError(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import versioncube
-from benchmarks import levels, phases, reads, writers
+from benchmarks import history, levels, phases, reads, throughput, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
@@ -26,6 +26,7 @@ EXPECTED_CASES = {
         "versioncube, Zarr's default chunks",
         *(f"{name}, {codec}" for codec in ("blosc lz4", "no compression") for name in WRITERS),
         "versioncube, zstd level 0",
+        throughput.FLOOR,
     ],
     "B": list(WRITERS),
     "D": ["versioncube"],
@@ -33,6 +34,35 @@ EXPECTED_CASES = {
     "L": [levels.PYRAMID, levels.PYRAMID_LOOP, levels.FLAT, levels.TREE, levels.TREE_LOOP],
     "P": [step for step, _, _ in phases.STEPS] + [phases.OTHER, phases.TOTAL],
     "W": [writers.case_name(s, n) for s in writers.STORAGES for n in writers.WRITER_COUNTS],
+    "H": [
+        *(
+            history.case("local", n, what)
+            for n in (4, 8)
+            for what in (
+                history.ONE_CALL,
+                history.BARE,
+                history.OPEN,
+                history.PROCESS,
+                history.XARRAY,
+                history.LOG,
+                history.SHOW,
+                history.TAG_READ,
+            )
+        ),
+        f"local, 13 commits: {history.ONE_CALL} after gc kept 11",
+        f"local, projected to 100,000 commits: {history.ONE_CALL}",
+        *(
+            history.case("S3", 4, what)
+            for what in (
+                history.ONE_CALL,
+                history.BARE,
+                history.OPEN,
+                history.LOG,
+                history.SHOW,
+                history.TAG_READ,
+            )
+        ),
+    ],
     "V": [
         f"{mode}, {n} {kind} files"
         for n, kind in ((2, "small"), (2, "larger"))

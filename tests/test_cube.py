@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import xarray as xr
 
 import versioncube
 from versioncube import open_cube
-from versioncube.testing import commits, tip
-from versioncube.versions.record import SCHEMA_VERSION, CommitRecord
+from versioncube.slices.identity import content_stamp
+from versioncube.testing import appended_in_order, commits, tip
+from versioncube.versions.ledger import Ledger
+from versioncube.versions.record import SCHEMA_VERSION, CommitRecord, human_message
 
 
 def test_each_slice_is_one_commit_and_reads_back_identical(memory_target, small_slice):
@@ -30,10 +34,12 @@ def test_commit_metadata_follows_the_schema(daily_files):
     versioncube.append(daily_files[:3], target_dir=target)
     cube = open_cube(target)
 
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    history = list(reversed(commits(cube)))
+    records = [CommitRecord.of_snapshot(s, "time") for s in history]
 
     assert [r.operation for r in records] == ["create", "append", "append"]
-    assert [r.slice for r in records] == [str(path) for path in daily_files[:3]]
+    assert [r.slice_name for r in records] == [path.name for path in daily_files[:3]]
+    assert appended_in_order(cube) == [str(path) for path in daily_files[:3]]
     assert [r.index_range for r in records] == [(0, 1), (1, 2), (2, 3)]
     assert [r.labels for r in records] == [
         ("2024-03-01", "2024-03-01"),
@@ -42,9 +48,19 @@ def test_commit_metadata_follows_the_schema(daily_files):
     ]
     assert {r.append_dim for r in records} == {"time"}
     assert {r.schema for r in records} == {SCHEMA_VERSION}
-    assert {r.tool_version for r in records} == {versioncube.__version__}
-    assert commits(cube)[0].message == "append 2024-03-03.nc: time 2024-03-03"
-    assert commits(cube)[-1].message == "create 2024-03-01.nc: time 2024-03-01"
+    stamp = json.dumps(content_stamp(str(daily_files[1])))  # the file's size and mtime
+    assert history[1].message == (
+        "append 2024-03-02.nc: time 2024-03-02\n\n"
+        'versioncube: {"v":3,"o":"append","n":"2024-03-02.nc","r":[1,2],"l":["2024-03-02"],'
+        f'"s":{stamp}}}'
+    )
+    assert {s.metadata.get("versioncube") for s in history} == {None}  # no commit metadata
+    assert '"d":"time"' in history[0].message
+    assert Ledger.read(cube.repository.readonly_session("main").store).writer == (
+        versioncube.__version__
+    )
+    assert human_message(commits(cube)[0].message) == "append 2024-03-03.nc: time 2024-03-03"
+    assert human_message(commits(cube)[-1].message) == "create 2024-03-01.nc: time 2024-03-01"
 
 
 def test_multi_step_slice_records_its_label_range(memory_target, small_slice):
@@ -54,7 +70,7 @@ def test_multi_step_slice_records_its_label_range(memory_target, small_slice):
 
     assert result.record.index_range == (2, 5)
     assert result.record.labels == ("2024-01-03", "2024-01-03T12:00:00")
-    assert commits(cube)[0].message.endswith("time 2024-01-03 .. 2024-01-03T12:00")
+    assert human_message(commits(cube)[0].message).endswith("time 2024-01-03 .. 2024-01-03T12:00")
 
 
 def test_rerun_skips_what_is_already_committed(daily_files, tmp_path):
@@ -89,8 +105,7 @@ def test_resume_after_a_bad_slice_appends_only_the_missing(daily_files, tmp_path
     assert summary_count == 6
     cube = open_cube(target)
     assert len(commits(cube)) == 10
-    slices_in_order = [CommitRecord.from_metadata(s.metadata).slice for s in commits(cube)]
-    assert slices_in_order[::-1] == [str(path) for path in daily_files]
+    assert appended_in_order(cube) == [str(path) for path in daily_files]
 
 
 def test_skipped_result_names_the_commit_that_holds_the_slice(memory_target, small_slice):
@@ -184,8 +199,8 @@ def test_append_dim_without_coordinate_appends_by_index(memory_target):
     cube = open_cube(memory_target)
 
     assert count == 3
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    records = [CommitRecord.of_snapshot(s) for s in reversed(commits(cube))]
     assert [r.index_range for r in records] == [(0, 2), (2, 4), (4, 6)]
     assert {r.labels for r in records} == {None}
-    assert commits(cube)[0].message.endswith("n [4:6]")
+    assert human_message(commits(cube)[0].message).endswith("n [4:6]")
     xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(parts, "n"))

@@ -330,6 +330,8 @@ def append(
 @_cube_options
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N commits.")
 @click.option("--at", "version", metavar="REF", help="Start from this version, not the tip.")
+@click.option("--since", metavar="DATE", help="Only commits made at or after DATE (ISO 8601).")
+@click.option("--until", metavar="DATE", help="Only commits made at or before DATE (ISO 8601).")
 @_json_option
 def log(
     target: str | None,
@@ -337,13 +339,17 @@ def log(
     branch: str | None,
     limit: int | None,
     version: str | None,
+    since: str | None,
+    until: str | None,
     as_json: bool,
 ) -> None:
     """List the commits of the branch, newest first: short id, time, operation, slice, append
-    labels and tags. --at REF starts from a version instead of the tip: a tag, branch,
-    BRANCH~N, snapshot id or ISO date-time."""
-    entries = _cube(target, config_files, branch).log(limit, version=version)
-    _show(entries, as_json)
+    labels and tags. --at REF starts from a version instead of the tip: a tag, branch, REF~N,
+    snapshot id or ISO date-time; DATE is an ISO 8601 date or date-time (UTC unless it says
+    otherwise). Page through a long history with -n and --until (the time of the oldest commit
+    shown): only the commits shown are read."""
+    cube = _cube(target, config_files, branch)
+    _show(cube.log(limit, version=version, since=since, until=until), as_json)
 
 
 @cli.command(short_help="Tag a version as an immutable release.")
@@ -418,17 +424,24 @@ def reflog(
 @cli.command(short_help="Summarise a version: dims, variables, labels, size.")
 @_cube_options
 @click.option("--at", "version", metavar="REF", help="The version to show (default: the tip).")
+@click.option(
+    "--storage",
+    is_flag=True,
+    help="Also measure what all versions store (reads every version's manifests).",
+)
 @_json_option
 def show(
     target: str | None,
     config_files: tuple[str, ...],
     branch: str | None,
     version: str | None,
+    storage: bool,
     as_json: bool,
 ) -> None:
     """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
-    range, uncompressed size and stored size."""
-    info = _cube(target, config_files, branch).info(version)
+    range, uncompressed size and its chunks; with --storage, the bytes all versions store
+    together (and the folder on local disk)."""
+    info = _cube(target, config_files, branch).info(version, storage=storage)
     _show(info, as_json)
 
 

@@ -37,8 +37,14 @@ from versioncube.versions import branches as branch_ops
 from versioncube.versions import tags as tag_ops
 from versioncube.versions.diff import CubeDiff, diff_versions
 from versioncube.versions.export import ExportResult, ZarrFormat, export_version
-from versioncube.versions.log import Log, Reflog, branch_log, read_reflog
-from versioncube.versions.refs import ResolvedVersion, VersionLike, ref_names, resolve_version
+from versioncube.versions.log import Log, LogPage, Reflog, branch_log, read_reflog
+from versioncube.versions.refs import (
+    ResolvedVersion,
+    VersionLike,
+    moment,
+    ref_names,
+    resolve_version,
+)
 from versioncube.versions.retention import GcResult, collect_garbage, parse_duration
 from versioncube.versions.summary import CubeInfo, describe_version
 from versioncube.versions.verify import VerifyReport, verify_version
@@ -212,9 +218,21 @@ class Cube:
     # -- versions ----------------------------------------------------------------------------
 
     @_translated
-    def log(self, limit: int | None = None, *, version: VersionLike = None) -> Log:
-        """The branch's commits (or those leading to ``version``), newest first."""
-        return branch_log(self.repository, self.resolve(version).snapshot_id, limit)
+    def log(
+        self,
+        limit: int | None = None,
+        *,
+        version: VersionLike = None,
+        since: str | dt.datetime | None = None,
+        until: str | dt.datetime | None = None,
+    ) -> Log:
+        """The branch's commits (or those leading to ``version``), newest first: at most
+        ``limit`` of them, written at or after ``since`` and at or before ``until`` (ISO 8601
+        dates or date-times, or datetimes; naive ones are UTC). Reads the history only as far
+        as the page reaches, so a page of a long history costs what the page holds."""
+        page = LogPage(limit, moment(since, "since"), moment(until, "until"))
+        snapshot_id = self.resolve(version).snapshot_id
+        return branch_log(self.repository, snapshot_id, page, self.append_dim)
 
     @_translated
     def tag(self, name: str, *, at: VersionLike = None, message: str = "") -> tag_ops.TagInfo:
@@ -231,7 +249,9 @@ class Cube:
     def rollback(self, to: VersionLike) -> branch_ops.RollbackResult:
         """Move the branch to an earlier (or a discarded) version; nothing is deleted."""
         snapshot_id = self.resolve(to).snapshot_id
-        result = branch_ops.rollback(self.repository, self.target, self.branch, snapshot_id)
+        result = branch_ops.rollback(
+            self.repository, self.target, self.branch, snapshot_id, self.append_dim
+        )
         self._appender.forget()
         return result
 
@@ -249,11 +269,18 @@ class Cube:
         )
 
     @_translated
-    def info(self, version: VersionLike = None) -> CubeInfo:
-        """Dims, variables, label range, sizes and refs of a version (default: the tip)."""
+    def info(self, version: VersionLike = None, *, storage: bool = False) -> CubeInfo:
+        """Dims, variables, label range, sizes and refs of a version (default: the tip).
+
+        ``storage`` also measures the bytes all versions store together (and the folder on
+        local disk): that reads every version's manifests, so it takes longer the longer the
+        history; the rest costs the same at any length.
+        """
         snapshot_id = self.resolve(version).snapshot_id
         refs = ref_names(self.repository).get(snapshot_id, [])
-        return describe_version(self.repository, self.target, snapshot_id, self.append_dim, refs)
+        return describe_version(
+            self.repository, self.target, snapshot_id, self.append_dim, refs, storage=storage
+        )
 
     @_translated
     def branches(self) -> branch_ops.BranchList:
@@ -274,7 +301,7 @@ class Cube:
     @_translated
     def promote(self, branch: str, *, into: str = "main") -> branch_ops.RollbackResult:
         """Fast-forward ``into`` to ``branch``'s tip; refused when ``into`` has moved on."""
-        result = branch_ops.promote(self.repository, self.target, branch, into)
+        result = branch_ops.promote(self.repository, self.target, branch, into, self.append_dim)
         self._appender.forget()
         return result
 

@@ -124,6 +124,62 @@ def test_settings_that_icechunk_makes_unnecessary_are_accepted(
     assert not (tmp_path / "t").exists()  # nothing is written there
 
 
+@pytest.mark.parametrize(
+    "units",
+    [
+        "days since 2000-01-01",
+        "hours since 1999-12-31 06:00:00",
+        "seconds since 2024-03-01",
+        "milliseconds since 1900-01-01",
+        "microseconds since 2024-03-01 00:00:00",
+        "nanoseconds since 2000-01-01",
+        "minutes since 1850-06-15 12:00",
+    ],
+)
+def test_datetimes_are_encoded_as_xarray_encodes_them(units):
+    from versioncube.layout.encoding import encode_datetimes
+    from versioncube.store.upstream import encode_for_zarr
+
+    start = "1950-01-01" if "1850" in units or "1900" in units else "2000-01-02"
+    freq = "D" if units.startswith("days") else "6h"
+    labels = pd.date_range(start, periods=40, freq=freq).to_numpy().astype("datetime64[ns]")
+    encoding = {"units": units, "calendar": "proleptic_gregorian", "dtype": "int64"}
+    variable = xr.Variable(("time",), labels)
+    variable.encoding = dict(encoding)
+
+    fast = encode_datetimes(labels, encoding)
+
+    expected = np.asarray(encode_for_zarr(variable, "time").data)
+    assert fast is not None and fast.dtype == expected.dtype == np.int64
+    np.testing.assert_array_equal(fast, expected)
+    # labels of a coarser resolution than the units are stored the same (xarray 2026.9 writes
+    # NaT for them: seconds in milliseconds, microseconds in nanoseconds)
+    coarse = encode_datetimes(labels.astype("datetime64[s]"), encoding)
+    assert coarse is not None
+    np.testing.assert_array_equal(coarse, expected)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"calendar": "noleap"},
+        {"dtype": "float64"},
+        {"units": "days since 2000-01-01 00:00:00+02:00"},
+        {"units": "days since 2000-01-01", "labels": "2000-01-01T06"},  # not whole days
+        {"labels": "NaT"},
+        {"scale_factor": 2.0},
+    ],
+)
+def test_datetimes_outside_the_shortcut_are_left_to_xarray(change):
+    from versioncube.layout.encoding import encode_datetimes
+
+    change = dict(change)
+    label = change.pop("labels", "2000-01-03")
+    encoding = {"units": "hours since 2000-01-01", "calendar": "standard", "dtype": "int64"}
+    encoding.update(change)
+    assert encode_datetimes(np.array([np.datetime64(label, "ns")]), encoding) is None
+
+
 @pytest.mark.parametrize("rewritten", [False, True], ids=["eofs-file", "rewritten-by-xarray"])
 def test_in_memory_cuts_of_a_netcdf_with_missing_value(rewritten, tmp_path, memory_target):
     """eofs' sst file says missing_value = 1e20; the cube gives it no NaN _FillValue beside it

@@ -128,7 +128,7 @@ def test_bad_slice_is_refused_and_tip_stays(cube_with_two_days, small_slice, mak
         cube.append(bad)
 
     message = str(raised.value)
-    assert message.startswith("slice dataset sha256:")
+    assert message.startswith("slice dataset xxh3:")
     assert expected in message
     assert tip(cube) == before
     assert cube.append(good).status == "appended"  # the next good slice appends normally

@@ -22,7 +22,9 @@ def test_uri_identity_is_the_uri():
 def test_dataset_fingerprint_follows_content(small_slice):
     a, same = small_slice("2024-01-01"), small_slice("2024-01-01")
     assert dataset_fingerprint(a) == dataset_fingerprint(same)
-    assert dataset_fingerprint(a).startswith("sha256:")
+    assert dataset_fingerprint(a).startswith("xxh3:") and len(dataset_fingerprint(a)) == 37
+    assert dataset_fingerprint(a, "sha256").startswith("sha256:")
+    assert dataset_fingerprint(a, "sha256") == dataset_fingerprint(same, "sha256")
     changed_value = a.copy(deep=True)
     changed_value["tas"][0, 0, 0] += 1
     assert dataset_fingerprint(changed_value) != dataset_fingerprint(a)

@@ -68,7 +68,7 @@ def test_a_changed_file_at_a_known_path_is_refused_naming_the_commit(
     versioncube.append([str(linked_file)], target_dir=memory_target)
     cube = open_cube(memory_target)
     holding = tip(cube)
-    record = CommitRecord.from_metadata(cube.repository.lookup_snapshot(holding).metadata)
+    record = CommitRecord.of_snapshot(cube.repository.lookup_snapshot(holding))
     assert record is not None and record.stamp is not None and "bytes" in record.stamp
 
     small_slice("2024-01-02").to_netcdf(linked_file)  # re-issued with other content

@@ -73,7 +73,7 @@ def test_source_identities_name_the_source_and_its_arguments(small_slice):
     dataset = small_slice("2024-01-01")
     by_content = slice_ref(dataset, options)
     assert by_content.identity == slice_ref(small_slice("2024-01-01"), options).identity
-    assert "sha256:" in by_content.identity
+    assert "xxh3:" in by_content.identity
 
 
 class CountingSource(versioncube.SliceSource):

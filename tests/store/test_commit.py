@@ -22,7 +22,7 @@ import versioncube
 from versioncube import open_cube
 from versioncube.samples import write_daily_files
 from versioncube.store.commit import RetryPolicy
-from versioncube.testing import commits, tip
+from versioncube.testing import appended_in_order, commits, tip
 from versioncube.testing.clouds import CLOUDS
 from versioncube.testing.racing import race
 from versioncube.versions.record import CommitRecord
@@ -81,7 +81,7 @@ def test_the_same_slice_appended_by_another_writer_is_skipped_on_retry(two_days,
 
     assert result.status == "skipped"
     assert result.snapshot_id == tip(other)
-    records = [CommitRecord.from_metadata(s.metadata) for s in commits(other)]
+    records = [CommitRecord.of_snapshot(s) for s in commits(other)]
     assert [r.labels[0] for r in records] == ["2024-01-03", "2024-01-02", "2024-01-01"]
 
 
@@ -159,9 +159,9 @@ def test_four_writers_append_the_same_list_exactly_once(target, tmp_path):
     assert [writer.returncode for writer in writers] == [0] * 4, [err for _, err in outputs]
     assert sum(int(out) for out, _ in outputs) == 20  # each slice appended by exactly one writer
     cube = _cube(target)
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
+    records = [CommitRecord.of_snapshot(s) for s in reversed(commits(cube))]
     assert len(records) == 20
-    assert [r.slice for r in records] == paths
+    assert appended_in_order(cube) == paths
     assert [r.index_range for r in records] == [(n, n + 1) for n in range(20)]
     xr.testing.assert_identical(cube.to_xarray().load(), xr.open_mfdataset(paths).load())
     assert cube.verify().ok

@@ -14,7 +14,7 @@ import xarray as xr
 import versioncube
 from versioncube import open_cube
 from versioncube.store.target import parse_target
-from versioncube.testing import commits, tip
+from versioncube.testing import appended_in_order, commits, tip
 from versioncube.versions.record import CommitRecord
 
 # a server process per object store for the session (SeaweedFS ~3 s to start, Azurite more),
@@ -37,8 +37,8 @@ def test_append_resume_and_read_back(cloud_target, daily_files):
     assert versioncube.append(daily_files, settings) == 0
 
     cube = open_cube(target, storage_options=options)
-    records = [CommitRecord.from_metadata(s.metadata) for s in reversed(commits(cube))]
-    assert [r.slice for r in records] == [str(path) for path in daily_files]
+    assert appended_in_order(cube) == [str(path) for path in daily_files]
+    assert len(commits(cube)) == len(daily_files)
     xr.testing.assert_identical(cube.to_xarray().load(), xr.open_mfdataset(daily_files).load())
 
 
@@ -150,7 +150,7 @@ def test_a_slice_file_changed_on_s3_is_refused(s3_target, small_slice, tmp_path)
     assert versioncube.append([uri], settings) == 0
     cube = open_cube(target, storage_options=options)
     holding = tip(cube)
-    record = CommitRecord.from_metadata(cube.repository.lookup_snapshot(holding).metadata)
+    record = CommitRecord.of_snapshot(cube.repository.lookup_snapshot(holding))
     assert record is not None and record.stamp is not None and record.stamp.startswith("etag ")
 
     small_slice("2024-01-02").to_netcdf(tmp_path / "other.nc")

@@ -33,5 +33,5 @@ def test_reflog_traces_rollbacks(grown):
     entries = grown.reflog()
     assert entries[0].kind == "branch reset"
     assert "previous_snap_id=" in entries[0].details
-    records = [CommitRecord.from_metadata(s.metadata) for s in commits(grown)]
+    records = [CommitRecord.of_snapshot(s) for s in commits(grown)]
     assert len(records) == 4

@@ -15,5 +15,10 @@ def test_info_summarises_a_version(grown):
     assert info.variables["tas"] == "(time, lat, lon) float32"
     assert str(info.first_label)[:10] == "2024-03-01" and str(info.last_label)[:10] == "2024-03-04"
     assert info.uncompressed_bytes == grown.to_xarray("v1").nbytes
-    assert info.chunk_bytes > 0 and info.disk_bytes is None
+    # tas and pr per day; lat, lon, time; a ledger bucket per slice (none shares one here)
+    assert info.chunk_refs == 4 * 2 + 3 + 4 and info.manifests >= 1
+    assert info.chunk_bytes is None and info.disk_bytes is None  # measured when asked for
     assert "time       2024-03-01 .. 2024-03-04" in info.describe()
+    measured = grown.info("v1", storage=True)
+    assert measured.chunk_bytes > 0 and measured.disk_bytes is None  # in memory: no folder
+    assert "of chunks, all versions" in measured.describe()

@@ -3,7 +3,7 @@ old commits or after force_new started the cube afresh, and real damage is still
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 from pathlib import Path
 
@@ -80,12 +80,11 @@ def test_verify_finds_a_missing_chunk(grown):
 def test_verify_finds_a_record_that_disagrees_with_the_data(grown):
     repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(grown)))
     tip = repo.lookup_snapshot(repo.lookup_branch("main"))
-    record = CommitRecord.from_metadata(tip.metadata)
+    record = CommitRecord.of_snapshot(tip, "time")
     assert record is not None
     session = repo.writable_session("main")  # nothing written: an empty commit
-    wrong = json.loads(record.to_metadata()["versioncube"])
-    wrong["labels"] = ["2023-12-31", "2023-12-31"]
-    session.commit("a wrong record", metadata={"versioncube": json.dumps(wrong)}, allow_empty=True)
+    wrong = dataclasses.replace(record, labels=("2023-12-31", "2023-12-31"))
+    session.commit(f"a wrong record\n\n{wrong.trailer()}", allow_empty=True)
 
     report = open_cube(grown).verify()
     assert any("recorded labels ['2023-12-31'" in problem for problem in report.problems)

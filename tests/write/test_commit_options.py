@@ -9,7 +9,7 @@ import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
 from versioncube.testing import commits
-from versioncube.versions.record import CommitRecord
+from versioncube.versions.record import CommitRecord, human_message
 
 
 def test_message_and_metadata_are_stored_beside_the_record(memory_target, small_slice):
@@ -21,9 +21,9 @@ def test_message_and_metadata_are_stored_beside_the_record(memory_target, small_
     )
     history = commits(open_cube(memory_target))
 
-    assert [snapshot.message for snapshot in history] == ["nightly run", "nightly run"]
+    assert [human_message(snapshot.message) for snapshot in history] == ["nightly run"] * 2
     assert all(snapshot.metadata["job"] == 42 for snapshot in history)
-    records = [CommitRecord.from_metadata(snapshot.metadata) for snapshot in history]
+    records = [CommitRecord.of_snapshot(snapshot) for snapshot in history]
     assert [record.labels[0] for record in records] == ["2024-01-02", "2024-01-01"]
 
 
@@ -41,7 +41,8 @@ def test_the_cli_takes_message_and_metadata(daily_files, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     (snapshot,) = commits(open_cube(target))
-    assert snapshot.message == "backfill" and snapshot.metadata["ticket"] == "OPS-7"
+    assert human_message(snapshot.message) == "backfill" and snapshot.metadata["ticket"] == "OPS-7"
+    assert CommitRecord.of_snapshot(snapshot).slice_name == daily_files[0].name
 
     bad = CliRunner().invoke(cli, ["append", "-t", str(target), "--metadata", "x", "a.nc"])
     assert bad.exit_code == 2 and "is not KEY=VALUE" in bad.output

@@ -28,7 +28,9 @@ from versioncube.cli import cli
 from versioncube.errors import ConfigError, SliceValidationError
 from versioncube.layout.levels import LevelsSetting, count_levels
 from versioncube.samples import sample_slice
-from versioncube.testing import commits, tip
+from versioncube.slices.identity import dataset_fingerprint
+from versioncube.testing import appended_in_order, commits, tip
+from versioncube.versions.ledger import Ledger
 
 LEVELS = {"num_levels": 4, "tile_size": 16, "agg_methods": {"tas": "mean", "flags": "first"}}
 
@@ -104,7 +106,8 @@ def test_the_root_holds_xcube_levels_metadata(pyramid):
     }
     assert cube.levels.spec["num_levels"] == 4
     assert list(root.array_keys()) == []  # the levels are the groups 0..3
-    assert sorted(root.group_keys()) == ["0", "1", "2", "3"]
+    # the levels, and the slice ledger (an internal group, which no reader shows)
+    assert sorted(root.group_keys()) == [".versioncube", "0", "1", "2", "3"]
 
 
 def test_levels_are_stored_in_tiles(pyramid):
@@ -243,6 +246,21 @@ def test_force_new_replaces_a_pyramid_by_a_flat_cube(pyramid, five_days):
     with pytest.raises(versioncube.CubeNotFoundError, match="no levels"):
         len(cube.levels)
     assert len(cube.levels_at("~2")) == 4  # the pyramid stays in the history
+
+
+def test_every_pyramid_append_writes_its_ledger_entry(pyramid, five_days):
+    cube = open_cube(pyramid)
+    ledger = Ledger.read(cube.repository.readonly_session("main").store)
+    assert ledger is not None and ledger.count == ledger.rows == 5
+    assert appended_in_order(cube) == [dataset_fingerprint(day) for day in five_days]
+    more = [pyramid_slice(day) for day in range(5, 7)]
+    summary = versioncube.append_slices(five_days + more, target_dir=pyramid, levels=LEVELS)
+    assert (summary.skipped, summary.appended) == (5, 2)
+
+    versioncube.append(more, target_dir=pyramid, force_new=True, levels=LEVELS)
+    assert appended_in_order(cube) == [dataset_fingerprint(day) for day in more]
+    assert [level.sizes["time"] for level in cube.levels] == [2, 2, 2, 2]
+    assert cube.verify().ok
 
 
 # -- the xcube adapter of docs/pyramids-and-groups.md ---------------------------------------------

@@ -16,7 +16,10 @@ import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
 from versioncube.errors import ConfigError, CubeNotFoundError, SliceValidationError
-from versioncube.testing import commits, tip
+from versioncube.slices.identity import dataset_fingerprint
+from versioncube.testing import appended_in_order, commits, tip
+from versioncube.versions.ledger import Ledger
+from versioncube.versions.record import human_message
 
 X, Y, LEVELS = [0.5, 1.5, 2.5], [10.0, 20.0], [1000, 500, 250]
 
@@ -111,8 +114,9 @@ def test_nodes_without_the_append_dimension_are_written_once(memory_target):
     first, last = commits(cube)[-1].id, tip(cube)
 
     changed = cube.repository.diff(from_snapshot_id=first, to_snapshot_id=last).updated_chunks
-    assert sorted(changed) == ["/index", "/time"]  # nothing below /grid was written again
-    assert commits(cube)[0].message.endswith("time 2024-01-03 in group /")
+    # nothing below /grid was written again; the slice ledger was
+    assert sorted(changed) == ["/.versioncube/slices", "/index", "/time"]
+    assert human_message(commits(cube)[0].message).endswith("time 2024-01-03 in group /")
 
 
 def test_a_group_reads_with_the_coordinates_it_inherits(memory_target):
@@ -279,7 +283,7 @@ def test_files_with_groups_are_appended_as_trees(tmp_path, store):
     versioncube.append(paths, target_dir=target)
 
     assert_tree_equal(versioncube.open_datatree(target), slices)
-    assert open_cube(target).log(1)[0].record.slice == paths[-1]
+    assert appended_in_order(open_cube(target)) == paths
     summary = versioncube.append_slices(paths, target_dir=target)  # later files: read as trees
     assert summary.skipped == 3
 
@@ -291,15 +295,41 @@ def test_internal_groups_are_never_shown(memory_target):
     versioncube.append(slices, target_dir=memory_target)
     cube = open_cube(memory_target)
     session = cube.repository.writable_session("main")
-    hidden = zarr.open_group(session.store, path=".versioncube", mode="w")
+    hidden = zarr.open_group(session.store, path=".notes", mode="w")
     hidden.create_array("slices", shape=(4,), dtype="int64", dimension_names=["bucket"])[:] = 1
     session.commit("an internal group")
+    root = zarr.open_group(cube.repository.readonly_session("main").store, mode="r")
+    assert {".versioncube", ".notes"} <= set(root.group_keys())  # the ledger, and this one
 
     assert_tree_equal(cube.to_datatree(), slices)
-    assert ".versioncube" not in cube.info().describe()
+    assert_tree_equal(versioncube.open_datatree(memory_target), slices)
+    assert ".versioncube" not in cube.info().describe() and ".notes" not in cube.info().describe()
     assert cube.verify().ok
-    with pytest.raises(CubeNotFoundError, match="no group '/.versioncube'"):
-        versioncube.open_dataset(memory_target, group="/.versioncube")
+    for group in ("/.versioncube", "/.notes"):
+        with pytest.raises(CubeNotFoundError, match=f"no group '{group}'"):
+            versioncube.open_dataset(memory_target, group=group)
+
+
+@pytest.mark.parametrize("make", [tree_everywhere, tree_of_siblings])
+def test_every_tree_append_writes_its_ledger_entry(memory_target, make):
+    """The cube's one ledger, in its root group: an entry per tree, resume through it, and a
+    new one (the old cube's entries gone) when force_new starts the tree afresh."""
+    slices = [make(day) for day in range(5)]
+    versioncube.append(slices[:3], target_dir=memory_target)
+    cube = open_cube(memory_target)
+    ledger = Ledger.read(cube.repository.readonly_session("main").store)
+    assert ledger is not None and ledger.count == ledger.rows == 3
+    assert appended_in_order(cube) == [dataset_fingerprint(tree) for tree in slices[:3]]
+
+    summary = versioncube.append_slices(slices[:4], target_dir=memory_target)
+    assert (summary.skipped, summary.appended) == (3, 1)
+
+    versioncube.append(slices[3:], target_dir=memory_target, force_new=True)
+    root = zarr.open_group(cube.repository.readonly_session("main").store, mode="r")
+    assert ".versioncube" in set(root.group_keys())  # back beside the new tree
+    assert appended_in_order(cube) == [dataset_fingerprint(tree) for tree in slices[3:]]
+    assert_tree_equal(versioncube.open_datatree(memory_target), slices[3:])
+    assert cube.verify().ok
 
 
 def test_configured_attributes_go_to_the_root_of_a_tree(memory_target):

@@ -60,3 +60,55 @@ def test_in_place_and_xarray_appends_store_the_same(small_slice, attrs_update_mo
     )
     expected_history = "slice 0" if attrs_update_mode == "keep" else "slice 3"
     assert open_cube(in_memory).to_xarray().attrs["history"] == expected_history
+
+
+def test_labels_coarser_than_the_cubes_time_units_are_stored_exactly(memory_target, small_slice):
+    """A cube in milliseconds gets a slice whose labels are datetime64[s] (as pandas makes
+    them): xarray's own encoder would store NaT for every label."""
+    first = small_slice(np.array(["2024-01-01T00:00:00.500"], dtype="datetime64[ns]"))
+    second = small_slice("2024-01-02")
+    second = second.assign_coords(time=second["time"].values.astype("datetime64[s]"))
+    cube = open_cube(memory_target)
+    cube.append(first)
+    assert "milliseconds since" in cube.to_xarray()["time"].encoding["units"]
+
+    cube.append(second)
+
+    labels = cube.to_xarray()["time"].values
+    assert list(labels) == [
+        np.datetime64("2024-01-01T00:00:00.500", "ns"),
+        np.datetime64("2024-01-02", "ns"),
+    ]
+
+
+def test_other_writes_of_the_session_are_opened_before_any_write_starts(
+    memory_target, small_slice, monkeypatch
+):
+    """Zarr names the store when it reads metadata, and Icechunk's store then blocks Zarr's
+    event loop while a write of the same session is under way: the slice ledger's metadata is
+    read before the first write (seen as a hang after some hundred appends)."""
+    import icechunk
+
+    from versioncube.versions import ledger
+
+    writes: list[str] = []
+    opened_after: list[int] = []
+    original_set, original_open = icechunk.IcechunkStore.set, ledger.LedgerWrite.open
+
+    async def set_(self, key, value):
+        writes.append(key)
+        return await original_set(self, key, value)
+
+    async def open_(self):
+        opened_after.append(len(writes))
+        await original_open(self)
+
+    cube = open_cube(memory_target)
+    cube.append(small_slice("2024-01-01"))
+    monkeypatch.setattr(icechunk.IcechunkStore, "set", set_)
+    monkeypatch.setattr(ledger.LedgerWrite, "open", open_)
+
+    cube.append(small_slice("2024-01-02"))
+
+    assert opened_after == [0]  # opened before any write of the session
+    assert any(key.startswith(".versioncube/") for key in writes)  # and written with them

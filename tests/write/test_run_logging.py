@@ -29,7 +29,7 @@ def test_short_forms_log_the_run_to_stderr(
         line.endswith(f"INFO versioncube.write.run: appending to {memory_target} (branch main)")
         for line in lines
     )
-    assert any("appended dataset sha256:" in line and "creating the cube" in line for line in lines)
+    assert any("appended dataset xxh3:" in line and "creating the cube" in line for line in lines)
 
 
 def test_a_warning_level_hides_the_run(package_logger, capfd, memory_target, small_slice):

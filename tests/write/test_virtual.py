@@ -28,9 +28,10 @@ from versioncube.errors import (
     StaleSourceError,
     VirtualAccessError,
 )
-from versioncube.testing import commits, tip
+from versioncube.testing import appended_in_order, commits, tip
 from versioncube.testing.grib_samples import cfgrib_samples, dated_copies, split_by_time
 from versioncube.testing.real_data import AMBIGUOUS_REFERENCE_DATE
+from versioncube.versions.ledger import Ledger, LedgerEntry
 
 STEPS = 4
 
@@ -144,6 +145,21 @@ def test_resume_and_rollback_work_as_for_copied_slices(layouts, tmp_path):
     again = versioncube.append_slices(paths, target_dir=target, virtual=True)
     assert (again.appended, again.skipped) == (2, 2)
     xr.testing.assert_equal(cube.to_xarray().load(), sources(layouts["nc4-zlib-shuffle"]))
+
+
+def test_every_virtual_append_writes_its_ledger_entry(layouts, tmp_path):
+    paths = [str(p) for p in layouts["nc4-zlib-shuffle"]]
+    target = str(tmp_path / "cube")
+    versioncube.append_slices(paths, target_dir=target, virtual=True)
+    cube = open_cube(target)
+
+    ledger = Ledger.read(cube.repository.readonly_session("main").store)
+    assert ledger is not None and ledger.count == ledger.rows == len(paths)
+    assert [entry.rows for entry in sorted(ledger.entries(), key=lambda e: e.rows)] == [
+        (n, n + 1) for n in range(len(paths))
+    ]
+    assert appended_in_order(cube) == paths
+    assert cube.verify().ok
 
 
 def test_variables_without_the_append_dim_are_written_once(layouts, tmp_path):
@@ -282,6 +298,7 @@ def test_a_source_changed_after_commit_is_refused_and_reported(layouts, tmp_path
 def test_a_file_rewritten_between_parsing_and_commit_is_refused(layouts, tmp_path):
     from versioncube.slices.virtual import open_virtual_slice
     from versioncube.store.commit import commit_change
+    from versioncube.write.append import SliceNames
     from versioncube.write.virtual import VirtualAppendChange
 
     folder = tmp_path / "archive"
@@ -295,7 +312,8 @@ def test_a_file_rewritten_between_parsing_and_commit_is_refused(layouts, tmp_pat
     sst().isel(time=[7]).to_netcdf(paths[1])  # another writer replaces the file
     appender = cube._appender
     ref = versioncube.slices.identity.IdentifiedSlice(str(paths[1]), str(paths[1]), "sst_001.nc")
-    change = VirtualAppendChange(appender, ref, parsed, appender.outline, False, {})
+    names = SliceNames(ref, appender.slice_options)
+    change = VirtualAppendChange(appender, names, parsed, appender.outline, False, {})
     with pytest.raises(SliceOpenError, match="changed while it was being appended"):
         commit_change(cube.repository, cube.target, "main", change)
     assert tip(cube) == before
@@ -328,6 +346,26 @@ def test_materialize_copies_references_and_frees_the_cube_from_the_archive(layou
     xr.testing.assert_identical(open_cube(target).to_xarray().load(), before)
     assert cube.verify().ok  # materialize moves no rows
     assert "is missing" in cube.verify(previous).problems[0]  # earlier versions still refer
+
+
+def test_materialize_leaves_the_ledger_as_it_is(layouts, tmp_path):
+    paths = [str(p) for p in layouts["nc4-zlib-shuffle"]]
+    target = str(tmp_path / "cube")
+    versioncube.append_slices(paths[:3], target_dir=target, virtual=True)
+    cube = open_cube(target)
+    before = tip(cube)
+
+    assert cube.materialize().snapshot_id is not None
+
+    def ledger_at(snapshot_id: str) -> list[LedgerEntry]:
+        ledger = Ledger.read(cube.repository.readonly_session(snapshot_id=snapshot_id).store)
+        assert ledger is not None
+        return sorted(ledger.entries(), key=lambda entry: entry.rows)
+
+    assert ledger_at(tip(cube)) == ledger_at(before)
+    summary = versioncube.append_slices(paths, target_dir=target, virtual=True)
+    assert (summary.skipped, summary.appended) == (3, len(paths) - 3)
+    assert cube.verify().ok
 
 
 def test_gc_never_deletes_archive_files(layouts, tmp_path):

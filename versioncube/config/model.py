@@ -373,7 +373,7 @@ class Config:
     @classmethod
     def hints(cls) -> dict[str, Any]:
         """The type hint of every setting, with its ``Annotated`` rules and help."""
-        return typing.get_type_hints(cls, include_extras=True)
+        return dict(_type_hints(cls))
 
     @classmethod
     def settings(cls) -> list[tuple[str, str, Any, str]]:
@@ -383,6 +383,17 @@ class Config:
             (field.name, type_name(hints[field.name]), default_of(field), field.metadata["help"])
             for field in dataclasses.fields(cls)
         ]
+
+
+_TYPE_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` once per class: it takes a millisecond, and every run (every
+    one-call append) validates its configuration."""
+    if cls not in _TYPE_HINTS:
+        _TYPE_HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
+    return _TYPE_HINTS[cls]
 
 
 def default_of(field: dataclasses.Field[Any]) -> Any:

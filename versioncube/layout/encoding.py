@@ -402,6 +402,47 @@ def inexact_labels(values: np.ndarray, units: str) -> np.datetime64 | None:
     return flat[bad[0]] if bad.size else None
 
 
+#: Calendars in which a datetime64 is stored as a plain offset from the reference date.
+_PLAIN_CALENDARS = frozenset({"proleptic_gregorian", "standard", "gregorian"})
+
+
+def encode_datetimes(values: np.ndarray, encoding: Mapping[str, Any]) -> np.ndarray | None:
+    """Datetimes as the int64 offsets ``encoding`` stores them (``units``, ``dtype`` int64, a
+    plain calendar), exactly what xarray's CF encoder writes; None where this shortcut does not
+    apply (missing times, packing, other calendars or dtypes, inexact offsets): then xarray
+    encodes. Appending a slice encodes its time labels with it: xarray's encoder infers and
+    checks units through pandas, about 1 ms per call whatever the number of labels."""
+    if values.dtype.kind != "M" or {"scale_factor", "add_offset"} & set(encoding):
+        return None
+    if encoding.get("calendar", "proleptic_gregorian") not in _PLAIN_CALENDARS:
+        return None
+    try:
+        if np.dtype(encoding.get("dtype")) != np.int64:
+            return None
+    except TypeError:
+        return None
+    parsed = parse_time_units(encoding.get("units"))
+    flat = np.asarray(values, dtype="datetime64[ns]").ravel()
+    if parsed is None or np.isnat(flat).any() or _has_time_zone(str(encoding["units"])):
+        return None
+    if inexact_labels(flat, str(encoding["units"])) is not None:
+        return None
+    step, reference = parsed
+    unit: Literal["us", "ns"]
+    unit, scale = ("us", 1000) if step % 1000 == 0 else ("ns", 1)
+    origin = np.datetime64(reference.isoformat(), unit)
+    offsets = (flat.astype(f"datetime64[{unit}]") - origin).astype("int64") // (step // scale)
+    encoded: np.ndarray = offsets.reshape(np.shape(values))
+    return encoded
+
+
+def _has_time_zone(units: str) -> bool:
+    try:
+        return pd.Timestamp(units.partition(" since ")[2].strip()).tzinfo is not None
+    except (ValueError, OverflowError):
+        return True
+
+
 def parse_time_units(units: Any) -> tuple[int, pd.Timestamp] | None:
     """``"hours since 2000-01-01"`` -> (nanoseconds per unit, reference), or None if not CF."""
     if not isinstance(units, str) or " since " not in units:

@@ -106,6 +106,12 @@ class GroupsOutline:
         """The groups along the append dimension."""
         return [path for path, outline in self.groups.items() if appends_along(outline)]
 
+    @property
+    def size(self) -> int:
+        """The length along the append dimension (the same in every group along it)."""
+        appended = self.appended
+        return self.groups[appended[0]].size if appended else 0
+
     def label(self, path: str) -> str:
         return group_label(self.kind, path)
 

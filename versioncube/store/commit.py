@@ -87,6 +87,9 @@ class Staged[P]:
     metadata: Mapping[str, Any]
     payload: P  # handed back to the caller with the snapshot id once committed
     subject: str  # what the change is about, for messages ("slice 2024-03-01.nc")
+    #: a line kept at the end of the commit message, after a blank line, whatever message the
+    #: caller gives (versioncube's commit record)
+    trailer: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +156,8 @@ def commit_change[P](
             if isinstance(staged, AlreadyCommitted):
                 return Committed(staged.snapshot_id, None, attempt)
             message = options.message or staged.message
+            if staged.trailer:
+                message = f"{message}\n\n{staged.trailer}"
             metadata = {**options.metadata, **staged.metadata}
             try:
                 with repository_lock(target):

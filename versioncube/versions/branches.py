@@ -21,6 +21,7 @@ from versioncube.errors import RefNotFoundError, VersionError
 from versioncube.store.commit import move_branch, update_repository
 from versioncube.store.target import Target
 from versioncube.versions.log import Log, branch_log
+from versioncube.versions.record import human_message
 
 # -- rollback ------------------------------------------------------------------------
 
@@ -57,12 +58,12 @@ class RollbackResult(Result):
 
 
 def rollback(
-    repo: icechunk.Repository, target: Target, branch: str, to_snapshot: str
+    repo: icechunk.Repository, target: Target, branch: str, to_snapshot: str, append_dim: str = ""
 ) -> RollbackResult:
     """Move ``branch`` to ``to_snapshot`` with a compare-and-swap on the tip inspected here."""
     tip = repo.lookup_branch(branch)
-    current = branch_log(repo, tip)
-    wanted = branch_log(repo, to_snapshot)
+    current = branch_log(repo, tip, append_dim=append_dim)
+    wanted = branch_log(repo, to_snapshot, append_dim=append_dim)
     current_ids = {entry.snapshot_id for entry in current}
     wanted_ids = {entry.snapshot_id for entry in wanted}
     discarded = Log(entry for entry in current if entry.snapshot_id not in wanted_ids)
@@ -133,7 +134,7 @@ def list_branches(repo: icechunk.Repository) -> BranchList:
     branches = BranchList()
     for name in sorted(repo.list_branches(), key=lambda name: (name != "main", name)):
         tip = repo.lookup_snapshot(repo.lookup_branch(name))
-        branches.append(BranchInfo(name, tip.id, tip.written_at, tip.message))
+        branches.append(BranchInfo(name, tip.id, tip.written_at, human_message(tip.message)))
     return branches
 
 
@@ -144,7 +145,7 @@ def create_branch(
         raise VersionError(f"branch {name!r} already exists (at {repo.lookup_branch(name)[:12]})")
     update_repository(target, lambda: repo.create_branch(name, snapshot_id))
     tip = repo.lookup_snapshot(snapshot_id)
-    return BranchInfo(name, tip.id, tip.written_at, tip.message)
+    return BranchInfo(name, tip.id, tip.written_at, human_message(tip.message))
 
 
 def delete_branch(repo: icechunk.Repository, target: Target, name: str) -> BranchDeleted:
@@ -160,7 +161,9 @@ def delete_branch(repo: icechunk.Repository, target: Target, name: str) -> Branc
     return BranchDeleted(name, tip)
 
 
-def promote(repo: icechunk.Repository, target: Target, source: str, into: str) -> RollbackResult:
+def promote(
+    repo: icechunk.Repository, target: Target, source: str, into: str, append_dim: str = ""
+) -> RollbackResult:
     """Fast-forward ``into`` to the tip of ``source``; refused when ``into`` has moved on."""
     for name in (source, into):
         if name not in repo.list_branches():
@@ -175,4 +178,5 @@ def promote(repo: icechunk.Repository, target: Target, source: str, into: str) -
             f"{source!r} lacks (latest: {ahead[0].message!r}); append them to {source!r} or "
             f"branch again from {into!r}"
         )
-    return dataclasses.replace(rollback(repo, target, into, source_tip), operation="promote")
+    moved = rollback(repo, target, into, source_tip, append_dim)
+    return dataclasses.replace(moved, operation="promote")

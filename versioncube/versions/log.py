@@ -12,7 +12,7 @@ import icechunk
 
 from versioncube.display.format import short_time
 from versioncube.display.tables import SnapshotRow, Table
-from versioncube.versions.record import CommitRecord
+from versioncube.versions.record import CommitRecord, human_message
 from versioncube.versions.tags import tags_by_snapshot
 
 
@@ -76,21 +76,43 @@ class Log(Table[LogEntry]):
         return (row.short_id, row.time, row.operation, row.slice, row.labels, row.tag_names)
 
 
+@dataclasses.dataclass(frozen=True)
+class LogPage:
+    """Which commits of a history ``log`` shows: at most ``limit``, written in
+    ``[since, until]`` (either end open when None)."""
+
+    limit: int | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
 def read_log(
-    snapshots: Iterable[Any], tags_by_snapshot: Mapping[str, list[str]], limit: int | None = None
+    snapshots: Iterable[Any],
+    tags_by_snapshot: Mapping[str, list[str]],
+    page: LogPage = LogPage(),
+    append_dim: str = "",
 ) -> Log:
-    """Log entries for Icechunk SnapshotInfos (newest first), without the initial snapshot."""
+    """Log entries for Icechunk SnapshotInfos (newest first), without the initial snapshot.
+
+    Reads the history only as far as the page reaches: commits newer than ``page.until`` are
+    passed over, and the walk stops at ``page.limit`` entries or at the first commit older than
+    ``page.since``. ``append_dim`` is the cube's, for records that do not name it.
+    """
     log = Log()
     for snapshot in snapshots:
-        if snapshot.parent_id is None or (limit is not None and len(log) >= limit):
+        if snapshot.parent_id is None or (page.limit is not None and len(log) >= page.limit):
             break
+        if page.since is not None and snapshot.written_at < page.since:
+            break
+        if page.until is not None and snapshot.written_at > page.until:
+            continue
         log.append(
             LogEntry(
                 snapshot_id=snapshot.id,
                 written_at=snapshot.written_at,
-                message=snapshot.message,
+                message=human_message(snapshot.message),
                 tags=tuple(sorted(tags_by_snapshot.get(snapshot.id, []))),
-                record=CommitRecord.from_metadata(snapshot.metadata),
+                record=CommitRecord.of_snapshot(snapshot, append_dim),
             )
         )
     return log
@@ -137,6 +159,9 @@ def _words(camel: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", camel).lower()
 
 
-def branch_log(repo: icechunk.Repository, snapshot_id: str, limit: int | None = None) -> Log:
-    """The commits leading to ``snapshot_id``, newest first."""
-    return read_log(repo.ancestry(snapshot_id=snapshot_id), tags_by_snapshot(repo), limit)
+def branch_log(
+    repo: icechunk.Repository, snapshot_id: str, page: LogPage = LogPage(), append_dim: str = ""
+) -> Log:
+    """The commits leading to ``snapshot_id``, newest first, as far as ``page`` reaches."""
+    history = repo.ancestry(snapshot_id=snapshot_id)
+    return read_log(history, tags_by_snapshot(repo), page, append_dim)

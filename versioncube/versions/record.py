@@ -1,41 +1,64 @@
-"""The commit-metadata schema: what versioncube records with every commit, and reading it back.
+"""The commit record: what versioncube records with every commit, and reading it back.
 
-Each commit carries ``metadata["versioncube"]``: a JSON object as compact JSON text (schema
-version 2; schema 1 stored the same object unencoded, and is still read):
+Each commit's message ends with the record, as a trailer line after a blank line::
 
-=================  ================================================================
-key                meaning
-=================  ================================================================
-``schema``         2, the version of this layout
-``operation``      what the commit did: ``"create"`` (the first slice, or a cube started
-                   afresh) or ``"append"``; later operations add their own names
-``slice``          the slice's identity: absolute path, URI, or ``sha256:...`` (null for
-                   operations without a slice)
-``slice_name``     the short name used in messages
-``append_dim``     the dimension appended along
-``index_range``    ``[start, stop)`` along the append dimension written by this commit
-``labels``         ``[first, last]`` append labels (ISO 8601 for datetimes), or null
-``virtual``        optional, on commits of virtual slices (``append --virtual``): the file
-                   the commit references instead of copying, and its stamp when it was
-                   referenced: ``{"url": ..., "size": ..., "mtime_ns": ...}`` for a local
-                   file, ``{"url": ..., "size": ..., "etag": ...}`` for an object
-``stamp``          optional: the content stamp of a file slice when it was appended (size
-                   and modification time, or an ETag, as the storage reported them); a
-                   re-run refuses a file at the same path whose stamp differs
-``tool_version``   the versioncube version that wrote the commit
-``groups``         the groups the commit appended to, as DataTree paths (``["/0", "/1"]``
-                   for the levels of a pyramid, ``["/", "/atmos"]`` for a tree); left
-                   out for a flat cube (its one group, the root)
-=================  ================================================================
+    append 2024-03-01.nc: time 2024-03-01
 
-Operations: ``create`` and ``append`` (copied or, with ``virtual``, referenced slices),
-``materialize`` (referenced chunks of ``index_range`` copied into the repository: no rows
-move, no values change).
+    versioncube: {"v":3,"o":"append","n":"2024-03-01.nc","r":[917,918],"l":["2024-03-01"]}
 
-Resume, ``log``, ``diff`` and ``verify`` read it; its meaning never changes within a schema
-version. Readers ask a record what it implies (:attr:`CommitRecord.starts_cube`,
-:attr:`CommitRecord.appends_rows`) rather than comparing operation names, so that operations
-other than create and append fit without changing them.
+The first paragraph is for people (a message given with ``-m`` replaces it; the trailer stays).
+Why the message and not the commit metadata: Icechunk keeps every commit's message and metadata
+in the repository's one mutable object and rewrites it on every commit, and the metadata costs
+far more than the message: after 10,000 commits, a commit with 60 bytes of metadata on every
+commit took 18.9 ms of CPU, with the same bytes in the message 10.6 ms, with neither 10.6 ms
+(docs/performance.md). So versioncube stores no commit metadata at all, and the record holds
+only what ``log`` and ``verify`` show, nothing that can be derived. Schema 3 (this one):
+
+=======  ==========================================================================
+key      meaning
+=======  ==========================================================================
+``v``    3, the version of this layout
+``o``    what the commit did: ``"create"`` (the first slice, or a cube started afresh),
+         ``"append"`` or ``"materialize"``; later operations add their own names
+``n``    the slice's short name, as messages show it (left out when there is none)
+``r``    ``[start, stop)`` rows along the append dimension written by this commit
+``l``    ``[first]`` or ``[first, last]`` append labels (ISO 8601 for datetimes;
+         one label when both are the same; left out without a label coordinate)
+``d``    the append dimension, on commits that start the cube only (the others
+         append along the cube's dimension, kept in the repository's metadata)
+``s``    optional: the content stamp of a file slice when it was appended (size and
+         modification time, or an ETag, as the storage reported them; the ledger
+         keeps it too, and a re-run refuses a file at the same path whose stamp
+         differs)
+``f``    optional, on commits of virtual slices (``append --virtual``): the file the
+         commit references instead of copying, and its stamp when it was referenced:
+         ``{"url": ..., "size": ..., "mtime_ns": ...}`` for a local file,
+         ``{"url": ..., "size": ..., "etag": ...}`` for an object
+``g``    optional: the groups the commit appended to, as DataTree paths
+         (``["/0", "/1"]`` for the levels of a pyramid, ``["/", "/atmos"]`` for a
+         tree); left out for a flat cube (its one group, the root)
+=======  ==========================================================================
+
+Operations: ``create`` and ``append`` (copied or, with ``f``, referenced slices), and
+``materialize`` (referenced chunks of ``r`` copied into the repository: no rows move, no values
+change, no slice is added).
+
+What was left out, and where it is: the slice's full identity (a path, URI or content hash) is
+kept with its rows and labels in the snapshot's slice ledger (:mod:`versioncube.versions.ledger`),
+which is also what resume reads; the versioncube version that wrote a commit is in the ledger's
+attributes.
+
+Older schemas are still read, from the commit metadata (``metadata["versioncube"]``): schema 2
+stored one compact JSON text with the long keys of :meth:`CommitRecord.to_json` (``schema``,
+``operation``, ``slice``, ``slice_name``, ``append_dim``, ``index_range``, ``labels``,
+``tool_version`` and the optional ``stamp``, ``virtual`` and ``groups``), schema 1 the same keys
+as a JSON object. A schema 1 or 2 record also names
+the slice's identity (``slice``), which is how the ledger of a cube written before schema 3 is
+built once, by the first append that finds none.
+
+A record's meaning never changes within a schema version. Readers ask a record what it implies
+(:attr:`CommitRecord.starts_cube`, :attr:`CommitRecord.appends_rows`) rather than comparing
+operation names, so that operations other than create and append fit without changing them.
 """
 
 from __future__ import annotations
@@ -45,16 +68,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from versioncube._version import __version__
 from versioncube.display.format import label_extent
 
 METADATA_KEY = "versioncube"
-SCHEMA_VERSION = 2
-#: Schema 1 stored the record as a JSON object; schema 2 stores the same keys as one compact
-#: JSON text. Icechunk keeps every commit's metadata in the repository's one mutable file and
-#: re-encodes all of it on each commit, key by key: one text value halves the commit time after
-#: 1000 commits (5.8 ms -> 2.9 ms measured), so appends stay flat as the history grows.
-READABLE_SCHEMAS = (1, 2)
+#: How the record's line in a commit message starts (after a blank line, at the end).
+TRAILER = "versioncube: "
+SCHEMA_VERSION = 3
+#: Schema 1: the long keys as a JSON object; schema 2: the same as one JSON text; schema 3: the
+#: short keys above. Each is read; only schema 3 is written.
+READABLE_SCHEMAS = (1, 2, 3)
+#: The schemas whose records name the slice's identity (cubes written before the ledger).
+SCHEMAS_WITH_IDENTITY = (1, 2)
 
 #: Operations that start the cube (and its slice ledger) afresh.
 STARTING_OPERATIONS = frozenset({"create"})
@@ -68,7 +92,12 @@ Label = str | int | float | bool | None
 
 @dataclasses.dataclass(frozen=True)
 class CommitRecord:
-    """The versioncube metadata of one commit."""
+    """The versioncube metadata of one commit.
+
+    ``slice`` (the identity) and ``tool_version`` are known for records read from schema 1 and
+    2 and for the record an append hands back; schema 3 does not store them (see the module
+    docstring), so records read from it have None there.
+    """
 
     operation: str
     slice: str | None
@@ -76,8 +105,8 @@ class CommitRecord:
     append_dim: str
     index_range: tuple[int, int] | None
     labels: tuple[Label, Label] | None
-    stamp: str | None = None
-    tool_version: str = __version__
+    stamp: str | None = None  # the content stamp of a file slice, when it was appended
+    tool_version: str | None = None
     schema: int = SCHEMA_VERSION
     virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
     groups: tuple[str, ...] | None = None  # the groups appended to (None: a flat cube)
@@ -97,55 +126,118 @@ class CommitRecord:
         """Whether this commit only added rows at the end (``index_range``)."""
         return self.operation in APPENDING_OPERATIONS
 
-    def to_metadata(self) -> dict[str, Any]:
-        """The commit metadata: ``{"versioncube": "<the record as compact JSON text>"}``."""
-        record = dataclasses.asdict(self)
-        record["index_range"] = list(self.index_range) if self.index_range is not None else None
-        record["labels"] = list(self.labels) if self.labels is not None else None
-        if self.groups is None:
-            del record["groups"]
-        else:
-            record["groups"] = list(self.groups)
-        if self.virtual is None:  # optional: records of copied slices stay as they were
-            del record["virtual"]
-        else:
-            record["virtual"] = dict(self.virtual)
-        if self.stamp is None:  # optional: records of slices without one stay as they were
-            del record["stamp"]
-        return {METADATA_KEY: json.dumps(record, separators=(",", ":"))}
+    def trailer(self) -> str:
+        """The record's line at the end of the commit message: ``versioncube: {...}``."""
+        stored: dict[str, Any] = {"v": SCHEMA_VERSION, "o": self.operation}
+        if self.slice_name:
+            stored["n"] = self.slice_name
+        if self.index_range is not None:
+            stored["r"] = list(self.index_range)
+        if self.labels is not None:
+            first, last = self.labels
+            stored["l"] = [first] if first == last else [first, last]
+        if self.starts_cube:
+            stored["d"] = self.append_dim
+        if self.stamp is not None:
+            stored["s"] = self.stamp
+        if self.virtual is not None:
+            stored["f"] = dict(self.virtual)
+        if self.groups is not None:
+            stored["g"] = list(self.groups)
+        return TRAILER + json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def of_commit(
+        cls, message: str | None, metadata: Mapping[str, Any] | None, append_dim: str = ""
+    ) -> CommitRecord | None:
+        """The record of a commit (its message's trailer, or for schema 1 and 2 its metadata),
+        or None for commits versioncube did not write. ``append_dim`` is the cube's append
+        dimension, which schema 3 names only on the commits that start a cube."""
+        _, trailer = split_message(message or "")
+        if trailer is not None:
+            try:
+                stored = json.loads(trailer)
+            except ValueError:
+                stored = None
+            if isinstance(stored, Mapping) and stored.get("v") == SCHEMA_VERSION:
+                return cls._from_schema_3(stored, append_dim)
+        return cls.from_metadata(metadata)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Any, append_dim: str = "") -> CommitRecord | None:
+        """The record of an Icechunk ``SnapshotInfo`` (see :meth:`of_commit`)."""
+        return cls.of_commit(snapshot.message, snapshot.metadata, append_dim)
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> CommitRecord | None:
-        """The record in a commit's metadata, or None for commits versioncube did not write."""
-        record = (metadata or {}).get(METADATA_KEY)
-        if isinstance(record, str):
+        """A schema 1 or 2 record in a commit's metadata, or None."""
+        stored = (metadata or {}).get(METADATA_KEY)
+        if isinstance(stored, str):
             try:
-                record = json.loads(record)
+                stored = json.loads(stored)
             except ValueError:
                 return None
-        if not isinstance(record, Mapping) or record.get("schema") not in READABLE_SCHEMAS:
-            return None
-        labels, rows = record.get("labels"), record.get("index_range")
+        if isinstance(stored, Mapping) and stored.get("schema") in SCHEMAS_WITH_IDENTITY:
+            return cls._from_schema_2(stored)
+        return None
+
+    @classmethod
+    def _from_schema_3(cls, stored: Mapping[str, Any], append_dim: str) -> CommitRecord:
+        rows, labels = stored.get("r"), stored.get("l")
         return cls(
-            operation=str(record["operation"]),
-            slice=record.get("slice"),
-            slice_name=record.get("slice_name") or record.get("slice") or "",
-            append_dim=record["append_dim"],
+            operation=str(stored["o"]),
+            slice=None,
+            slice_name=str(stored.get("n") or ""),
+            append_dim=str(stored.get("d") or append_dim),
+            index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
+            labels=(labels[0], labels[-1]) if labels else None,
+            stamp=_optional_text(stored.get("s")),
+            schema=SCHEMA_VERSION,
+            virtual=_optional_mapping(stored.get("f")),
+            groups=_optional_paths(stored.get("g")),
+        )
+
+    @classmethod
+    def _from_schema_2(cls, stored: Mapping[str, Any]) -> CommitRecord:
+        labels, rows = stored.get("labels"), stored.get("index_range")
+        return cls(
+            operation=str(stored["operation"]),
+            slice=stored.get("slice"),
+            slice_name=stored.get("slice_name") or stored.get("slice") or "",
+            append_dim=stored["append_dim"],
             index_range=(int(rows[0]), int(rows[1])) if rows is not None else None,
             labels=(labels[0], labels[1]) if labels is not None else None,
-            stamp=record.get("stamp"),
-            tool_version=record.get("tool_version", "?"),
-            groups=tuple(map(str, record["groups"])) if record.get("groups") else None,
-            virtual=record.get("virtual") if isinstance(record.get("virtual"), Mapping) else None,
+            stamp=_optional_text(stored.get("stamp")),
+            tool_version=stored.get("tool_version", "?"),
+            schema=int(stored["schema"]),
+            virtual=_optional_mapping(stored.get("virtual")),
+            groups=_optional_paths(stored.get("groups")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The record as ``--json`` shows it (the keys of the table above)."""
-        data: dict[str, Any] = json.loads(self.to_metadata()[METADATA_KEY])
+        """The record as ``--json`` shows it, with readable keys (the same for every schema)."""
+        data: dict[str, Any] = {
+            "schema": self.schema,
+            "operation": self.operation,
+            "slice": self.slice,
+            "slice_name": self.slice_name,
+            "append_dim": self.append_dim,
+            "index_range": list(self.index_range) if self.index_range is not None else None,
+            "labels": list(self.labels) if self.labels is not None else None,
+            "tool_version": self.tool_version,
+        }
+        # optional: records of copied, unstamped slices of a flat cube show none of them
+        if self.stamp is not None:
+            data["stamp"] = self.stamp
+        if self.virtual is not None:
+            data["virtual"] = dict(self.virtual)
+        if self.groups is not None:
+            data["groups"] = list(self.groups)
         return data
 
     def message(self) -> str:
-        """A readable commit message, e.g. ``append 2024-03-01.nc: time 2024-03-01``."""
+        """A readable commit message, e.g. ``append 2024-03-01.nc: time 2024-03-01`` (the
+        trailer goes after it, or after the message a user gave)."""
         subject = f" {self.slice_name}" if self.slice_name else ""
         return f"{self.operation}{subject}: {self.extent()}"
 
@@ -171,3 +263,29 @@ class CommitRecord:
                 return f"levels {numbers[0]}-{numbers[-1]}"
             return f"level{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
         return f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)}"
+
+
+def _optional_text(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _optional_mapping(value: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def _optional_paths(value: Any) -> tuple[str, ...] | None:
+    return tuple(map(str, value)) if value else None
+
+
+def split_message(message: str) -> tuple[str, str | None]:
+    """A commit message's part for people, and the JSON of its versioncube trailer (None when
+    it has none)."""
+    body, separator, last = message.rpartition("\n\n")
+    if separator and last.startswith(TRAILER) and "\n" not in last:
+        return body, last[len(TRAILER) :]
+    return message, None
+
+
+def human_message(message: str) -> str:
+    """A commit message without versioncube's trailer: what ``log`` and ``show`` print."""
+    return split_message(message)[0]

@@ -8,7 +8,9 @@ form                         meaning
 ``None``                     the tip of the cube's branch
 a tag name                   the snapshot the tag marks
 a branch name                that branch's tip
-``BRANCH~N`` or ``~N``       N commits before the tip of BRANCH (or of the cube's branch)
+``REF~N`` or ``~N``          N commits before REF (a branch, tag or snapshot id; without
+                             one, the tip of the cube's branch): ``log`` pages back with
+                             ``--at OLDEST_ID~1``
 a snapshot id                that snapshot, also after a rollback discarded it; a unique
                              prefix of 4+ characters (as ``log`` shows) works too
 an ISO 8601 date-time        "as of": the last commit on the branch at or before it
@@ -26,7 +28,7 @@ from collections.abc import Iterable
 
 import icechunk
 
-from versioncube.errors import RefNotFoundError
+from versioncube.errors import ConfigError, RefNotFoundError
 
 VersionLike = str | dt.datetime | None
 
@@ -58,7 +60,11 @@ def resolve_version(
         return ResolvedVersion(repo.lookup_branch(text), "branch", text)
     ancestor = _ANCESTOR.match(text)
     if ancestor:
-        return _ancestor(repo, ancestor["branch"] or branch, int(ancestor["count"]), text)
+        start = ancestor["branch"]
+        base = resolve_version(repo, start or None, branch=branch) if start else None
+        tip = base.snapshot_id if base is not None else _branch_tip(repo, branch)
+        name = f"{base.kind} {start!r}" if base is not None else f"branch {branch!r}"
+        return _ancestor(repo, tip, name, int(ancestor["count"]), text)
     if _SNAPSHOT_ID.match(text):
         found = _snapshot_by_prefix(repo, text)
         if found:
@@ -78,6 +84,22 @@ def parse_datetime(text: str) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def moment(value: str | dt.datetime | None, what: str = "time") -> dt.datetime | None:
+    """A point in time given as ISO 8601 text or a datetime, aware (naive ones are UTC); a
+    date alone means its midnight. Raises ConfigError for text that is not a date-time."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ConfigError(
+            f"{what} {value!r} is not an ISO 8601 date or date-time (e.g. 2024-03-01 or "
+            "2024-03-01T12:00:00Z)"
+        )
+    return parsed
 
 
 def _branch_tip(repo: icechunk.Repository, branch: str) -> str:
@@ -142,12 +164,13 @@ def _expired_message(repo: icechunk.Repository, branch: str, what: str) -> str:
     return f"{what} was removed by gc (expired) and cannot be read; what remains: {left}"
 
 
-def _ancestor(repo: icechunk.Repository, branch: str, count: int, text: str) -> ResolvedVersion:
-    history = repo.ancestry(snapshot_id=_branch_tip(repo, branch))
-    for index, snapshot in enumerate(history):
+def _ancestor(
+    repo: icechunk.Repository, start: str, name: str, count: int, text: str
+) -> ResolvedVersion:
+    for index, snapshot in enumerate(repo.ancestry(snapshot_id=start)):
         if index == count:
             return ResolvedVersion(snapshot.id, "ancestor", text)
-    raise RefNotFoundError(f"{text}: branch {branch!r} has fewer than {count} earlier commits")
+    raise RefNotFoundError(f"{text}: {name} has fewer than {count} earlier commits")
 
 
 def _snapshot_by_prefix(repo: icechunk.Repository, prefix: str) -> str | None:
@@ -184,7 +207,7 @@ def _unknown_message(repo: icechunk.Repository, text: str, what: str = "version"
     hint = f"; closest: {', '.join(close)}" if close else ""
     known = f" (tags and branches: {', '.join(names)})" if names and not close else ""
     return (
-        f"unknown {what} {text!r}: not a tag, branch, BRANCH~N, snapshot id or ISO date-time"
+        f"unknown {what} {text!r}: not a tag, branch, REF~N, snapshot id or ISO date-time"
         f"{hint}{known}"
     )
 

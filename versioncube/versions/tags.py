@@ -70,15 +70,26 @@ def _tag_taken(repo: icechunk.Repository, name: str) -> str:
 
 
 def list_tags(repo: icechunk.Repository) -> TagList:
-    """All tags, oldest first, with their messages and creation times."""
+    """All tags, oldest first, with their messages and creation times.
+
+    Times come from the notes versioncube keeps; only tags made without one (by another tool)
+    are looked up in Icechunk's operations log, which grows with the history.
+    """
     notes = repo.get_metadata().get(TAGS_METADATA_KEY) or {}
-    created_in_log = {
-        update.kind.name: update.updated_at
-        for update in repo.ops_log()
-        if isinstance(update.kind, icechunk.UpdateType.TagCreated)
-    }
+    names = sorted(repo.list_tags())
+    unnoted = {name for name in names if not notes.get(name, {}).get("created_at")}
+    created_in_log: dict[str, dt.datetime] = {}
+    if unnoted:
+        for update in repo.ops_log():
+            if (
+                isinstance(update.kind, icechunk.UpdateType.TagCreated)
+                and update.kind.name in unnoted
+            ):
+                created_in_log.setdefault(update.kind.name, update.updated_at)
+                if len(created_in_log) == len(unnoted):
+                    break
     tags = []
-    for name in repo.list_tags():
+    for name in names:
         note = notes.get(name, {})
         created = note.get("created_at")
         created_at = dt.datetime.fromisoformat(created) if created else created_in_log.get(name)

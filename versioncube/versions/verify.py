@@ -3,10 +3,11 @@
 Checks, in order: the version opens as one consistent dataset; the append labels are strictly
 increasing (no duplicates, nothing out of order); every versioncube commit in its history
 covers the rows right after the previous one, and the labels it recorded are the labels at
-those rows; the files it references (virtual slices) are unchanged and present
-(:func:`stale_sources`); every chunk of every variable reads back. It also reports what
-``gc`` would remove (objects no branch or tag reaches: rolled-back commits, interrupted
-appends), which is not damage.
+those rows; the slice ledger holds one entry per append since the cube was created, each within
+the cube's rows and with the labels found there; the files it references (virtual slices) are
+unchanged and present (:func:`stale_sources`); every chunk of every variable reads back. It
+also reports what ``gc`` would remove (objects no branch or tag reaches: rolled-back commits,
+interrupted appends), which is not damage.
 
 A cube of groups (a pyramid's levels, a tree's nodes) is checked group by group, and across
 them: every group along the append dimension has the same length and labels, a pyramid has all
@@ -31,6 +32,7 @@ from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
 from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
 from versioncube.versions.groups import group_problems, read_groups
+from versioncube.versions.ledger import Ledger
 from versioncube.versions.record import CommitRecord
 
 #: Chunks read at once along the first axis (at most SLAB_BYTES); a failing slab is re-read
@@ -94,8 +96,12 @@ def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str)
         problems.append(f"the version does not open as a dataset: {first_line(error)}")
         size = 0
     problems += _label_order(labels, append_dim)
-    commits, record_problems = _records(repo, snapshot_id, labels, size)
+    commits, appends, record_problems = _records(repo, snapshot_id, labels, size, append_dim)
     problems += record_problems
+    try:
+        problems += _ledger_problems(store, labels, size, appends)
+    except Exception as error:  # a ledger that cannot be read is damage to report, not to raise
+        problems.append(f"the slice ledger cannot be read: {first_line(error)}")
     sources, source_problems = stale_sources(repo, snapshot_id)
     problems += source_problems
     chunks_read = 0
@@ -134,7 +140,7 @@ def stale_sources(repo: icechunk.Repository, snapshot_id: str) -> tuple[set[str]
         return set(), []
     stamps: dict[str, tuple[str, CommitRecord]] = {}
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
-        record = CommitRecord.from_metadata(snapshot.metadata)
+        record = CommitRecord.of_snapshot(snapshot)
         if record is not None and record.virtual is not None:
             stamps.setdefault(str(record.virtual.get("url")), (snapshot.id, record))
     stale: set[str] = set()
@@ -229,8 +235,8 @@ def _label_order(labels: np.ndarray, dim: str) -> list[str]:
 
 
 def _records(
-    repo: icechunk.Repository, snapshot_id: str, labels: np.ndarray, size: int
-) -> tuple[int, list[str]]:
+    repo: icechunk.Repository, snapshot_id: str, labels: np.ndarray, size: int, append_dim: str
+) -> tuple[int, int | None, list[str]]:
     """Check the appends of the cube's current life against the rows before them and the
     labels they recorded.
 
@@ -239,11 +245,15 @@ def _records(
     oldest commits, the oldest append left starts where it says (the rows before it are no
     longer recorded); and an operation that moves rows (anything but an append) makes the row
     numbers of the appends before it stale, so the check starts after it.
+
+    Returns the appends checked, how many slices the cube's ledger should hold (None when the
+    history no longer reaches back to the cube's start, after ``gc``, or when an operation
+    other than appends followed it), and the problems found.
     """
     appends: list[tuple[str, CommitRecord]] = []  # newest first
     started = False
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
-        record = CommitRecord.from_metadata(snapshot.metadata)
+        record = CommitRecord.of_snapshot(snapshot, append_dim)
         if record is None or record.keeps_rows:
             continue
         if not record.appends_rows or record.index_range is None:
@@ -271,7 +281,37 @@ def _records(
                     f"{where} recorded labels {list(record.labels)}, the data has {list(found)}"
                 )
         expected_start = stop
-    return len(appends), problems
+    return len(appends), len(appends) if started else None, problems
+
+
+def _ledger_problems(store: Any, labels: np.ndarray, size: int, appends: int | None) -> list[str]:
+    """Check the slice ledger: one entry per appended slice, each where its rows are."""
+    ledger = Ledger.read(store)
+    if ledger is None:
+        return []  # written before the ledger: the next append builds it from the records
+    problems = []
+    entries = list(ledger.entries())
+    if appends is not None and len(entries) != appends:
+        problems.append(
+            f"the slice ledger holds {len(entries)} slices, the history appended {appends} since "
+            "the cube was created"
+        )
+    if ledger.count != len(entries):
+        problems.append(
+            f"the slice ledger says it holds {ledger.count} slices, it has {len(entries)}"
+        )
+    for entry in entries:
+        start, stop = entry.rows
+        where = f"the slice ledger's entry of {entry.identity}"
+        if not 0 <= start < stop <= size:
+            problems.append(f"{where} has rows [{start}:{stop}], the cube has {size} rows")
+        elif entry.labels is not None and labels.size:
+            found = (label_to_json(labels[start]), label_to_json(labels[stop - 1]))
+            if found != tuple(entry.labels):
+                problems.append(
+                    f"{where} has labels {list(entry.labels)}, the data has {list(found)}"
+                )
+    return problems
 
 
 def _read_every_chunk(store: Any, path: str = "") -> tuple[int, list[str]]:

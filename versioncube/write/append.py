@@ -2,15 +2,18 @@
 
 :meth:`Appender.append` is what every append follows, from the API and the CLI alike:
 
-1. name the slice (its identity) and skip it when the branch's history already holds it;
+1. name the slice (its identity) and skip it when the cube at the branch tip already holds it
+   (its slice ledger, :mod:`versioncube.versions.ledger`, says so in one read; a file whose
+   content stamp changed since is refused);
 2. open the slice (from its file, URI, dataset or configured slice source);
 3. hand an :class:`AppendChange` to the commit loop, which runs it in a fresh writable session
    on the branch tip: read the cube's outline, tailor the slice to the target outline
    (variables, dims, configured variables it lacks), check it against the cube, write it along
    the append dimension (a first slice with the configured encodings), and set the global
-   attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values);
-4. the commit loop commits once, with the commit record as metadata, and hands back the change's
-   payload: the record and the cube's outline after the commit.
+   attributes (``attrs_update_mode``, ``attrs``, evaluated ``{{ }}`` values), and record the
+   slice in the ledger, which is part of the same commit;
+4. the commit loop commits once, with the commit record as the message's trailer, and hands
+   back the change's payload: the record, the cube's outline and its ledger after the commit.
 
 Any error before step 4 leaves the branch tip exactly where it was. The target outline is
 stored in the repository's metadata when the cube is created (see
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import icechunk
@@ -43,7 +46,13 @@ from versioncube.layout.groups import GroupsOutline
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import AppendPlan, plan_append, plan_first_slice
-from versioncube.slices.identity import IdentifiedSlice, SliceLike, slice_ref
+from versioncube.slices.identity import (
+    IdentifiedSlice,
+    SliceLike,
+    SliceRef,
+    earlier_identities,
+    slice_ref,
+)
 from versioncube.slices.opening import SliceData, flat_dataset, open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import (
@@ -58,7 +67,12 @@ from versioncube.store.commit import (
 from versioncube.store.dataset import open_store
 from versioncube.store.repository import CubeStore
 from versioncube.store.translate import translated
-from versioncube.versions.ledger import Held, SliceHistory
+from versioncube.versions.ledger import (
+    AppendingCommits,
+    Ledger,
+    LedgerEntry,
+    entries_from_history,
+)
 from versioncube.versions.record import CommitRecord
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
@@ -74,7 +88,9 @@ class AppendResult(Result):
     slice_name: str
     identity: str
     status: AppendStatus
-    snapshot_id: str | None  # the new commit, or the earlier one that holds a skipped slice
+    #: the new commit; for a skipped slice the commit that appended it, or, when ``gc`` expired
+    #: that commit, the version it was found in
+    snapshot_id: str | None
     record: CommitRecord | None  # the commit record (None for a skipped or failing slice)
     error: str | None = None  # why a dry run found that the slice would fail
 
@@ -101,6 +117,7 @@ class AppendPayload:
     #: the cube's outline after the commit, when known without reading (every group's outline
     #: for a cube of groups)
     outline: CubeOutline | GroupsOutline | None
+    ledger: Ledger  # the cube's slice ledger after the commit
 
 
 def record_for_plan(
@@ -124,9 +141,9 @@ def record_for_plan(
 class Appender:
     """Appends slices to one cube (a :class:`CubeStore`) with one run's settings.
 
-    It keeps two things between appends, both valid only for the snapshot they were taken at:
-    the slice ledger (caught up incrementally with the branch tip) and the cube's outline at its
-    own last commit, so that an append need not read the cube again when nobody else wrote.
+    It keeps, for the snapshot they were taken at, the cube's slice ledger (the buckets read so
+    far) and the cube's outline, so that an append need not read them again when nobody else
+    wrote since its own last commit.
     """
 
     def __init__(self, store: CubeStore, config: Config):
@@ -140,7 +157,8 @@ class Appender:
         self.virtual = config.virtual  # files become references (write/virtual.py)
         self.virtual_group = config.virtual_group
         self.virtual_containers = tuple(config.virtual_containers)
-        self._ledger = SliceHistory()
+        self._ledger_at: tuple[str, Ledger] | None = None
+        self._commits = AppendingCommits()
         self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
         self._reconciled: tuple[Mapping[str, Any], ResolvedOutline] | None = None
@@ -162,14 +180,19 @@ class Appender:
         return outline.resolved()
 
     def appended_slices(self) -> Mapping[str, str]:
-        """Slice identity -> snapshot id, for every slice since the cube was (last) created."""
-        if self.store.exists():
-            self._ledger.catch_up(self.store.repository, self.store.tip())
-        return self._ledger.as_mapping()
+        """Slice identity -> the commit that appended it, for every slice the cube holds at the
+        branch tip (reads the whole ledger; see :attr:`AppendResult.snapshot_id`)."""
+        if not self.store.exists():
+            return {}
+        tip = self.store.tip()
+        ledger = self.ledger_at(tip)
+        return {entry.identity: self.holding_commit(tip, entry) for entry in ledger.entries()}
 
     def forget(self) -> None:
-        """Drop what was simulated by dry runs; a ref change (rollback, gc) makes it stale."""
+        """Drop what was simulated by dry runs, and the commits found for skipped slices: a
+        ref change (rollback, gc) makes them stale."""
         self._dry_run_outline = None
+        self._commits = AppendingCommits()
 
     def append(
         self,
@@ -189,24 +212,26 @@ class Appender:
         append_dim = self.outline.append_dim
         ref = slice_ref(item, slice_options, append_dim=append_dim)
         stamp = ref.stamp(slice_options.storage_options)
-        done = None if ref.identity is None else self._commit_holding(ref.identity, ref.name, stamp)
-        if ref.identity is not None and done is not None:
-            return AppendResult(ref.name, ref.identity, "skipped", done, None)
+        if (done := self.commit_holding(SliceNames(ref, slice_options), stamp)) is not None:
+            return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
         with open_slice(ref, slice_options) as opened:
             if stamp is None:  # a file that appeared while slice_polling waited for it
                 stamp = ref.stamp(slice_options.storage_options)
             identified = ref.identified(opened, stamp)
-            held = self._commit_holding(identified.identity, identified.name, stamp)
-            if held is not None:
-                return AppendResult(identified.name, identified.identity, "skipped", held, None)
+            if ref.identity is None:  # named by its content: look it up by that name
+                names = SliceNames(identified, slice_options, opened)
+                if (done := self.commit_holding(names, stamp)) is not None:
+                    return AppendResult(identified.name, identified.identity, "skipped", done, None)
             data = prepared(opened)
             if dry_run:
                 return self._dry_run(identified, data)
-            return self._commit(identified, data, options or self.commit_options)
+            names = SliceNames(identified, slice_options, opened if ref.identity is None else None)
+            return self._commit(names, data, options or self.commit_options)
 
     def _commit(
-        self, ref: IdentifiedSlice, data: PreparedSlice, options: CommitOptions
+        self, names: SliceNames, data: PreparedSlice, options: CommitOptions
     ) -> AppendResult:
+        ref = names.identified
         afresh, outline = self.start_afresh, self.outline
         settings: dict[str, Any] = {}
         if afresh or not self.store.exists():
@@ -216,7 +241,7 @@ class Appender:
             repo = self.store.repository
         else:
             repo = self.store.create(settings, outline.append_dim)
-        change = self.change_for(ref, data, outline, afresh)
+        change = self.change_for(names, data, outline, afresh)
         committed = commit_change(repo, self.store.target, self.store.branch, change, options)
         return self.note_commit(ref, committed, afresh, outline, settings)
 
@@ -238,7 +263,7 @@ class Appender:
             self.store.save_settings(outline_settings(outline) if settings is None else settings)
             self.start_afresh = False
             self._dry_run_outline = None
-        self._ledger.committed(committed.snapshot_id, payload.record)
+        self._ledger_at = (committed.snapshot_id, payload.ledger)
         self._outline_at = None
         if payload.outline is not None:
             self._outline_at = (committed.snapshot_id, payload.outline)
@@ -249,10 +274,11 @@ class Appender:
     # -- hooks: a cube of groups (versioncube.write.grouped) writes other layouts ------------
 
     def change_for(
-        self, ref: IdentifiedSlice, data: PreparedSlice, outline: ResolvedOutline, afresh: bool
+        self, names: SliceNames, data: PreparedSlice, outline: ResolvedOutline, afresh: bool
     ) -> Change[AppendPayload]:
         """The change that appends the slice."""
-        return AppendChange(self, ref, flat_decoded(data, ref.name), outline, afresh)
+        flat = flat_decoded(data, names.identified.name)
+        return AppendChange(self, names, flat, outline, afresh)
 
     def settings_for(self, data: PreparedSlice, outline: ResolvedOutline) -> dict[str, Any]:
         """What the repository keeps about a cube this slice creates (see outline_settings)."""
@@ -278,7 +304,8 @@ class Appender:
         step = first_step(data, outline.append_dim)
         probe = icechunk.Repository.create(icechunk.in_memory_storage())
         try:
-            change = self.change_for(ref, step, outline, afresh=True)
+            names = SliceNames(ref, self.slice_options)
+            change = self.change_for(names, step, outline, afresh=True)
             change(probe.writable_session("main"))
         except VersionCubeError:
             raise
@@ -287,23 +314,84 @@ class Appender:
                 ref.name, f"cannot be written as the cube's first slice: {describe(error)}"
             ) from error
 
-    def _commit_holding(self, identity: str, name: str, stamp: str | None) -> str | None:
-        """The commit that already holds this slice, or None (always None when starting anew).
+    def commit_holding(self, names: SliceNames, stamp: str | None) -> str | None:
+        """The commit that already holds this slice at the branch tip, or None (always None
+        when starting anew).
 
         A file whose content stamp differs from the one recorded then raises SliceChangedError.
         """
-        if self.start_afresh or not self.store.exists():
+        identity = names.ref.identity
+        if identity is None or self.start_afresh or not self.store.exists():
             return None
-        self._ledger.catch_up(self.store.repository, self.store.tip())
-        return unchanged(self._ledger.held(identity), name, stamp)
+        tip = self.store.tip()
+        own = self._ledger_at is not None and self._ledger_at[0] == tip  # our last commit
+        ledger = self.ledger_at(tip, prefetch=[identity])
+        if own and not ledger.holds_bucket_of(identity):
+            # a run of appends: read the whole ledger once, our commits keep it current
+            assert self._ledger_at is not None
+            self._ledger_at[1].load()
+        entry = ledger.find(names.for_ledger(ledger))
+        if entry is None:
+            return None
+        return unchanged(entry, self.holding_commit(tip, entry), names.ref.name, stamp)
 
-    def already_holds(
-        self, session: icechunk.Session, ref: IdentifiedSlice
-    ) -> AlreadyCommitted | None:
-        """Whether the branch tip in ``session`` already holds this slice (another writer)."""
-        self._ledger.catch_up(self.store.repository, session.snapshot_id)
-        done = unchanged(self._ledger.held(ref.identity), ref.name, ref.stamp)
-        return AlreadyCommitted(done) if done is not None else None
+    def ledger_at(
+        self, snapshot_id: str, store: Any = None, prefetch: Sequence[str] = ()
+    ) -> Ledger:
+        """The slice ledger at a snapshot (``store``: a session's store on it, else one is
+        opened), with the buckets of the ``prefetch`` identities read in the same trip; built
+        from the commit records for cubes written before the ledger."""
+        if self._ledger_at is not None and self._ledger_at[0] == snapshot_id:
+            return self._ledger_at[1].fork(store or (lambda: self._readonly_store(snapshot_id)))
+        store = store or self._readonly_store(snapshot_id)
+        ledger = Ledger.read(store, prefetch)
+        if ledger is None:  # written before the ledger existed: read the history once
+            ledger = Ledger.empty(store)
+            entries, _ = entries_from_history(self.store.repository, snapshot_id)
+            for entry in reversed(entries):
+                ledger.add(entry)
+        self._ledger_at = (snapshot_id, ledger)
+        return ledger.fork(store)
+
+    def current_ledger(self, session: icechunk.Session, rows: int) -> Ledger:
+        """The ledger in a writable session, caught up with commits an older versioncube (or
+        another tool) made on top of it: those change the cube's length (``rows``) without
+        writing the ledger."""
+        ledger = self.ledger_at(session.snapshot_id, session.store)
+        if not ledger.exists or ledger.rows == rows:
+            return ledger
+        entries, from_start = entries_from_history(self.store.repository, session.snapshot_id)
+        if from_start:  # an older versioncube started the cube afresh: the ledger is not its own
+            ledger = Ledger.empty(session.store)
+        for entry in reversed(entries):
+            ledger.add(entry)
+        return ledger
+
+    def ledger_for(
+        self, session: icechunk.Session, names: SliceNames, rows: int | None
+    ) -> Ledger | AlreadyCommitted:
+        """The ledger a change adds its slice to, in its writable session: a new one when the
+        change creates the cube (``rows`` None), else the cube's, caught up; or
+        AlreadyCommitted when it holds the slice already (another writer was first). A file
+        whose content changed since it was appended raises SliceChangedError."""
+        if rows is None:
+            return Ledger.empty(session.store)
+        ledger = self.current_ledger(session, rows)
+        held = ledger.find(names.for_ledger(ledger))
+        if held is None:
+            return ledger
+        ref = names.identified
+        done = unchanged(held, self.holding_commit(session.snapshot_id, held), ref.name, ref.stamp)
+        return AlreadyCommitted(done)
+
+    def holding_commit(self, tip: str, entry: LedgerEntry) -> str:
+        """The commit that appended a slice the cube at ``tip`` holds, or ``tip`` itself when
+        gc expired that commit."""
+        return self._commits.find(self.store.repository, tip, entry) or tip
+
+    def _readonly_store(self, snapshot_id: str) -> Any:
+        with translated(self.store.where):
+            return self.store.repository.readonly_session(snapshot_id=snapshot_id).store
 
     def kept_outline(self, session: icechunk.Session) -> CubeOutline | GroupsOutline | None:
         """The outline kept from our last commit, if that commit is the session's base."""
@@ -338,6 +426,32 @@ class Appender:
             self._dry_run_outline = self._dry_run_outline.extended(plan.index_range[1], last)
         record = record_for_plan(plan, ref.identity, dim, ref.stamp)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
+
+
+@dataclasses.dataclass
+class SliceNames:
+    """The identities a slice may be recorded under in a ledger: its own, and those of earlier
+    content hashes (computed only for a ledger that holds such names, see
+    :func:`~versioncube.slices.identity.earlier_identities`)."""
+
+    ref: SliceRef | IdentifiedSlice
+    options: SliceOptions
+    #: the opened slice, when its identity came from it
+    dataset: xr.Dataset | xr.DataTree | None = None
+    _earlier: list[str] | None = None
+
+    @property
+    def identified(self) -> IdentifiedSlice:
+        assert isinstance(self.ref, IdentifiedSlice)
+        return self.ref
+
+    def for_ledger(self, ledger: Ledger) -> list[str]:
+        assert self.ref.identity is not None
+        if not ledger.legacy_hashes:
+            return [self.ref.identity]
+        if self._earlier is None:
+            self._earlier = earlier_identities(self.ref, self.options, self.dataset)
+        return [self.ref.identity, *self._earlier]
 
 
 #: A slice as the append pipeline carries it: a dataset decoded (with what came encoded), or a
@@ -395,16 +509,21 @@ class AppendChange:
     session on the branch tip (run again on the new tip after a conflict)."""
 
     appender: Appender
-    ref: IdentifiedSlice
+    names: SliceNames
     dataset: DecodedSlice
     outline: ResolvedOutline
     afresh: bool
 
+    @property
+    def ref(self) -> IdentifiedSlice:
+        return self.names.identified
+
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref)):
-            return done
         dim, outline = self.outline.append_dim, self.outline
         cube = None if self.afresh else self.appender.outline_of(session, dim)
+        ledger = self.appender.ledger_for(session, self.names, cube.size if cube else None)
+        if isinstance(ledger, AlreadyCommitted):
+            return ledger
         plan = checked_plan(cube, self.dataset, self.ref.name, outline)
         attrs = merged_attrs(
             outline.attrs_update_mode,
@@ -413,6 +532,9 @@ class AppendChange:
             outline.attrs,
         )
         evaluated = outline.permit_eval and has_expressions(outline.attrs)
+        record = record_for_plan(plan, self.ref.identity, dim, self.ref.stamp)
+        ledger.add(ledger_entry(record, self.ref, session))
+        rows = plan.index_range[1]
         after: CubeOutline | None = None
         if cube is None:  # the plan creates the cube
             to_write = with_creation_encoding(
@@ -420,38 +542,60 @@ class AppendChange:
             )
             to_write.attrs = attrs
             to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
+            ledger.write(session.store, rows)
         elif can_append_in_place(plan.dataset):
-            append_in_place(session.store, plan.dataset, cube, attrs)
+            ledger_write = ledger.writing(session.store, rows)
+            append_in_place(session.store, plan.dataset, cube, attrs, also=[ledger_write])
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
-                after = cube.extended(plan.index_range[1], last, attrs)
+                after = cube.extended(rows, last, attrs)
         else:
             # dask-backed: written chunk by chunk, rechunked to the cube's chunks as zappend does
             to_write = plan.dataset.copy(deep=False)
             to_write.attrs = attrs
             to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
+            ledger.write(session.store, rows)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
-        record = record_for_plan(plan, self.ref.identity, dim, self.ref.stamp)
-        return Staged(
-            record.message(), record.to_metadata(), AppendPayload(record, after), self.ref.name
-        )
+        return staged_append(record, after, ledger, self.ref.name)
 
 
-def unchanged(held: Held | None, name: str, stamp: str | None) -> str | None:
-    """The snapshot holding a slice (None: not held), refusing a file whose content changed."""
-    if held is None:
-        return None
+def ledger_entry(
+    record: CommitRecord, ref: IdentifiedSlice, session: icechunk.Session
+) -> LedgerEntry:
+    """The ledger's entry of the slice an append's record describes, committed on the
+    session's snapshot."""
+    assert record.index_range is not None
+    return LedgerEntry(
+        ref.identity, record.index_range, record.labels, base=session.snapshot_id, stamp=ref.stamp
+    )
+
+
+def staged_append(
+    record: CommitRecord,
+    outline: CubeOutline | GroupsOutline | None,
+    ledger: Ledger,
+    subject: str,
+) -> Staged[AppendPayload]:
+    """An append ready to commit: the record as the message's trailer, no commit metadata (it
+    costs every later commit, see :mod:`versioncube.versions.record`)."""
+    payload = AppendPayload(record, outline, ledger)
+    return Staged(record.message(), {}, payload, subject, trailer=record.trailer())
+
+
+def unchanged(held: LedgerEntry, commit: str, name: str, stamp: str | None) -> str:
+    """The commit holding a slice, refusing a file whose content changed since it appended it
+    (``commit``: that commit, or the version the slice was found in when gc expired it)."""
     if held.stamp is not None and stamp is not None and held.stamp != stamp:
         raise SliceChangedError(
             name,
-            f"its content changed since snapshot {held.snapshot_id} appended it (then: "
+            f"its content changed since snapshot {commit} appended it (then: "
             f"{held.stamp}; now: {stamp}); the cube holds the old content, which a re-run "
             "does not replace: roll back to before that snapshot to append the new content, "
             "or give it a path of its own",
-            held.snapshot_id,
+            commit,
         )
-    return held.snapshot_id
+    return commit
 
 
 def outline_settings(outline: TargetOutline) -> dict[str, Any]:

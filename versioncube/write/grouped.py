@@ -44,13 +44,17 @@ from versioncube.slices.identity import IdentifiedSlice, SliceLike
 from versioncube.store.commit import AlreadyCommitted, Change, CommitOptions, Staged
 from versioncube.store.repository import CubeStore
 from versioncube.store.translate import translated
+from versioncube.versions.ledger import Ledger
 from versioncube.versions.record import CommitRecord
 from versioncube.write.append import (
     Appender,
     AppendPayload,
     AppendResult,
     PreparedSlice,
+    SliceNames,
+    ledger_entry,
     record_for_plan,
+    staged_append,
     tree_or_dataset,
     with_creation_encoding,
     write_evaluated_attrs,
@@ -112,11 +116,11 @@ class GroupedAppender(Appender):
     # -- the hooks of the append pipeline ---------------------------------------------------
 
     def change_for(
-        self, ref: IdentifiedSlice, dataset: PreparedSlice, outline: ResolvedOutline, afresh: bool
+        self, names: SliceNames, dataset: PreparedSlice, outline: ResolvedOutline, afresh: bool
     ) -> Change[AppendPayload]:
         if not self.is_grouped(dataset, outline):
-            return super().change_for(ref, dataset, outline, afresh)
-        return GroupedAppendChange(self, ref, dataset, outline, afresh)
+            return super().change_for(names, dataset, outline, afresh)
+        return GroupedAppendChange(self, names, dataset, outline, afresh)
 
     def settings_for(self, dataset: PreparedSlice, outline: ResolvedOutline) -> dict[str, Any]:
         settings = super().settings_for(dataset, outline)
@@ -147,10 +151,10 @@ class GroupedAppender(Appender):
             raise SliceValidationError(ref.name, f"{group}: {error.reason}") from error.__cause__
 
     def _commit(
-        self, ref: IdentifiedSlice, dataset: PreparedSlice, options: CommitOptions
+        self, names: SliceNames, dataset: PreparedSlice, options: CommitOptions
     ) -> AppendResult:
         afresh = self.start_afresh
-        result = super()._commit(ref, dataset, options)
+        result = super()._commit(names, dataset, options)
         if afresh:
             self._grouped_dry_run = None
         return result
@@ -176,7 +180,7 @@ class GroupedAppender(Appender):
             rows = plan.rows
             last = rows.labels[1] if rows.labels is not None else None
             self._grouped_dry_run = cube.extended(rows.index_range[1], last, {})
-        record = grouped_record(plan, ref.identity, dim)
+        record = grouped_record(plan, ref.identity, dim, ref.stamp)
         return AppendResult(ref.name, ref.identity, "would append", None, record)
 
 
@@ -186,39 +190,49 @@ class GroupedAppendChange:
     on the new tip after a conflict)."""
 
     appender: GroupedAppender
-    ref: IdentifiedSlice
+    names: SliceNames
     source: PreparedSlice
     outline: ResolvedOutline
     afresh: bool
 
+    @property
+    def ref(self) -> IdentifiedSlice:
+        return self.names.identified
+
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref)):
-            return done
         outline, where = self.outline, self.appender.store.where
         dim = outline.append_dim
         cube = None if self.afresh else self.appender.groups_outline_of(session, dim)
+        ledger = self.appender.ledger_for(session, self.names, cube.size if cube else None)
+        if isinstance(ledger, AlreadyCommitted):
+            return ledger
         grouped = grouped_slice(tree_or_dataset(self.source), outline, cube, self.ref.name)
         plan = plan_grouped(cube, grouped, self.ref.name, outline)
         attrs = group_attrs(grouped, cube, outline)
+        record = grouped_record(plan, self.ref.identity, dim, self.ref.stamp)
+        ledger.add(ledger_entry(record, self.ref, session))
+        rows = plan.rows.index_range[1]
         after: GroupsOutline | None = None
         if cube is None:
+            # every group first (afresh, the root's "w" clears the old ledger too), then the
+            # ledger, new, beside them
             create_groups(session, plan, grouped, outline, attrs, self.afresh)
-        elif append_groups(session, plan, cube, attrs, dim):
-            rows = plan.rows
-            last = rows.labels[1] if rows.labels is not None else None
-            after = cube.extended(rows.index_range[1], last, attrs)
+            ledger.write(session.store, rows)
+        elif append_groups(session, plan, cube, attrs, dim, ledger):
+            last = plan.rows.labels[1] if plan.rows.labels is not None else None
+            after = cube.extended(rows, last, attrs)
         if outline.permit_eval and has_expressions(outline.attrs):
             for path in configured_groups(grouped):
                 write_evaluated_attrs(session, outline.attrs, where, path or None)
             after = None  # the evaluated attributes are known by reading them back
-        record = grouped_record(plan, self.ref.identity, dim)
-        payload = AppendPayload(record, after)
-        return Staged(record.message(), record.to_metadata(), payload, self.ref.name)
+        return staged_append(record, after, ledger, self.ref.name)
 
 
-def grouped_record(plan: GroupedPlan, identity: str, append_dim: str) -> CommitRecord:
+def grouped_record(
+    plan: GroupedPlan, identity: str, append_dim: str, stamp: str | None = None
+) -> CommitRecord:
     """The commit record of a grouped append: the rows and labels, and the groups."""
-    record = record_for_plan(plan.rows, identity, append_dim)
+    record = record_for_plan(plan.rows, identity, append_dim, stamp)
     return dataclasses.replace(record, groups=plan.group_paths)
 
 
@@ -296,11 +310,12 @@ def append_groups(
     cube: GroupsOutline,
     attrs: dict[str, dict[str, Any]],
     append_dim: str,
+    ledger: Ledger,
 ) -> bool:
     """Append each group's rows and set each group's attributes: in-memory rows in place, all
-    groups in one trip to Zarr; dask-backed rows chunk by chunk through ``to_icechunk``.
-    Returns whether every group was appended in place (then the outline after the append is
-    known without reading it)."""
+    groups in one trip to Zarr, with the slice ledger; dask-backed rows chunk by chunk through
+    ``to_icechunk`` first. Returns whether every group was appended in place (then the outline
+    after the append is known without reading it)."""
     in_place: list[GroupAppend] = []
     everything_in_place = True
     for path, stored in cube.groups.items():
@@ -314,7 +329,8 @@ def append_groups(
             everything_in_place = False
         else:
             in_place.append((path, rows, stored, attrs[path]))
-    append_groups_in_place(session.store, in_place)
+    ledger_write = ledger.writing(session.store, plan.rows.index_range[1])
+    append_groups_in_place(session.store, in_place, also=[ledger_write])
     return everything_in_place
 
 

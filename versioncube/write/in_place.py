@@ -16,15 +16,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
 import zarr.api.asynchronous
 
-from versioncube.layout.encoding import settled_fill_values
+from versioncube.layout.encoding import encode_datetimes, settled_fill_values
 from versioncube.layout.outline import CubeOutline
-from versioncube.store.upstream import encode_for_zarr, run_on_zarr_loop
+from versioncube.store.upstream import OpenNodes, encode_for_zarr, run_on_zarr_loop
+
+
+class PendingWrite(Protocol):
+    """Another write of the same session, made in the same trip (the slice ledger's)."""
+
+    async def open(self) -> None: ...
+
+    async def write(self) -> None: ...
 
 
 def can_append_in_place(dataset: xr.Dataset) -> bool:
@@ -33,16 +41,22 @@ def can_append_in_place(dataset: xr.Dataset) -> bool:
 
 
 def append_in_place(
-    store: Any, dataset: xr.Dataset, cube: CubeOutline, attrs: Mapping[str, Any]
+    store: Any,
+    dataset: xr.Dataset,
+    cube: CubeOutline,
+    attrs: Mapping[str, Any],
+    also: Sequence[PendingWrite] = (),
 ) -> None:
     """Grow the cube's arrays by the slice's rows and write them; set ``attrs`` if they changed.
 
     ``dataset`` holds only the variables that run along the append dimension (as
     :func:`versioncube.layout.validation.plan_append` leaves it), already checked against
-    ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop:
-    with many small appends, the round trips, not the bytes, are what costs.
+    ``cube``. All arrays are grown and written concurrently, in one trip to Zarr's event loop,
+    with the writes ``also`` makes (the slice ledger's; each opened before any write starts):
+    with many small appends, the round trips, not the bytes, are what costs. The arrays
+    ``cube`` was read with are used when they were opened in this store (this session).
     """
-    run_on_zarr_loop(_append_rows(store, _rows(dataset, cube), dict(attrs)))
+    append_groups_in_place(store, [("", dataset, cube, attrs)], also)
 
 
 #: One group's part of a grouped append: its path, its checked rows (None: attributes only),
@@ -50,18 +64,28 @@ def append_in_place(
 GroupAppend = tuple[str, xr.Dataset | None, CubeOutline, Mapping[str, Any]]
 
 
-def append_groups_in_place(store: Any, appends: Sequence[GroupAppend]) -> None:
+def append_groups_in_place(
+    store: Any, appends: Sequence[GroupAppend], also: Sequence[PendingWrite] = ()
+) -> None:
     """:func:`append_in_place` for several groups at once (one trip to Zarr's event loop)."""
+    planned = [
+        (path, _rows(dataset, cube) if dataset is not None else {}, cube, dict(attrs))
+        for path, dataset, cube, attrs in appends
+    ]
 
     async def append_all() -> None:
-        await asyncio.gather(
-            *(
-                _append_rows(
-                    store, _rows(dataset, cube) if dataset is not None else {}, dict(attrs), path
-                )
-                for path, dataset, cube, attrs in appends
-            )
+        # every read of metadata first: Icechunk's store blocks the event loop while Zarr names
+        # it (it does for each metadata read) during a write of the same session, for good
+        opened = await asyncio.gather(
+            *(_open_rows(store, path, rows, cube.nodes) for path, rows, cube, _ in planned)
         )
+        for pending in also:
+            await pending.open()
+        writes = [
+            _write_rows(group, arrays, rows, attrs)
+            for (group, arrays), (_, rows, _, attrs) in zip(opened, planned, strict=True)
+        ]
+        await asyncio.gather(*writes, *(pending.write() for pending in also))
 
     run_on_zarr_loop(append_all())
 
@@ -76,21 +100,42 @@ def _rows(dataset: xr.Dataset, cube: CubeOutline) -> dict[str, tuple[int, np.nda
 
 
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
-    """The variable's values as stored: CF-encoded with the cube's stored encoding."""
+    """The variable's values as stored: CF-encoded with the cube's stored encoding (datetimes
+    by :func:`~versioncube.layout.encoding.encode_datetimes` where it applies)."""
+    encoding = settled_fill_values(cube.variables[name].encoding)
+    if (offsets := encode_datetimes(np.asarray(variable.data), encoding)) is not None:
+        return offsets
     to_encode = xr.Variable(variable.dims, variable.data, variable.attrs)
-    to_encode.encoding = settled_fill_values(cube.variables[name].encoding)
+    to_encode.encoding = encoding
     return np.asarray(encode_for_zarr(to_encode, name).data)
 
 
-async def _append_rows(
-    store: Any, rows: Mapping[str, tuple[int, np.ndarray]], attrs: dict[str, Any], path: str = ""
-) -> None:
-    group = await zarr.api.asynchronous.open_group(store, path=path, mode="r+", zarr_format=3)
+async def _open_rows(
+    store: Any, path: str, rows: Mapping[str, tuple[int, np.ndarray]], nodes: OpenNodes | None
+) -> tuple[Any, list[zarr.AsyncArray[Any]]]:
+    """A group and the arrays to grow: those the outline opened when it was read from this
+    store (the root group), else opened now."""
     names = list(rows)
-    arrays = await asyncio.gather(*(_array(group, name) for name in names))
+    if (
+        not path
+        and nodes is not None
+        and nodes.store is store
+        and all(name in nodes.arrays for name in names)
+    ):
+        return nodes.group, [nodes.arrays[name] for name in names]
+    group = await zarr.api.asynchronous.open_group(store, path=path, mode="r+", zarr_format=3)
+    return group, list(await asyncio.gather(*(_array(group, name) for name in names)))
+
+
+async def _write_rows(
+    group: Any,
+    arrays: Sequence[zarr.AsyncArray[Any]],
+    rows: Mapping[str, tuple[int, np.ndarray]],
+    attrs: dict[str, Any],
+) -> None:
     appends = [
-        array.append(rows[name][1], axis=rows[name][0])
-        for name, array in zip(names, arrays, strict=True)
+        array.append(values, axis=axis)
+        for array, (axis, values) in zip(arrays, rows.values(), strict=True)
     ]
     await asyncio.gather(*appends, _set_attrs(group, attrs))
 

@@ -117,7 +117,7 @@ class MaterializeChange:
             f"{record.message()} ({plural(chunks, 'chunk')} from {plural(len(files), 'file')})"
         )
         payload = _Copied(record, chunks, copied, sorted(files))
-        return Staged(message, record.to_metadata(), payload, "materialize")
+        return Staged(message, {}, payload, "materialize", trailer=record.trailer())
 
 
 def _as_label(text: Any, labels: np.ndarray, option: str) -> Any:

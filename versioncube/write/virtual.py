@@ -58,9 +58,12 @@ from versioncube.write.append import (
     Appender,
     AppendPayload,
     AppendResult,
+    SliceNames,
     checked_plan,
+    ledger_entry,
     outline_settings,
     record_for_plan,
+    staged_append,
     with_creation_encoding,
     write_evaluated_attrs,
 )
@@ -89,7 +92,7 @@ def append_item(
     )
     ref = slice_ref(item, slice_options)
     identified = _file_slice(ref, slice_options)
-    if (done := _commit_holding(appender, identified.identity)) is not None:
+    if (done := appender.commit_holding(SliceNames(identified, slice_options), None)) is not None:
         return AppendResult(identified.name, identified.identity, "skipped", done, None)
     url = location_url(identified.identity)
     files = slice_options.storage_options
@@ -117,12 +120,6 @@ def _file_slice(ref: SliceRef, options: SliceOptions) -> IdentifiedSlice:
     return IdentifiedSlice(ref.item, ref.identity, ref.name)
 
 
-def _commit_holding(appender: Appender, identity: str) -> str | None:
-    if appender.start_afresh:
-        return None
-    return appender.appended_slices().get(identity)
-
-
 def _commit(
     appender: Appender,
     ref: IdentifiedSlice,
@@ -134,7 +131,8 @@ def _commit(
     store = appender.store
     afresh, outline = appender.start_afresh, appender.outline
     access = {container.prefix: container.writer_credentials(files)}
-    change = VirtualAppendChange(appender, ref, parsed, outline, afresh, files)
+    names = SliceNames(ref, appender.slice_options)
+    change = VirtualAppendChange(appender, names, parsed, outline, afresh, files)
     if afresh or not store.exists():
         _rehearse(change, container)  # refuse before creating anything
     if not store.exists():
@@ -196,17 +194,22 @@ class VirtualAppendChange:
     """The change a virtual append hands to the commit loop (see the module docstring)."""
 
     appender: Appender
-    ref: IdentifiedSlice
+    names: SliceNames
     parsed: VirtualSlice
     outline: ResolvedOutline
     afresh: bool
     files: Mapping[str, Any]  # the slices' storage options, to stamp the file again
 
+    @property
+    def ref(self) -> IdentifiedSlice:
+        return self.names.identified
+
     def __call__(self, session: icechunk.Session) -> Staged[AppendPayload] | AlreadyCommitted:
-        if not self.afresh and (done := self.appender.already_holds(session, self.ref)):
-            return done
         dim, outline, parsed = self.outline.append_dim, self.outline, self.parsed
         cube = None if self.afresh else self.appender.outline_of(session, dim)
+        ledger = self.appender.ledger_for(session, self.names, cube.size if cube else None)
+        if isinstance(ledger, AlreadyCommitted):
+            return ledger
         stand_in = DecodedSlice(parsed.stand_in(), frozenset())
         plan = checked_plan(cube, stand_in, self.ref.name, outline)
         names = [str(name) for name in plan.dataset.variables]
@@ -219,6 +222,10 @@ class VirtualAppendChange:
         )
         evaluated = outline.permit_eval and has_expressions(outline.attrs)
         checksum = parsed.stamp.checksum()
+        record = record_for_plan(plan, self.ref.identity, dim)
+        record = dataclasses.replace(record, virtual=parsed.stamp.to_json())
+        ledger.add(ledger_entry(record, self.ref, session))
+        rows = plan.index_range[1]
         after: CubeOutline | None = None
         if cube is None:
             check_first_references(parsed.dataset, referenced, dim, self.ref.name, outline.encoding)
@@ -229,10 +236,13 @@ class VirtualAppendChange:
                 _create_array(session.store, name, parsed.dataset.variables[name])
                 variable = parsed.dataset.variables[name]
                 _write_references(session.store, name, variable, 0, dim, checksum, self.ref.name)
+            ledger.write(session.store, rows)
         else:
             arrays = _stored_arrays(session.store, referenced)
             check_references(cube.size, arrays, parsed.dataset, referenced, dim, self.ref.name)
-            append_in_place(session.store, plan.dataset.drop_vars(referenced), cube, attrs)
+            natives = plan.dataset.drop_vars(referenced)
+            ledger_write = ledger.writing(session.store, rows)
+            append_in_place(session.store, natives, cube, attrs, also=[ledger_write])
             for name in referenced:
                 variable = parsed.dataset.variables[name]
                 array = arrays[name]
@@ -246,15 +256,11 @@ class VirtualAppendChange:
                 )
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
-                after = cube.extended(plan.index_range[1], last, attrs)
+                after = cube.extended(rows, last, attrs)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
         self._check_unchanged()
-        record = record_for_plan(plan, self.ref.identity, dim)
-        record = dataclasses.replace(record, virtual=parsed.stamp.to_json())
-        return Staged(
-            record.message(), record.to_metadata(), AppendPayload(record, after), self.ref.name
-        )
+        return staged_append(record, after, ledger, self.ref.name)
 
     def _check_unchanged(self) -> None:
         """Refuse a file that changed since it was stamped (before parsing): its references
