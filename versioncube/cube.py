@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Concatenate
 
 from versioncube.config import Config, ConfigLike, load_config
 from versioncube.config.outline import ResolvedOutline
-from versioncube.display import html
+from versioncube.display import html, palette
 from versioncube.display.json import JsonValue
-from versioncube.errors import ConfigError
+from versioncube.errors import ConfigError, VersionCubeError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
 from versioncube.store.containers import check_version_authorised
@@ -112,7 +112,21 @@ class Cube:
         return {"target": self.target.uri, "branch": self.branch, "tip": tip}
 
     def _repr_html_(self) -> str:
-        return html.text_block("Cube", self.describe())
+        """The cube at a glance: where it is, its tip's dims, variables, labels and size (see
+        :meth:`info`), and its tags, in collapsible sections like xarray's."""
+        kind, where = "versioncube.Cube", f"branch {self.branch}"
+        if not self.exists():
+            return html.card(kind, self.target.uri, html.muted(f"{where}: no data yet"))
+        try:
+            info, tags = self.info(), self.tags()
+        except VersionCubeError as error:  # a damaged cube still shows where it is
+            problem = html.colored(f"cannot be read: {error}", palette.DAMAGE)
+            return html.card(kind, self.target.uri, html.muted(where), problem)
+        tip = html.muted(f"{where} at {info.snapshot_id[:12]}")
+        sections = info.html_sections()
+        if tags:
+            sections.append(html.section("Tags", tags._repr_html_(), count=len(tags)))
+        return html.card(kind, self.target.uri, tip, *sections)
 
     # -- reading -----------------------------------------------------------------------------
 
