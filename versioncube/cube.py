@@ -125,7 +125,7 @@ class Cube:
         tip = html.muted(f"{where} at {info.snapshot_id[:12]}")
         sections = info.html_sections()
         if tags:
-            sections.append(html.section("Tags", tags._repr_html_(), count=len(tags)))
+            sections.append(html.section("Tags", tags.html_table(), count=len(tags)))
         return html.card(kind, self.target.uri, tip, *sections)
 
     # -- reading -----------------------------------------------------------------------------

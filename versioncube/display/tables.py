@@ -51,8 +51,11 @@ class Table[Row](list[Row]):
         kind = f"versioncube.{type(self).__name__}"
         if not self:
             return html.card(kind, self.empty)
-        rows = (self.html_cells(row) for row in self)
-        return html.card(kind, plural(len(self), *self.noun), "", html.table(self.columns, rows))
+        return html.card(kind, plural(len(self), *self.noun), "", self.html_table())
+
+    def html_table(self) -> html.Markup:
+        """The rows as an HTML table alone (for a section of another result)."""
+        return html.table(self.columns, (self.html_cells(row) for row in self))
 
     def to_pandas(self) -> pd.DataFrame:
         """The records as a DataFrame, one row each, a column per field (as ``to_json``)."""

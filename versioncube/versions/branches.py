@@ -67,13 +67,13 @@ class RollbackResult(Result):
         if self.discarded:
             title = f"Discarded{_label_span(self.discarded)}"
             parts.append(
-                html.section(title, self.discarded._repr_html_(), count=len(self.discarded))
+                html.section(title, self.discarded.html_table(), count=len(self.discarded))
             )
             parts.append(html.muted(self.undo_note()))
         if self.restored:
             verb = "Promoted" if self.operation == "promote" else "Restored"
             title = f"{verb}{_label_span(self.restored)}"
-            parts.append(html.section(title, self.restored._repr_html_(), count=len(self.restored)))
+            parts.append(html.section(title, self.restored.html_table(), count=len(self.restored)))
         if not self.discarded and not self.restored:
             parts.append(html.muted("already there: nothing changed"))
         return html.card(self.html_kind(), f"{self.operation} of {self.branch}", move, *parts)
