@@ -20,7 +20,7 @@ from versioncube.config import Config, ConfigLike, load_config
 from versioncube.config.outline import ResolvedOutline
 from versioncube.display import html, palette
 from versioncube.display.json import JsonValue
-from versioncube.errors import ConfigError, VersionCubeError
+from versioncube.errors import ConfigError, VersionCubeError, VersionError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
 from versioncube.store.containers import check_version_authorised
@@ -35,8 +35,11 @@ from versioncube.store.target import Target, TargetLike, parse_target
 from versioncube.store.translate import translated
 from versioncube.versions import branches as branch_ops
 from versioncube.versions import tags as tag_ops
+from versioncube.versions.coverage import Coverage, label_coverage
 from versioncube.versions.diff import CubeDiff, diff_versions
+from versioncube.versions.difference import ValueDifference, value_difference
 from versioncube.versions.export import ExportResult, ZarrFormat, export_version
+from versioncube.versions.history import CubeHistory, cube_history, tip_labels
 from versioncube.versions.log import Log, Reflog, branch_log, read_reflog
 from versioncube.versions.refs import ResolvedVersion, VersionLike, ref_names, resolve_version
 from versioncube.versions.retention import GcResult, collect_garbage, parse_duration
@@ -51,6 +54,7 @@ from versioncube.write.virtual import append_item
 if TYPE_CHECKING:
     import icechunk
     import xarray as xr
+    from matplotlib.figure import Figure
 
 
 def _translated[**P, R](
@@ -261,6 +265,69 @@ class Cube:
         return diff_versions(
             self.repository, start.snapshot_id, end.snapshot_id, self.append_dim, self.target.uri
         )
+
+    @_translated
+    def diff_values(
+        self,
+        from_version: VersionLike,
+        to_version: VersionLike = None,
+        *,
+        variable: str,
+        label: Any,
+    ) -> ValueDifference:
+        """How ``variable`` differs at the append label ``label`` between two versions
+        (default: to the branch tip): cells changed, the largest change, and ``.plot()``, a
+        map of the difference."""
+        start, end = self.resolve(from_version), self.resolve(to_version)
+        return value_difference(
+            self.repository,
+            start.snapshot_id,
+            end.snapshot_id,
+            variable=variable,
+            label=label,
+            append_dim=self.append_dim,
+            where=self.target.uri,
+        )
+
+    @_translated
+    def history(
+        self, step: str | float | None = None, *, version: VersionLike = None
+    ) -> CubeHistory:
+        """The branch's commits along the label axis (or those leading to ``version``), its
+        tags and branch heads, and the gaps in its labels by ``step`` (``"1D"``, ``"1M"``,
+        ...; default: the labels' most common spacing). ``.plot()`` draws it."""
+        return cube_history(
+            self.repository,
+            self.resolve(version).snapshot_id,
+            target=self.target.uri,
+            branch=self.branch,
+            append_dim=self.append_dim,
+            step=step,
+        )
+
+    def plot_history(
+        self, step: str | float | None = None, *, version: VersionLike = None, ax: Any = None
+    ) -> Figure:
+        """A picture of :meth:`history`: a bar per commit over the labels it wrote, coloured by
+        operation, tags and branch heads marked, gaps shaded (a matplotlib Figure; needs
+        ``pip install 'versioncube[plot]'``; ``ax`` draws into existing axes)."""
+        figure: Figure = self.history(step, version=version).plot(ax=ax)
+        return figure
+
+    @_translated
+    def coverage(self, step: str | float | None = None, *, version: VersionLike = None) -> Coverage:
+        """Which steps between the first and last append label a version (default: the tip)
+        holds and which are missing, by ``step`` (``"1D"``, ``"6h"``, ``"1M"`` months, ``"1Y"``
+        years, ``"daily"``, a pandas frequency, or a number for numeric labels; default: the
+        labels' most common spacing). A table of runs (``to_pandas()``) with ``.plot()``."""
+        snapshot_id = self.resolve(version).snapshot_id
+        labels = tip_labels(self.repository, snapshot_id, self.append_dim, self.target.uri)
+        if labels is None:
+            raise VersionError(
+                f"{self.target.uri} has no {self.append_dim!r} label coordinate: coverage "
+                "counts labels"
+            )
+        return label_coverage(labels, self.append_dim, snapshot_id, step)
 
     @_translated
     def info(self, version: VersionLike = None) -> CubeInfo:
