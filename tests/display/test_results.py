@@ -74,6 +74,9 @@ def results(tmp_path_factory) -> dict[str, object]:
     found["export"] = cube.export(tmp_path_factory.mktemp("export") / "copy.zarr")
     found["skipped"] = cube.append(days[0])
     found["no differences"] = cube.diff("main")
+    found["coverage"] = cube.coverage("1D")
+    found["history"] = cube.history()
+    found["value difference"] = cube.diff_values("v1", "main", variable="tas", label="2024-02-01")
     found["cube"] = cube
     found["empty cube"] = open_cube(f"{target}-not-yet")
     return found
@@ -82,7 +85,8 @@ def results(tmp_path_factory) -> dict[str, object]:
 KINDS = [
     "run summary", "dry run summary", "append result", "skipped", "tag", "branch", "promote",
     "rollback", "log", "tags", "branches", "reflog", "info", "diff", "no differences", "verify",
-    "gc", "branch deleted", "materialize", "export", "cube", "empty cube",
+    "gc", "branch deleted", "materialize", "export", "coverage", "history", "value difference",
+    "cube", "empty cube",
 ]  # fmt: skip
 
 
@@ -136,6 +140,9 @@ def test_html_carries_every_fact_of_the_text(results, kind):
         ("branch deleted", lambda r: ["dev", r.snapshot_id]),
         ("export", lambda r: [r.destination, "Zarr v3"]),
         ("skipped", lambda r: ["skipped", r.snapshot_id]),
+        ("coverage", lambda r: ["3 of 3 steps present", "present"]),
+        ("history", lambda r: ["create 1", "append 2", "tag v1", "branch main"]),
+        ("value difference", lambda r: ["tas at time 2024-02-01", "0 of 18 cells differ"]),
     ],
 )
 def test_html_and_text_carry_the_same_facts(results, kind, facts):

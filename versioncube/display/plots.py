@@ -112,7 +112,7 @@ class _LabelAxis:
         if self.dates:
             from matplotlib.dates import date2num
 
-            return float(date2num(np.datetime64(value, "ns")))
+            return float(date2num(np.datetime64(value, "ns")))  # type: ignore[no-untyped-call]
         return float(value)
 
     def width(self, step: Any) -> float:
@@ -127,9 +127,10 @@ class _LabelAxis:
         if self.dates:
             from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-            locator = AutoDateLocator()
+            locator = AutoDateLocator()  # type: ignore[no-untyped-call]
             ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+            formatter = ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+            ax.xaxis.set_major_formatter(formatter)
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
 
@@ -286,11 +287,11 @@ def draw_difference(data: xr.DataArray, *, title: str, ax: Axes | None = None) -
     values = data.squeeze(drop=True)
     figure, ax = _axes(ax, (8.0, 4.5))
     if values.ndim == 1:
-        values.plot.line(ax=ax)  # type: ignore[call-arg]
+        values.plot.line(ax=ax)
     else:
         limit = float(np.nanmax(np.abs(values.values))) if values.size else 0.0
         limit = limit if np.isfinite(limit) and limit > 0 else 1.0
-        mesh = values.plot.pcolormesh(  # type: ignore[call-arg]
+        mesh = values.plot.pcolormesh(
             ax=ax, cmap="RdBu_r", vmin=-limit, vmax=limit, add_colorbar=True
         )
         mesh.set_gid("difference")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import zarr
 
 from versioncube.versions.record import CommitRecord
@@ -34,7 +35,7 @@ def drop_last_rows(count: int, append_dim: str = "time") -> Callable[[zarr.Group
 
     def write(group: zarr.Group) -> None:
         for _, array in group.arrays():
-            dims = array.metadata.dimension_names or ()
+            dims = getattr(array.metadata, "dimension_names", None) or ()
             if append_dim in dims:
                 axis = dims.index(append_dim)
                 shape = list(array.shape)
@@ -50,6 +51,29 @@ def add_to_row(variable: str, row: int, amount: float) -> Callable[[zarr.Group],
     def write(group: zarr.Group) -> None:
         array = group[variable]
         assert isinstance(array, zarr.Array)
-        array[row] = array[row] + amount
+        array[row] = np.asarray(array[row]) + amount
 
     return write
+
+
+def cube_with_every_kind_of_commit(target: str) -> Cube:
+    """A cube of 2024-03-01 .. 03-11 by day with 03-06 and 03-07 missing (a gap), grown by
+    appends (a create and nine appends, 03-12 among them), tagged ``v1`` at 03-09, a branch
+    ``dev`` at 03-11, then one replace (03-03 rewritten) and one delete (03-12 removed), each
+    committed with the record such an operation writes: 12 commits."""
+    import pandas as pd
+
+    from versioncube.cube import open_cube
+    from versioncube.samples import sample_slice
+
+    cube = open_cube(target)
+    days = pd.date_range("2024-03-01", periods=12)
+    for day in [*days[:5], *days[7:]]:
+        cube.append(sample_slice(day, shape=(4, 8)))
+    cube.tag("v1", at="~3", message="before the fixes")
+    cube.create_branch("dev", at="~1")
+    replace = CommitRecord("replace", None, "fix", "time", (2, 3), ("2024-03-03", "2024-03-03"))
+    commit_record(cube, replace, add_to_row("tas", 2, 1.0))
+    delete = CommitRecord("delete", None, "", "time", (9, 10), ("2024-03-12", "2024-03-12"))
+    commit_record(cube, delete, drop_last_rows(1))
+    return open_cube(target)

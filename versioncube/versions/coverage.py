@@ -219,13 +219,10 @@ def time_offset(step: str | float) -> BaseOffset:
 
     text = STEP_WORDS.get(str(step).strip().lower(), str(step))
     match = _APPEND_STEP.match(text)
+    if match:
+        count, unit = int(match.group(1) or 1), match.group(2)
+        text = f"{count * _WEEKS}D" if unit == "W" else f"{count}{_OFFSETS[unit]}"
     try:
-        if match:
-            count = int(match.group(1) or 1)
-            unit = match.group(2)
-            if unit == "W":
-                return to_offset(f"{count * _WEEKS}D")
-            return to_offset(f"{count}{_OFFSETS[unit]}")
         offset = to_offset(text)
     except ValueError:
         offset = None
@@ -254,12 +251,12 @@ def _time_periods(labels: np.ndarray, offset: BaseOffset) -> tuple[Sequence[Any]
     the period of each label."""
     first = pd.Timestamp(labels[0])
     try:
-        start = first.floor(offset)
+        start = first.floor(offset.freqstr)
     except ValueError:  # a calendar frequency (months, years): the period it starts
         start = offset.rollback(first.normalize())
     edges = pd.date_range(start, pd.Timestamp(labels[-1]), freq=offset)
-    edges = edges.append(pd.DatetimeIndex([edges[-1] + offset]))
-    starts = edges.to_numpy(dtype="datetime64[ns]")
+    ends = pd.DatetimeIndex([*edges, edges[-1] + offset])
+    starts = ends.to_numpy(dtype="datetime64[ns]")
     periods = np.searchsorted(starts, labels.astype("datetime64[ns]"), side="right") - 1
     return list(starts), periods
 

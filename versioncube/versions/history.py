@@ -171,9 +171,9 @@ def cube_history(
         )
     coverage = None
     if log:
-        labels = tip_labels(repo, snapshot_id, append_dim, target)
-        if labels is not None:
-            coverage = label_coverage(labels, append_dim, snapshot_id, step)
+        at_tip = tip_labels(repo, snapshot_id, append_dim, target)
+        if at_tip is not None:
+            coverage = label_coverage(at_tip, append_dim, snapshot_id, step)
     return CubeHistory(target, branch, append_dim, commits, coverage, log)
 
 

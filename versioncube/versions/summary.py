@@ -115,21 +115,21 @@ class CubeInfo(Result):
         version = [("snapshot", self.snapshot_id), ("written", written)]
         if self.refs:
             version.append(("refs", ", ".join(self.refs)))
-        parts = [html.facts(version)]
+        parts: list[str] = [html.facts(version)]
         if not self.groups:
             parts.append(html.section("Dimensions", self.dims_text(), count=len(self.dims)))
         if self.first_label is not None:
             parts.append(html.section("Labels", f"{self.append_dim} {self.labels_text()}"))
         if self.groups:
-            rows = [
+            groups = [
                 (group.label, _dims_text(group.dims), ", ".join(group.variables))
                 for group in self.groups
             ]
-            table = html.table(("group", "dims", "variables"), rows)
+            table = html.table(("group", "dims", "variables"), groups)
             parts.append(html.section("Groups", table, count=len(self.groups)))
         if not self.groups or self.groups_alike():
-            rows = [(html.code(name), text) for name, text in self.variables.items()]
-            table = html.table(("name", "dims and type"), rows)
+            variables = [(html.code(name), text) for name, text in self.variables.items()]
+            table = html.table(("name", "dims and type"), variables)
             parts.append(html.section("Variables", table, count=len(self.variables)))
         size = [("size", self.size_text()), ("stored", self.stored_text())]
         parts.append(html.section("Size", html.facts(size)))
