@@ -147,7 +147,7 @@ def draw_history(
     """A bar per commit (oldest at the bottom) over the labels its record names, coloured and
     hatched by operation, with tags and branch heads beside it, and the ``gaps`` (label ranges
     ``[start, end)``) shaded across the picture."""
-    height = min(14.0, max(3.0, 1.6 + 0.26 * len(commits)))
+    height = min(10.0, max(3.0, 1.6 + 0.22 * len(commits)))
     figure, ax = _axes(ax, (10.0, height))
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch

@@ -9,7 +9,7 @@ The CLI only renders results; everything they say is decided here and in the res
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from versioncube.display import html
 from versioncube.display.json import JsonValue, to_json
@@ -61,3 +61,7 @@ class Result:
 
     def __str__(self) -> str:
         return self.describe()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form (terminals, a notebook's text/plain): the CLI's text."""
+        printer.text(self.describe())

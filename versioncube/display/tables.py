@@ -47,6 +47,10 @@ class Table[Row](list[Row]):
     def __str__(self) -> str:
         return self.describe()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form: the CLI's table."""
+        printer.text(self.describe())
+
     def _repr_html_(self) -> str:
         kind = f"versioncube.{type(self).__name__}"
         if not self:
