@@ -116,7 +116,8 @@ class CubeHistory(Result):
                 + [f"gap: {gap.span()} ({plural(gap.count, 'step')})" for gap in self.gaps]
             )
             parts.append(html.section("Labels", gaps, count=len(self.gaps)))
-        parts.append(html.section("Commits", self.log.html_table(), count=len(self.commits)))
+        commits = self.log.html_table()
+        parts.append(html.section("Commits", commits, count=len(self.commits), open=False))
         return html.card(self.html_kind(), self.headline(), "", *parts)
 
     def plot(self, ax: Any = None) -> Any:

@@ -32,6 +32,8 @@ from versioncube.write.virtual import append_item
 
 #: More skipped slices than this are summarised in one line unless a verbose listing is asked.
 MAX_SKIPPED_LISTED = 5
+#: A run's HTML form shows its slices unfolded up to this many (folded, one click away, beyond).
+OPEN_ROWS = 10
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,8 @@ class RunSummary(Result):
             columns.append("why it would fail")
             for row, result in zip(rows, self.results, strict=True):
                 row.append(result.error or "")
-        slices = html.section("Slices", html.table(columns, rows), count=len(self.results))
+        table = html.table(columns, rows)
+        slices = html.section("Slices", table, count=len(self.results), open=len(rows) <= OPEN_ROWS)
         return html.card(
             self.html_kind(),
             "dry run" if self.dry_run else "run",
