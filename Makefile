@@ -43,11 +43,14 @@ $(VENV_MIN)/.installed: pyproject.toml ci/minimum-versions.txt
 test-min: $(VENV_MIN)/.installed
 	$(VENV_MIN)/bin/python -m pytest
 
+# the reference pages regenerated, then the site (mkdocs, material theme) built strictly into
+# site/: a broken link, a missing page or a failing notebook stops it
 docs: $(VENV)/.installed
 	$(BIN)/python docs/generate_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) .pytest_cache .ruff_cache .mypy_cache .tools
+	rm -rf $(VENV) $(VENV_MIN) .pytest_cache .ruff_cache .mypy_cache .tools site .cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -421,6 +422,24 @@ def reflog(
     _show(entries, as_json)
 
 
+def _plot_option(what: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--plot",
+        "plot_file",
+        metavar="FILE",
+        type=click.Path(dir_okay=False, writable=True),
+        help=f"Also draw {what} into FILE (PNG, SVG or PDF, by its extension); needs "
+        "pip install 'versioncube[plot]'.",
+    )
+
+
+def _save_plot(figure: Any, plot_file: str | None) -> None:
+    """Write a picture, and say where (on stderr: stdout stays the result)."""
+    if plot_file:
+        figure.savefig(plot_file, dpi=110)
+        click.echo(f"wrote {plot_file}", err=True)
+
+
 @cli.command(short_help="Summarise a version: dims, variables, labels, size.")
 @_cube_options
 @click.option("--at", "version", metavar="REF", help="The version to show (default: the tip).")
@@ -429,6 +448,7 @@ def reflog(
     is_flag=True,
     help="Also measure what all versions store (reads every version's manifests).",
 )
+@_plot_option("the history leading to the version (commits along the labels, gaps)")
 @_json_option
 def show(
     target: str | None,
@@ -436,19 +456,65 @@ def show(
     branch: str | None,
     version: str | None,
     storage: bool,
+    plot_file: str | None,
     as_json: bool,
 ) -> None:
     """Show a version of the cube: snapshot and the refs on it, dims, variables, append-label
     range, uncompressed size and its chunks; with --storage, the bytes all versions store
-    together (and the folder on local disk)."""
-    info = _cube(target, config_files, branch).info(version, storage=storage)
+    together (and the folder on local disk). --plot FILE.png draws the history leading to it:
+    a bar per commit over the labels it wrote, coloured by operation, tags and branch heads
+    marked, gaps in the labels shaded."""
+    cube = _cube(target, config_files, branch)
+    info = cube.info(version, storage=storage)
+    if plot_file:
+        _save_plot(cube.plot_history(version=version), plot_file)
     _show(info, as_json)
+
+
+@cli.command(short_help="List the present and missing steps of the append labels.")
+@_cube_options
+@click.option(
+    "--step",
+    metavar="STEP",
+    help="The expected step: 1D, 6h, 1W, 1M (months), 1Y (years), daily, monthly, a pandas "
+    "frequency (MS), or a number for numeric labels (default: the labels' usual spacing).",
+)
+@click.option("--at", "version", metavar="REF", help="The version to look at (default: the tip).")
+@_plot_option("the present and missing steps")
+@_json_option
+def coverage(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    step: str | None,
+    version: str | None,
+    plot_file: str | None,
+    as_json: bool,
+) -> None:
+    """List which steps between the first and last append label the cube holds, and the gaps:
+    runs of present and missing steps. Each label counts for the step it falls in (a label at
+    1948-01-15T12:00 counts for the year 1948 with --step 1Y)."""
+    found = _cube(target, config_files, branch).coverage(_number_or_text(step), version=version)
+    if plot_file:
+        _save_plot(found.plot(), plot_file)
+    _show(found, as_json)
+
+
+def _number_or_text(value: str | None) -> str | float | None:
+    """A step as given: a number for numeric labels, else text."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 @cli.command(short_help="Show what changed between two versions.")
 @click.argument("from_version", metavar="FROM")
 @click.argument("to_version", metavar="[TO]", required=False)
 @_cube_options
+@_plot_option("the label ranges added, removed and rewritten")
 @_json_option
 def diff(
     target: str | None,
@@ -456,11 +522,14 @@ def diff(
     branch: str | None,
     from_version: str,
     to_version: str | None,
+    plot_file: str | None,
     as_json: bool,
 ) -> None:
     """Show what changed from version FROM to version TO (default: the branch tip): variables
     added, removed or changed, append labels added, removed or rewritten, attribute changes."""
     changes = _cube(target, config_files, branch).diff(from_version, to_version)
+    if plot_file:
+        _save_plot(changes.plot(), plot_file)
     _show(changes, as_json)
 
 

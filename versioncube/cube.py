@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Concatenate
 
 from versioncube.config import Config, ConfigLike, load_config
 from versioncube.config.outline import ResolvedOutline
-from versioncube.display import html
+from versioncube.display import html, palette
 from versioncube.display.json import JsonValue
-from versioncube.errors import ConfigError
+from versioncube.errors import ConfigError, VersionCubeError, VersionError
 from versioncube.slices.identity import SliceLike
 from versioncube.store.commit import CommitOptions, RetryPolicy
 from versioncube.store.containers import check_version_authorised
@@ -35,8 +35,11 @@ from versioncube.store.target import Target, TargetLike, parse_target
 from versioncube.store.translate import translated
 from versioncube.versions import branches as branch_ops
 from versioncube.versions import tags as tag_ops
+from versioncube.versions.coverage import Coverage, label_coverage
 from versioncube.versions.diff import CubeDiff, diff_versions
+from versioncube.versions.difference import ValueDifference, value_difference
 from versioncube.versions.export import ExportResult, ZarrFormat, export_version
+from versioncube.versions.history import CubeHistory, cube_history, tip_labels
 from versioncube.versions.log import Log, LogPage, Reflog, branch_log, read_reflog
 from versioncube.versions.refs import (
     ResolvedVersion,
@@ -57,6 +60,7 @@ from versioncube.write.virtual import append_item
 if TYPE_CHECKING:
     import icechunk
     import xarray as xr
+    from matplotlib.figure import Figure
 
 
 def _translated[**P, R](
@@ -118,7 +122,21 @@ class Cube:
         return {"target": self.target.uri, "branch": self.branch, "tip": tip}
 
     def _repr_html_(self) -> str:
-        return html.text_block("Cube", self.describe())
+        """The cube at a glance: where it is, its tip's dims, variables, labels and size (see
+        :meth:`info`), and its tags, in collapsible sections like xarray's."""
+        kind, where = "versioncube.Cube", f"branch {self.branch}"
+        if not self.exists():
+            return html.card(kind, self.target.uri, html.muted(f"{where}: no data yet"))
+        try:
+            info, tags = self.info(), self.tags()
+        except VersionCubeError as error:  # a damaged cube still shows where it is
+            problem = html.colored(f"cannot be read: {error}", palette.DAMAGE)
+            return html.card(kind, self.target.uri, html.muted(where), problem)
+        tip = html.muted(f"{where} at {info.snapshot_id[:12]}")
+        sections = info.html_sections()
+        if tags:
+            sections.append(html.section("Tags", tags.html_table(), count=len(tags)))
+        return html.card(kind, self.target.uri, tip, *sections)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -267,6 +285,69 @@ class Cube:
         return diff_versions(
             self.repository, start.snapshot_id, end.snapshot_id, self.append_dim, self.target.uri
         )
+
+    @_translated
+    def diff_values(
+        self,
+        from_version: VersionLike,
+        to_version: VersionLike = None,
+        *,
+        variable: str,
+        label: Any,
+    ) -> ValueDifference:
+        """How ``variable`` differs at the append label ``label`` between two versions
+        (default: to the branch tip): cells changed, the largest change, and ``.plot()``, a
+        map of the difference."""
+        start, end = self.resolve(from_version), self.resolve(to_version)
+        return value_difference(
+            self.repository,
+            start.snapshot_id,
+            end.snapshot_id,
+            variable=variable,
+            label=label,
+            append_dim=self.append_dim,
+            where=self.target.uri,
+        )
+
+    @_translated
+    def history(
+        self, step: str | float | None = None, *, version: VersionLike = None
+    ) -> CubeHistory:
+        """The branch's commits along the label axis (or those leading to ``version``), its
+        tags and branch heads, and the gaps in its labels by ``step`` (``"1D"``, ``"1M"``,
+        ...; default: the labels' most common spacing). ``.plot()`` draws it."""
+        return cube_history(
+            self.repository,
+            self.resolve(version).snapshot_id,
+            target=self.target.uri,
+            branch=self.branch,
+            append_dim=self.append_dim,
+            step=step,
+        )
+
+    def plot_history(
+        self, step: str | float | None = None, *, version: VersionLike = None, ax: Any = None
+    ) -> Figure:
+        """A picture of :meth:`history`: a bar per commit over the labels it wrote, coloured by
+        operation, tags and branch heads marked, gaps shaded (a matplotlib Figure; needs
+        ``pip install 'versioncube[plot]'``; ``ax`` draws into existing axes)."""
+        figure: Figure = self.history(step, version=version).plot(ax=ax)
+        return figure
+
+    @_translated
+    def coverage(self, step: str | float | None = None, *, version: VersionLike = None) -> Coverage:
+        """Which steps between the first and last append label a version (default: the tip)
+        holds and which are missing, by ``step`` (``"1D"``, ``"6h"``, ``"1M"`` months, ``"1Y"``
+        years, ``"daily"``, a pandas frequency, or a number for numeric labels; default: the
+        labels' most common spacing). A table of runs (``to_pandas()``) with ``.plot()``."""
+        snapshot_id = self.resolve(version).snapshot_id
+        labels = tip_labels(self.repository, snapshot_id, self.append_dim, self.target.uri)
+        if labels is None:
+            raise VersionError(
+                f"{self.target.uri} has no {self.append_dim!r} label coordinate: coverage "
+                "counts labels"
+            )
+        return label_coverage(labels, self.append_dim, snapshot_id, step)
 
     @_translated
     def info(self, version: VersionLike = None, *, storage: bool = False) -> CubeInfo:

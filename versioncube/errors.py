@@ -108,6 +108,11 @@ class DestinationExistsError(VersionCubeError, FileExistsError):
     """An export destination already holds something (and overwriting was not asked for)."""
 
 
+class MissingDependencyError(VersionCubeError, ImportError):
+    """Something needs an optional extra that is not installed (pictures need
+    ``pip install 'versioncube[plot]'``)."""
+
+
 class UnsafeProcessError(VersionCubeError):
     """versioncube was called in a process that cannot use Icechunk safely (a fork() child)."""
 

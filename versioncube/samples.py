@@ -74,3 +74,24 @@ def write_daily_files(
         sample_slice(day, **slice_options).to_netcdf(path)
         paths.append(path)
     return paths
+
+
+def main(arguments: Sequence[str] | None = None) -> None:
+    """``python -m versioncube.samples FOLDER START DAYS``: daily NetCDF files to try
+    versioncube with (the README's command-line examples start from them)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m versioncube.samples",
+        description="Write one sample NetCDF file per day (YYYY-MM-DD.nc) into FOLDER.",
+    )
+    parser.add_argument("folder")
+    parser.add_argument("start", help="the first day, e.g. 2024-03-01")
+    parser.add_argument("days", type=int, help="how many days")
+    given = parser.parse_args(arguments)
+    paths = write_daily_files(given.folder, given.start, given.days, shape=(45, 90))
+    print(f"wrote {len(paths)} files to {given.folder}: {paths[0].name} .. {paths[-1].name}")
+
+
+if __name__ == "__main__":
+    main()

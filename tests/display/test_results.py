@@ -4,6 +4,7 @@ CLI's --json) and _repr_html_() (notebooks); the CLI prints exactly those."""
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -69,13 +70,23 @@ def results(tmp_path_factory) -> dict[str, object]:
     found["verify"] = cube.verify()
     found["gc"] = cube.gc("1d", dry_run=True)
     found["branch deleted"] = cube.delete_branch("dev")
+    found["materialize"] = cube.materialize()
+    found["export"] = cube.export(tmp_path_factory.mktemp("export") / "copy.zarr")
+    found["skipped"] = cube.append(days[0])
+    found["no differences"] = cube.diff("main")
+    found["coverage"] = cube.coverage("1D")
+    found["history"] = cube.history()
+    found["value difference"] = cube.diff_values("v1", "main", variable="tas", label="2024-02-01")
     found["cube"] = cube
+    found["empty cube"] = open_cube(f"{target}-not-yet")
     return found
 
 
 KINDS = [
-    "run summary", "dry run summary", "append result", "tag", "branch", "promote", "rollback",
-    "log", "tags", "branches", "reflog", "info", "diff", "verify", "gc", "branch deleted", "cube",
+    "run summary", "dry run summary", "append result", "skipped", "tag", "branch", "promote",
+    "rollback", "log", "tags", "branches", "reflog", "info", "diff", "no differences", "verify",
+    "gc", "branch deleted", "materialize", "export", "coverage", "history", "value difference",
+    "cube", "empty cube",
 ]  # fmt: skip
 
 
@@ -85,7 +96,7 @@ def test_every_result_renders_as_text_json_and_html(results, kind):
     assert isinstance(result, Displayable)
 
     text = result.describe()
-    assert text.strip() and str(result) == text if kind != "cube" else text.strip()
+    assert text.strip() and str(result) == text if "cube" not in kind else text.strip()
 
     payload = result.to_json()
     encoded = json.dumps(payload, allow_nan=False)  # standard JSON: no NaN, no objects
@@ -94,6 +105,23 @@ def test_every_result_renders_as_text_json_and_html(results, kind):
 
     shown = _html_text(result._repr_html_())
     assert shown.strip()
+
+
+#: What a fact looks like in a result's text: a snapshot id (or its first 12 characters), a
+#: date, a time of day, a number (counts, sizes, rows).
+FACT = re.compile(r"[0-9A-Z]{12,20}|\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|\d+(?:\.\d+)?")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_html_carries_every_fact_of_the_text(results, kind):
+    """Every id, date, time and number the CLI's text says is in the HTML too (as text, not
+    hidden in attributes)."""
+    result = results[kind]
+    text, shown = result.describe(), _html_text(result._repr_html_())
+    facts = FACT.findall(text)
+    assert facts or kind in ("empty cube", "materialize")
+    missing = [fact for fact in facts if fact not in shown]
+    assert not missing, f"{kind}: {missing} not in the HTML: {shown}"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +133,16 @@ def test_every_result_renders_as_text_json_and_html(results, kind):
         ("info", lambda r: [r.snapshot_id, "2024-02-01"]),
         ("dry run summary", lambda r: [result.slice_name for result in r.results]),
         ("rollback", lambda r: [r.previous_tip[:12], r.new_tip[:12]]),
-        ("verify", lambda r: [r.snapshot_id]),
+        ("verify", lambda r: [r.snapshot_id, "ok: no damage found"]),
+        ("empty cube", lambda r: ["no data yet"]),
+        ("diff", lambda r: ["+ time 2024-02-03 (1 step)"]),
+        ("gc", lambda r: ["cut-off", "would remove"]),
+        ("branch deleted", lambda r: ["dev", r.snapshot_id]),
+        ("export", lambda r: [r.destination, "Zarr v3"]),
+        ("skipped", lambda r: ["skipped", r.snapshot_id]),
+        ("coverage", lambda r: ["3 of 3 steps present", "present"]),
+        ("history", lambda r: ["create 1", "append 2", "tag v1", "branch main"]),
+        ("value difference", lambda r: ["tas at time 2024-02-01", "0 of 18 cells differ"]),
     ],
 )
 def test_html_and_text_carry_the_same_facts(results, kind, facts):
@@ -113,6 +150,18 @@ def test_html_and_text_carry_the_same_facts(results, kind, facts):
     text, shown = result.describe(), _html_text(result._repr_html_())
     for fact in facts(result):
         assert fact in text and fact in shown, fact
+
+
+def test_a_cube_shows_what_show_says_and_its_tags(results):
+    """A Cube in a notebook: where it is (its own text), what ``versioncube show`` says about
+    its tip, and its tags."""
+    cube = results["cube"]
+    shown = _html_text(cube._repr_html_())
+    for fact in [*FACT.findall(cube.describe()), *FACT.findall(cube.info().describe())]:
+        assert fact in shown, fact
+    for fact in [cube.target.uri, "branch main", "tas", "pr", "time: 3", "2024-02-01", "v1"]:
+        assert fact in shown, fact
+    assert "<details open" in cube._repr_html_()  # sections fold, without JavaScript
 
 
 def test_promote_says_promoted_and_rollback_says_discarded(results):

@@ -22,7 +22,7 @@ def test_log_newest_first_with_tags(grown):
         "short", "id", "time", "operation", "slice", "labels", "tag", "names"
     ]  # fmt: skip
     assert "release-1" in table.splitlines()[2]
-    assert re.match(r"<table[^>]*><thead><tr><th[^>]*>short id</th>", log._repr_html_())
+    assert re.search(r"<table[^>]*><thead><tr><th[^>]*>short id</th>", log._repr_html_())
     records = log.to_json()
     assert records[0]["record"]["labels"] == ["2024-03-05", "2024-03-05"]
     assert records[0]["tags"] == ["release-1"]

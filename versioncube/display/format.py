@@ -82,9 +82,11 @@ def human_size(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 slice``, ``2 slices``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 slice``, ``2 slices`` (``many``: the plural when it is not ``noun + "s"``)."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {many or noun + 's'}"
 
 
 def first_line(error: BaseException) -> str:

@@ -9,9 +9,9 @@ The CLI only renders results; everything they say is decided here and in the res
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from versioncube.display.html import text_block
+from versioncube.display import html
 from versioncube.display.json import JsonValue, to_json
 
 
@@ -27,7 +27,8 @@ class Displayable(Protocol):
 
 
 class Result:
-    """Base of result records: JSON from the dataclass fields, HTML from ``describe()``."""
+    """Base of result records: JSON from the dataclass fields, HTML from ``describe()`` until
+    a result shows its facts in sections of its own (see :mod:`versioncube.display.html`)."""
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -46,7 +47,13 @@ class Result:
         raise NotImplementedError
 
     def _repr_html_(self) -> str:
-        return text_block(self.html_title(), self.describe())
+        return html.card(
+            self.html_kind(), self.html_title(), "", html.preformatted(self.describe())
+        )
+
+    def html_kind(self) -> str:
+        """The type people see in code, at the head of the HTML form: ``versioncube.CubeDiff``."""
+        return f"versioncube.{type(self).__name__}"
 
     def html_title(self) -> str:
         """The heading of the HTML form (the class name in words by default)."""
@@ -54,3 +61,7 @@ class Result:
 
     def __str__(self) -> str:
         return self.describe()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form (terminals, a notebook's text/plain): the CLI's text."""
+        printer.text(self.describe())

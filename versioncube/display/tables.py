@@ -8,10 +8,14 @@ same records.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from versioncube.display import html
+from versioncube.display.format import plural
 from versioncube.display.json import to_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Table[Row](list[Row]):
@@ -19,10 +23,16 @@ class Table[Row](list[Row]):
 
     columns: ClassVar[tuple[str, ...]] = ()
     empty: ClassVar[str] = "(none)"
+    #: What one row is, and several, for headings: ``3 commits``.
+    noun: ClassVar[tuple[str, str]] = ("row", "rows")
 
     def cells(self, row: Row) -> tuple[str, ...]:
         """The row's cells, in the order of ``columns``."""
         return tuple(str(getattr(row, column.replace(" ", "_"))) for column in self.columns)
+
+    def html_cells(self, row: Row) -> tuple[object, ...]:
+        """The row's cells in HTML (the text cells, unless a table marks some up)."""
+        return self.cells(row)
 
     def describe(self) -> str:
         if not self:
@@ -37,10 +47,25 @@ class Table[Row](list[Row]):
     def __str__(self) -> str:
         return self.describe()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form: the CLI's table."""
+        printer.text(self.describe())
+
     def _repr_html_(self) -> str:
+        kind = f"versioncube.{type(self).__name__}"
         if not self:
-            return html.text_block(type(self).__name__, self.empty)
-        return html.table(self.columns, (self.cells(row) for row in self))
+            return html.card(kind, self.empty)
+        return html.card(kind, plural(len(self), *self.noun), "", self.html_table())
+
+    def html_table(self) -> html.Markup:
+        """The rows as an HTML table alone (for a section of another result)."""
+        return html.table(self.columns, (self.html_cells(row) for row in self))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The records as a DataFrame, one row each, a column per field (as ``to_json``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_json())
 
     def to_json(self) -> list[Any]:
         """The records as JSON-ready dicts (datetimes as ISO 8601 strings)."""

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import icechunk
 
+from versioncube.display import html, palette
 from versioncube.display.format import label_extent, plural, short_time
 from versioncube.display.results import Result
 from versioncube.display.tables import SnapshotRow, Table
@@ -42,10 +43,7 @@ class RollbackResult(Result):
         lines = [f"{self.branch}: {self.previous_tip[:12]} -> {self.new_tip[:12]}"]
         if self.discarded:
             lines.append(f"discarded {_commits(self.discarded)}{_label_span(self.discarded)}")
-            lines.append(
-                f"nothing is deleted: undo with `rollback --to {self.previous_tip}` until gc "
-                "removes them"
-            )
+            lines.append(self.undo_note())
         if self.restored:
             verb = "promoted" if self.operation == "promote" else "restored"
             lines.append(f"{verb} {_commits(self.restored)}{_label_span(self.restored)}")
@@ -53,8 +51,33 @@ class RollbackResult(Result):
             lines.append("already there: nothing changed")
         return "\n".join(lines)
 
+    def undo_note(self) -> str:
+        """How to undo the move (when it discarded commits)."""
+        return (
+            f"nothing is deleted: undo with `rollback --to {self.previous_tip}` until gc "
+            "removes them"
+        )
+
     def html_title(self) -> str:
         return self.operation.capitalize()
+
+    def _repr_html_(self) -> str:
+        move = html.code(f"{self.previous_tip[:12]} -> {self.new_tip[:12]}")
+        moved = [("branch", self.branch), ("was at", self.previous_tip), ("now at", self.new_tip)]
+        parts = [html.facts(moved)]
+        if self.discarded:
+            title = f"Discarded{_label_span(self.discarded)}"
+            parts.append(
+                html.section(title, self.discarded.html_table(), count=len(self.discarded))
+            )
+            parts.append(html.muted(self.undo_note()))
+        if self.restored:
+            verb = "Promoted" if self.operation == "promote" else "Restored"
+            title = f"{verb}{_label_span(self.restored)}"
+            parts.append(html.section(title, self.restored.html_table(), count=len(self.restored)))
+        if not self.discarded and not self.restored:
+            parts.append(html.muted("already there: nothing changed"))
+        return html.card(self.html_kind(), f"{self.operation} of {self.branch}", move, *parts)
 
 
 def rollback(
@@ -111,6 +134,15 @@ class BranchInfo(SnapshotRow, Result):
     def describe(self) -> str:
         return f"branch {self.name} at {self.short_id}: {self.message}"
 
+    def _repr_html_(self) -> str:
+        details = [
+            ("tip", self.snapshot_id),
+            ("updated", f"{self.updated} UTC"),
+            ("message", self.message),
+        ]
+        note = html.muted(f"at {self.short_id}")
+        return html.card(self.html_kind(), f"branch {self.name}", note, html.facts(details))
+
 
 @dataclasses.dataclass(frozen=True)
 class BranchDeleted(Result):
@@ -125,9 +157,16 @@ class BranchDeleted(Result):
             f"`branch create {self.name} --at {self.snapshot_id}` restores it)"
         )
 
+    def _repr_html_(self) -> str:
+        restore = f"branch create {self.name} --at {self.snapshot_id}"
+        details = [("was at", self.snapshot_id), ("restore with", restore)]
+        title = f"deleted branch {self.name}"
+        return html.card(self.html_kind(), title, "", html.facts(details), accent=palette.WARNING)
+
 
 class BranchList(Table[BranchInfo]):
     columns: ClassVar[tuple[str, ...]] = ("name", "short id", "updated", "message")
+    noun = ("branch", "branches")
 
 
 def list_branches(repo: icechunk.Repository) -> BranchList:

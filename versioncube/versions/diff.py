@@ -18,6 +18,7 @@ import icechunk
 import numpy as np
 import xarray as xr
 
+from versioncube.display import html, palette
 from versioncube.display.format import format_label, plural
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
@@ -116,6 +117,36 @@ class CubeDiff(Result):
     def html_title(self) -> str:
         return "Differences"
 
+    def _repr_html_(self) -> str:
+        title = f"{self.from_snapshot[:12]} -> {self.to_snapshot[:12]}"
+        versions = html.facts([("from", self.from_snapshot), ("to", self.to_snapshot)])
+        if self.is_empty:
+            return html.card(self.html_kind(), title, html.muted("no differences"), versions)
+        changes = self._changes()
+        marked = html.lines(_marked(line) for line in changes)
+        section = html.section("Changes", marked, count=len(changes))
+        return html.card(self.html_kind(), title, "", versions, section)
+
+    def plot(self, ax: Any = None) -> Any:
+        """The changed append labels along the label axis: added, removed and rewritten ranges
+        (a matplotlib Figure; needs ``versioncube[plot]``)."""
+        from versioncube.display.plots import draw_label_changes
+
+        spans = self.label_spans()
+        for label, group_diff in self.group_diffs.items():
+            spans += [(f"{kind} in {label}", span) for kind, span in group_diff.label_spans()]
+        title = f"{self.append_dim}: {self.from_snapshot[:12]} -> {self.to_snapshot[:12]}"
+        return draw_label_changes(
+            [(kind, span.first, span.last, span.count) for kind, span in spans if span],
+            title=title,
+            ax=ax,
+        )
+
+    def label_spans(self) -> list[tuple[str, LabelRange | None]]:
+        """(kind, range) of every label change: added, removed, rewritten."""
+        spans = [("added", self.labels_added), ("removed", self.labels_removed)]
+        return spans + [("rewritten", span) for span in self.labels_rewritten]
+
 
 def diff_versions(
     repo: icechunk.Repository,
@@ -200,6 +231,13 @@ def _diff_group(
         ],
         attrs_changed=_mapping_changes(before.attrs, after.attrs),
     )
+
+
+def _marked(line: str) -> html.Markup:
+    """A line of changes in the colour of its mark: ``+`` added, ``-`` removed, ``~`` changed."""
+    colors = {"+": palette.OK, "-": palette.DAMAGE, "~": palette.WARNING}
+    color = colors.get(line.lstrip()[:1])
+    return html.colored(line, color) if color else html.Markup(html.escape(line))
 
 
 def _files(urls: list[str]) -> str:

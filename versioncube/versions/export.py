@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import icechunk
 
+from versioncube.display import html
 from versioncube.display.format import format_label, plural
 from versioncube.display.results import Result
 from versioncube.errors import DestinationExistsError
@@ -54,12 +55,31 @@ class ExportResult(Result):
             f"Zarr v{self.zarr_format}{metadata}: {plural(len(self.variables), 'variable')}"
         )
         if self.first_label is not None:
-            first, last = format_label(self.first_label), format_label(self.last_label)
-            text += f", {self.append_dim} {first}" + ("" if first == last else f" .. {last}")
+            text += f", {self.append_dim} {self.label_span()}"
         return text
+
+    def label_span(self) -> str:
+        """``2024-03-01 .. 2024-03-05`` (one label alone when the cube has one row)."""
+        first, last = format_label(self.first_label), format_label(self.last_label)
+        return first if first == last else f"{first} .. {last}"
 
     def html_title(self) -> str:
         return "Export"
+
+    def _repr_html_(self) -> str:
+        metadata = " with consolidated metadata" if self.consolidated else ""
+        details: list[tuple[str, object]] = [
+            ("version", f"{self.version} (snapshot {self.snapshot_id})"),
+            ("written to", self.destination),
+            ("format", f"Zarr v{self.zarr_format}{metadata}"),
+            (
+                "variables",
+                f"{plural(len(self.variables), 'variable')}: {', '.join(self.variables)}",
+            ),
+        ]
+        if self.first_label is not None:
+            details.append((self.append_dim, self.label_span()))
+        return html.card(self.html_kind(), "export", self.destination, html.facts(details))
 
 
 def export_version(

@@ -6,14 +6,18 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import icechunk
 
+from versioncube.display import html
 from versioncube.display.format import short_time
 from versioncube.display.tables import SnapshotRow, Table
 from versioncube.versions.record import CommitRecord, human_message
 from versioncube.versions.tags import tags_by_snapshot
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +75,23 @@ class Log(Table[LogEntry]):
         "tag names",
     )
     empty = "(no commits: the cube has no data yet)"
+    noun = ("commit", "commits")
 
     def cells(self, row: LogEntry) -> tuple[str, ...]:
         return (row.short_id, row.time, row.operation, row.slice, row.labels, row.tag_names)
+
+    def html_cells(self, row: LogEntry) -> tuple[object, ...]:
+        cells = self.cells(row)
+        return (html.code(cells[0]), cells[1], html.operation_badge(row.operation), *cells[3:])
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The commits as a DataFrame, newest first, for filtering and plotting: ``snapshot_id``,
+        ``time`` (UTC), ``operation``, ``slice``, ``first_label`` and ``last_label`` (datetimes
+        for a time axis), ``start_row`` and ``stop_row`` (``[start, stop)``), ``tags`` (a tuple),
+        ``message``, ``referenced_file`` (for commits of references, else None)."""
+        from versioncube.versions.frames import log_frame
+
+        return log_frame(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +153,7 @@ class Reflog(Table[ReflogEntry]):
     """The repository's operations log, newest first."""
 
     columns: ClassVar[tuple[str, ...]] = ("when", "kind", "details")
+    noun = ("operation", "operations")
 
 
 def read_reflog(updates: Iterable[Any], limit: int | None = None) -> Reflog:

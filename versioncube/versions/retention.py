@@ -17,6 +17,7 @@ import re
 
 import icechunk
 
+from versioncube.display import html
 from versioncube.display.format import human_size
 from versioncube.display.results import Result
 from versioncube.errors import ConfigError, VersionError
@@ -63,6 +64,22 @@ class GcResult(Result):
             f"snapshots; {verb} {self.snapshots_deleted} snapshots, {self.manifests_deleted} "
             f"manifests, {self.chunks_deleted} chunks ({human_size(self.bytes_deleted)})"
         )
+
+    def _repr_html_(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        expired = "would expire" if self.dry_run else "expired"
+        details = [
+            ("cut-off", f"{self.cutoff:%Y-%m-%d %H:%M:%S} UTC"),
+            (expired, f"{self.expired_snapshots} snapshots"),
+            (
+                verb,
+                f"{self.snapshots_deleted} snapshots, {self.manifests_deleted} manifests, "
+                f"{self.chunks_deleted} chunks",
+            ),
+            ("freeing", human_size(self.bytes_deleted)),
+        ]
+        title = "garbage collection" + (" (dry run)" if self.dry_run else "")
+        return html.card(self.html_kind(), title, "", html.facts(details))
 
 
 def collect_garbage(

@@ -18,6 +18,7 @@ from typing import Any
 import icechunk
 import xarray as xr
 
+from versioncube.display import html
 from versioncube.display.format import format_label, human_size, plural, short_time
 from versioncube.display.results import Result
 from versioncube.store.containers import referenced_files
@@ -59,19 +60,15 @@ class CubeInfo(Result):
 
     def describe(self) -> str:
         refs = f" ({', '.join(self.refs)})" if self.refs else ""
-        dims = ", ".join(f"{name}: {size}" for name, size in self.dims.items())
         lines = [
             f"snapshot   {self.snapshot_id}{refs}",
             f"written    {short_time(self.written_at)} UTC: {self.message}",
         ]
         if not self.groups:
-            lines.append(f"dims       {dims}")
+            lines.append(f"dims       {self.dims_text()}")
         if self.first_label is not None:
-            lines.append(
-                f"{self.append_dim:<10} {format_label(self.first_label)} .. "
-                f"{format_label(self.last_label)}"
-            )
-        alike = len({tuple(group.variables) for group in self.groups}) == 1  # levels are
+            lines.append(f"{self.append_dim:<10} {self.labels_text()}")
+        alike = self.groups_alike()
         if self.groups:
             lines += _group_lines(self.groups, with_variables=not alike)
         width = max(map(len, self.variables), default=0)
@@ -79,28 +76,90 @@ class CubeInfo(Result):
             lines += [
                 f"variable   {name:<{width}}  {text}" for name, text in self.variables.items()
             ]
-        lines.append(f"size       {human_size(self.uncompressed_bytes)} uncompressed")
-        lines.append(
-            f"chunks     {self.chunk_refs} in {plural(self.manifests, 'manifest')} (this version)"
-        )
-        if self.chunk_bytes is None:
-            lines.append("stored     (all versions: `show --storage` reads every version)")
-        else:
-            stored = f"stored     {human_size(self.chunk_bytes)} of chunks, all versions"
-            if self.disk_bytes is not None:
-                stored += f"; {human_size(self.disk_bytes)} on disk"
-            lines.append(stored)
+        lines.append(f"size       {self.size_text()}")
+        lines.append(f"chunks     {self.chunks_text()}")
+        lines.append(f"stored     {self.stored_text()}")
         if self.referenced_files:
-            folders = sorted({url.rsplit("/", 1)[0] + "/" for url in self.referenced_files})
-            lines.append(
-                f"references {plural(len(self.referenced_files), 'file')} under "
-                f"{', '.join(folders)} (virtual chunks read from there; `versioncube "
-                "materialize` copies them into the cube)"
-            )
+            lines.append(f"references {self.references_text()}")
         return "\n".join(lines)
+
+    def dims_text(self) -> str:
+        """``time: 5, lat: 6, lon: 12``."""
+        return _dims_text(self.dims)
+
+    def labels_text(self) -> str:
+        """``2024-02-01 .. 2024-02-05``: the first and last append labels."""
+        return f"{format_label(self.first_label)} .. {format_label(self.last_label)}"
+
+    def size_text(self) -> str:
+        return f"{human_size(self.uncompressed_bytes)} uncompressed"
+
+    def chunks_text(self) -> str:
+        """``24 in 3 manifests (this version)``."""
+        return f"{self.chunk_refs} in {plural(self.manifests, 'manifest')} (this version)"
+
+    def stored_text(self) -> str:
+        if self.chunk_bytes is None:
+            return "(all versions: `show --storage` reads every version)"
+        stored = f"{human_size(self.chunk_bytes)} of chunks, all versions"
+        if self.disk_bytes is not None:
+            stored += f"; {human_size(self.disk_bytes)} on disk"
+        return stored
+
+    def references_text(self) -> str:
+        folders = sorted({url.rsplit("/", 1)[0] + "/" for url in self.referenced_files})
+        return (
+            f"{plural(len(self.referenced_files), 'file')} under {', '.join(folders)} (virtual "
+            "chunks read from there; `versioncube materialize` copies them into the cube)"
+        )
+
+    def groups_alike(self) -> bool:
+        """Whether every group has the same variables (the levels of a pyramid do)."""
+        return len({tuple(group.variables) for group in self.groups}) == 1
 
     def html_title(self) -> str:
         return f"Cube version {self.snapshot_id[:12]}"
+
+    def _repr_html_(self) -> str:
+        refs = html.muted(f"({', '.join(self.refs)})") if self.refs else ""
+        return html.card(
+            self.html_kind(), f"version {self.snapshot_id[:12]}", refs, *self.html_sections()
+        )
+
+    def html_sections(self) -> list[str]:
+        """The version's facts as HTML sections (also the body of a Cube's HTML form)."""
+        written = f"{short_time(self.written_at)} UTC: {self.message}"
+        version = [("snapshot", self.snapshot_id), ("written", written)]
+        if self.refs:
+            version.append(("refs", ", ".join(self.refs)))
+        parts: list[str] = [html.facts(version)]
+        if not self.groups:
+            parts.append(html.section("Dimensions", self.dims_text(), count=len(self.dims)))
+        if self.first_label is not None:
+            parts.append(html.section("Labels", f"{self.append_dim} {self.labels_text()}"))
+        if self.groups:
+            groups = [
+                (group.label, _dims_text(group.dims), ", ".join(group.variables))
+                for group in self.groups
+            ]
+            table = html.table(("group", "dims", "variables"), groups)
+            parts.append(html.section("Groups", table, count=len(self.groups)))
+        if not self.groups or self.groups_alike():
+            variables = [(html.code(name), text) for name, text in self.variables.items()]
+            table = html.table(("name", "dims and type"), variables)
+            parts.append(html.section("Variables", table, count=len(self.variables)))
+        size = [
+            ("size", self.size_text()),
+            ("chunks", self.chunks_text()),
+            ("stored", self.stored_text()),
+        ]
+        parts.append(html.section("Size", html.facts(size)))
+        if self.referenced_files:
+            files = html.lines([self.references_text(), *self.referenced_files])
+            parts.append(
+                html.section("References", files, count=len(self.referenced_files), open=False)
+            )
+        return parts
 
 
 def describe_version(
@@ -160,6 +219,10 @@ def describe_version(
     )
 
 
+def _dims_text(dims: dict[str, int]) -> str:
+    return ", ".join(f"{name}: {size}" for name, size in dims.items())
+
+
 def _variables(dataset: xr.Dataset) -> dict[str, str]:
     return {
         str(name): f"({', '.join(map(str, variable.dims))}) {variable.dtype}"
@@ -172,8 +235,7 @@ def _group_lines(groups: list[GroupInfo], with_variables: bool) -> list[str]:
     width = max(10, *(len(group.label) + 1 for group in groups))
     lines = []
     for group in groups:
-        dims = ", ".join(f"{name}: {size}" for name, size in group.dims.items())
-        lines.append(f"{group.label:<{width}} {dims}")
+        lines.append(f"{group.label:<{width}} {_dims_text(group.dims)}")
         if not with_variables:
             continue
         names = max(map(len, group.variables), default=0)

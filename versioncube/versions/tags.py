@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import icechunk
 
+from versioncube.display import html
 from versioncube.display.format import short_time
 from versioncube.display.results import Result
 from versioncube.display.tables import SnapshotRow, Table
@@ -35,10 +36,18 @@ class TagInfo(SnapshotRow, Result):
     def describe(self) -> str:
         return f"tagged {self.short_id} as {self.name}"
 
+    def _repr_html_(self) -> str:
+        details = [("snapshot", self.snapshot_id), ("created", f"{self.created} UTC")]
+        if self.message:
+            details.append(("message", self.message))
+        note = html.muted(f"tagged {self.short_id} as {self.name}")
+        return html.card(self.html_kind(), self.name, note, html.facts(details))
+
 
 class TagList(Table[TagInfo]):
     columns: ClassVar[tuple[str, ...]] = ("name", "short id", "created", "message")
     empty = "(no tags)"
+    noun = ("tag", "tags")
 
 
 def create_tag(

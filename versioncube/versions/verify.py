@@ -27,6 +27,7 @@ import icechunk
 import numpy as np
 import zarr
 
+from versioncube.display import html, palette
 from versioncube.display.format import first_line, format_label, human_size
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
@@ -71,12 +72,38 @@ class VerifyReport(Result):
         lines += [f"DAMAGE: {problem}" for problem in self.problems]
         lines.append("ok: no damage found" if self.ok else f"{len(self.problems)} problem(s)")
         if self.orphaned_objects:
-            lines.append(
-                f"{self.orphaned_objects} objects ({human_size(self.orphaned_bytes)}) are "
-                "unreachable from every branch and tag (rolled-back commits or interrupted "
-                "appends); `versioncube gc` removes them once they are older than its cut-off"
-            )
+            lines.append(self.orphans_note())
         return "\n".join(lines)
+
+    def orphans_note(self) -> str:
+        """What gc would remove now (not damage)."""
+        return (
+            f"{self.orphaned_objects} objects ({human_size(self.orphaned_bytes)}) are "
+            "unreachable from every branch and tag (rolled-back commits or interrupted "
+            "appends); `versioncube gc` removes them once they are older than its cut-off"
+        )
+
+    def _repr_html_(self) -> str:
+        checked = [
+            ("snapshot", self.snapshot_id),
+            (
+                "checked",
+                f"{self.commits_checked} commits, {self.labels_checked} labels, "
+                f"{self.chunks_read} chunks",
+            ),
+        ]
+        if self.ok:
+            verdict = html.colored("ok: no damage found", palette.OK, bold=True)
+        else:
+            verdict = html.colored(f"{len(self.problems)} problem(s)", palette.DAMAGE, bold=True)
+        parts = [html.facts(checked)]
+        if self.problems:
+            damage = html.lines(f"DAMAGE: {problem}" for problem in self.problems)
+            parts.append(html.section("Damage", damage, count=len(self.problems)))
+        if self.orphaned_objects:
+            parts.append(html.muted(self.orphans_note()))
+        accent = palette.OK if self.ok else palette.DAMAGE
+        return html.card(self.html_kind(), "verify", verdict, *parts, accent=accent)
 
 
 def verify_version(repo: icechunk.Repository, snapshot_id: str, append_dim: str) -> VerifyReport:

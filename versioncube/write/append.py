@@ -35,6 +35,7 @@ from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
 from versioncube.config.outline import ResolvedOutline, TargetOutline
+from versioncube.display import html, palette
 from versioncube.display.format import describe
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
@@ -107,6 +108,29 @@ class AppendResult(Result):
 
     def html_title(self) -> str:
         return "Append"
+
+    def _repr_html_(self) -> str:
+        details: list[tuple[str, object]] = [("slice", self.identity)]
+        if self.record is not None:
+            details.append(("labels", self.record.extent()))
+            if self.record.index_range is not None:
+                start, stop = self.record.index_range
+                details.append(("rows", f"[{start}:{stop})"))
+            if self.record.starts_cube:
+                details.append(("cube", "created by this slice"))
+        if self.snapshot_id:
+            held = "holding it" if self.status == "skipped" else "written"
+            details.append((f"snapshot ({held})", self.snapshot_id))
+        if self.error:
+            details.append(("why", self.error))
+        accent = {"would fail": palette.DAMAGE, "skipped": palette.OTHER_OPERATION}
+        return html.card(
+            self.html_kind(),
+            f"{self.status} {self.slice_name}",
+            "",
+            html.facts(details),
+            accent=accent.get(self.status, palette.ACCENT),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import icechunk
 import numpy as np
 
+from versioncube.display import html
 from versioncube.display.format import human_size, plural
 from versioncube.display.json import label_to_json
 from versioncube.display.results import Result
@@ -53,6 +54,17 @@ class MaterializeResult(Result):
 
     def html_title(self) -> str:
         return "Materialize"
+
+    def _repr_html_(self) -> str:
+        if self.snapshot_id is None or self.record is None:
+            return html.card(self.html_kind(), "materialize", html.muted(self.describe()))
+        details = [
+            ("copied", f"{plural(self.chunks, 'chunk')} ({human_size(self.bytes)})"),
+            ("rows", self.record.extent()),
+            ("snapshot", self.snapshot_id),
+        ]
+        files = html.section("From files", html.lines(self.files), count=len(self.files))
+        return html.card(self.html_kind(), "materialize", "", html.facts(details), files)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import xarray as xr
 
-from versioncube.display import html
+from versioncube.display import html, palette
 from versioncube.display.format import plural
 from versioncube.display.json import JsonValue, to_json
 from versioncube.display.results import Result
@@ -32,6 +32,8 @@ from versioncube.write.virtual import append_item
 
 #: More skipped slices than this are summarised in one line unless a verbose listing is asked.
 MAX_SKIPPED_LISTED = 5
+#: A run's HTML form shows its slices unfolded up to this many (folded, one click away, beyond).
+OPEN_ROWS = 10
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +104,25 @@ class RunSummary(Result):
         }
 
     def _repr_html_(self) -> str:
-        rows = [
-            (result.status, result.slice_name, result.record.extent() if result.record else "",
-             (result.snapshot_id or "")[:12])
+        columns = ["status", "slice", "labels", "snapshot"]
+        rows: list[list[object]] = [
+            [result.status, result.slice_name, result.record.extent() if result.record else "",
+             html.code((result.snapshot_id or "")[:12])]
             for result in self.results
         ]  # fmt: skip
-        return html.table(("status", "slice", "labels", "snapshot"), rows, self.headline())
+        if self.failing:
+            columns.append("why it would fail")
+            for row, result in zip(rows, self.results, strict=True):
+                row.append(result.error or "")
+        table = html.table(columns, rows)
+        slices = html.section("Slices", table, count=len(self.results), open=len(rows) <= OPEN_ROWS)
+        return html.card(
+            self.html_kind(),
+            "dry run" if self.dry_run else "run",
+            self.headline(),
+            slices,
+            accent=palette.DAMAGE if self.failing else palette.ACCENT,
+        )
 
 
 def as_slice_list(slices: Iterable[SliceLike] | SliceLike) -> Iterable[SliceLike]:
