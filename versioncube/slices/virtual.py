@@ -311,6 +311,22 @@ def open_virtual_tree(url: str, slice_name: str, storage_options: Mapping[str, A
     return VirtualTree(url, groups, stamp)
 
 
+def has_subgroups(url: str, slice_name: str, storage_options: Mapping[str, Any]) -> bool:
+    """Whether a file has groups below its root (a NetCDF4/HDF5 file with groups), asked of a
+    cube's first virtual slice: such a file starts a tree. A file that cannot be parsed counts
+    as flat (parsing it again says why)."""
+    try:
+        registry, kind = _registry_and_kind(url, slice_name, storage_options)
+        if kind != "hdf5":
+            return False
+        from virtualizarr.parsers import HDFParser
+
+        store = HDFParser()(url=url, registry=registry)
+        return bool(store.to_virtual_datatree(loadable_variables=[]).children)
+    except Exception:  # the append parses it again and reports what is wrong
+        return False
+
+
 def _group_dataset(store: Any) -> xr.Dataset:
     """One group's virtual dataset: its coordinates, their bounds and CF time variables
     loaded, the others referenced."""

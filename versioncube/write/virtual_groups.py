@@ -47,16 +47,15 @@ from versioncube.layout.groups import (
 )
 from versioncube.layout.virtual import check_first_references, check_references
 from versioncube.slices.identity import IdentifiedSlice
-from versioncube.slices.opening import has_groups
 from versioncube.slices.virtual import (
     SourceStamp,
     VirtualSlice,
-    location_of,
+    has_subgroups,
     open_virtual_slice,
     open_virtual_tree,
 )
 from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, commit_change
-from versioncube.store.containers import ContainerSpec
+from versioncube.store.containers import ContainerSpec, location_url
 from versioncube.store.translate import translated
 from versioncube.write.append import (
     AppendPayload,
@@ -101,8 +100,7 @@ def is_grouped_virtual(
         return False
     if appender.virtual_group is not None:
         return False
-    scheme, location = location_of(str(ref.identity))
-    return has_groups(location if scheme == "file" else str(ref.identity), None, files)
+    return has_subgroups(location_url(ref.identity), ref.name, files)
 
 
 @dataclasses.dataclass(frozen=True)
