@@ -181,9 +181,7 @@ def test_a_level_0_reference_that_does_not_fit_is_refused_naming_the_level(steps
     assert not cube.repository.readonly_session(branch="main").has_uncommitted_changes
 
 
-def test_a_first_file_with_configured_chunks_for_a_referenced_variable_is_refused(
-    steps, tmp_path
-):
+def test_a_first_file_with_configured_chunks_for_a_referenced_variable_is_refused(steps, tmp_path):
     target = tmp_path / "cube"
     with pytest.raises(ConfigError, match=r"level 0: variables.sst.encoding \(chunks\)"):
         versioncube.append(
@@ -433,9 +431,7 @@ def test_s3_pyramid_of_references(steps, s3_target):
     target, options = s3_target
     uris = upload(steps[:3], options, f"{target}-archive")
     run = s3_run(options, target)
-    versioncube.append_slices(
-        uris, target_dir=target, virtual=True, levels=levels_setting(), **run
-    )
+    versioncube.append_slices(uris, target_dir=target, virtual=True, levels=levels_setting(), **run)
     reading = {"storage_options": options, "virtual_credentials": run["virtual_credentials"]}
     assert_pyramid_equal(target, steps[:3], **reading)
     cube = open_cube(target, **reading)
@@ -456,3 +452,21 @@ def test_s3_tree_of_references(trees, s3_target):
     for path, dataset in expected_tree(paths).items():
         xr.testing.assert_identical(got[path].to_dataset(inherit=False), dataset)
     assert len(commits(cube)) == 3 and cube.verify().ok
+
+
+def test_materialize_copies_the_references_of_every_group(steps, trees, tmp_path):
+    pyramid, tree = str(tmp_path / "pyramid"), str(tmp_path / "tree")
+    versioncube.append_slices(
+        [str(p) for p in steps], target_dir=pyramid, virtual=True, levels=levels_setting()
+    )
+    versioncube.append_slices([str(p) for p in trees["time-at-root"]], target_dir=tree,
+                              virtual=True)  # fmt: skip
+    for target, array in ((pyramid, "/0/sst"), (tree, "/ocean/anomaly/twice")):
+        cube = open_cube(target)
+        result = cube.materialize()
+        assert result.chunks >= STEPS
+        session = cube.repository.readonly_session(branch="main")
+        assert session.chunk_type(array, [STEPS - 1, 0, 0]) == icechunk.ChunkType.native
+        assert not session.all_virtual_chunk_locations()
+    assert_pyramid_equal(pyramid, steps)
+    assert_tree_equal(tree, trees["time-at-root"])
