@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import versioncube
 from versioncube import open_cube
 from versioncube.cli import cli
-from versioncube.errors import ConfigError, CubeNotFoundError, SliceValidationError
+from versioncube.errors import CubeNotFoundError, SliceValidationError
 from versioncube.slices.identity import dataset_fingerprint
 from versioncube.testing import appended_in_order, commits, tip
 from versioncube.versions.ledger import Ledger
