@@ -200,6 +200,17 @@ def test_dry_run_of_a_referenced_pyramid_writes_nothing(steps, tmp_path):
     assert summary.appended == STEPS and not target.exists()
     assert summary.results[0].record.virtual["url"].endswith("sst_000.nc")
     assert summary.results[1].record.groups == ("/0", "/1", "/2")
+    versioncube.append(paths[:2], target_dir=str(target), virtual=True, levels=levels_setting())
+    cube = open_cube(str(target))
+    before = tip(cube)
+    rest = versioncube.append_slices(paths, target_dir=str(target), virtual=True, dry_run=True)
+    assert [result.status for result in rest.results] == ["skipped"] * 2 + ["would append"] * 3
+    assert rest.results[2].record.index_range == (2, 3)
+    assert tip(cube) == before
+    other = write_steps(target.parent / "other", 3, {**ZLIB, "chunksizes": (1, 9, 30)})[2]
+    with pytest.raises(SliceValidationError, match="level 0: variable 'sst' has chunks"):
+        versioncube.append_slices([str(other)], target_dir=str(target), virtual=True, dry_run=True)
+    assert tip(cube) == before
 
 
 def test_verify_reports_a_changed_source_of_level_0(steps, tmp_path):
@@ -470,3 +481,56 @@ def test_materialize_copies_the_references_of_every_group(steps, trees, tmp_path
         assert not session.all_virtual_chunk_locations()
     assert_pyramid_equal(pyramid, steps)
     assert_tree_equal(tree, trees["time-at-root"])
+
+
+def test_the_command_line_references_a_tree_and_dry_runs_it(trees, tmp_path):
+    from click.testing import CliRunner
+
+    from versioncube.cli import cli
+
+    paths = [str(p) for p in trees["time-at-root"][:3]]
+    target = str(tmp_path / "cube")
+    dry = CliRunner().invoke(cli, ["append", "--virtual", "--dry-run", "-t", target, *paths])
+    assert dry.exit_code == 0, dry.output
+    assert "would append" in dry.output and not (tmp_path / "cube").exists()
+    result = CliRunner().invoke(cli, ["append", "--virtual", "-t", target, *paths])
+    assert result.exit_code == 0, result.output
+    log = CliRunner().invoke(cli, ["log", "-t", target])
+    assert "append (refs)" in log.output and "in groups /, /ocean, /ocean/anomaly" in log.output
+    assert_tree_equal(target, trees["time-at-root"][:3])
+    netcdf3 = tmp_path / "flat.nc"
+    sst().isel(time=[3]).to_netcdf(netcdf3, engine="scipy")
+    refused = CliRunner().invoke(cli, ["append", "--virtual", "-t", target, str(netcdf3)])
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == [
+        "Error: slice flat.nc: is a NetCDF3 file, which has no groups: only NetCDF4/HDF5 files "
+        "can be referenced group by group into a tree of groups; append it without --virtual "
+        "to copy its values"
+    ]
+
+
+def test_verify_reports_a_changed_source_of_a_tree(trees, tmp_path):
+    folder = tmp_path / "archive"
+    shutil.copytree(trees["time-everywhere"][0].parent, folder)
+    paths = sorted(folder.glob("*.nc"))[:3]
+    target = str(tmp_path / "cube")
+    versioncube.append_slices([str(p) for p in paths], target_dir=target, virtual=True)
+    cube = open_cube(target)
+    assert cube.verify().ok
+    time.sleep(1.1)  # Icechunk compares modification times in whole seconds
+    os.utime(paths[2])
+    report = cube.verify()
+    assert [problem.split(" (")[0] for problem in report.problems] == [
+        f"source {paths[2].as_uri()} changed after it was referenced"
+    ]
+    with pytest.raises(icechunk.IcechunkError, match="checksum of the object"):
+        versioncube.open_datatree(target)["atmos/upper"].u.isel(time=2).load()
+
+
+def test_dry_run_of_a_file_for_an_existing_flat_cube_of_references(steps, tmp_path):
+    """The references are checked against the cube's arrays, opened read-only."""
+    target = str(tmp_path / "cube")
+    paths = [str(p) for p in steps]
+    versioncube.append(paths[:2], target_dir=target, virtual=True)
+    dry = versioncube.append_slices(paths, target_dir=target, virtual=True, dry_run=True)
+    assert [result.status for result in dry.results] == ["skipped"] * 2 + ["would append"] * 3

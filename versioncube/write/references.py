@@ -9,7 +9,7 @@ chunks at the file's. The checks that make this safe are in :mod:`versioncube.la
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import icechunk
 import numpy as np
@@ -64,12 +64,15 @@ def array_path(group: str, name: str) -> str:
     return f"{group}/{name}" if group else name
 
 
-def stored_arrays(store: Any, names: Iterable[str], group: str = "") -> dict[str, Any]:
-    """The cube's zarr arrays of ``names`` in ``group``, writable."""
+def stored_arrays(
+    store: Any, names: Iterable[str], group: str = "", *, writable: bool = True
+) -> dict[str, Any]:
+    """The cube's zarr arrays of ``names`` in ``group`` (writable, or read-only for checks)."""
     import zarr
 
+    mode: Literal["r", "r+"] = "r+" if writable else "r"
     return {
-        name: zarr.open_array(store, path=array_path(group, name), mode="r+")
+        name: zarr.open_array(store, path=array_path(group, name), mode=mode)
         for name in sorted(names)
     }
 

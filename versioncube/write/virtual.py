@@ -161,7 +161,9 @@ def _dry_run(appender: Appender, ref: IdentifiedSlice, parsed: VirtualSlice) -> 
             plan = checked_plan(cube, stand_in, ref.name, outline)
             check_references(
                 cube.size,
-                stored_arrays(session.store, parsed.references & set(plan.dataset.variables)),
+                stored_arrays(
+                    session.store, parsed.references & set(plan.dataset.variables), writable=False
+                ),
                 parsed.dataset,
                 parsed.references & set(plan.dataset.variables),
                 outline.append_dim,

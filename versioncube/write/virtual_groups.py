@@ -190,7 +190,7 @@ def _dry_run(appender: GroupedAppender, ref: IdentifiedSlice, parsed: ParsedFile
                 continue
             referenced = sorted(references.references & set(map(str, rows.variables)))
             with in_group(grouped.label(path)):
-                arrays = stored_arrays(session.store, referenced, path)
+                arrays = stored_arrays(session.store, referenced, path, writable=False)
                 check_references(cube.size, arrays, references.dataset, referenced, dim, ref.name)
     else:
         for path, references in parsed.referenced.items():
