@@ -534,3 +534,32 @@ def test_dry_run_of_a_file_for_an_existing_flat_cube_of_references(steps, tmp_pa
     versioncube.append(paths[:2], target_dir=target, virtual=True)
     dry = versioncube.append_slices(paths, target_dir=target, virtual=True, dry_run=True)
     assert [result.status for result in dry.results] == ["skipped"] * 2 + ["would append"] * 3
+
+
+def test_netcdf3_and_grib_files_make_pyramids_too(tmp_path):
+    """Level 1 read back equal to the block mean of level 0, both parsers' files."""
+    from versioncube.testing.grib_samples import cfgrib_samples, dated_copies
+
+    source = sst()
+    netcdf3 = []
+    for index in range(3):
+        path = tmp_path / f"nc3_{index}.nc"
+        source.isel(time=[index]).to_netcdf(path, engine="scipy", unlimited_dims=["time"])
+        netcdf3.append(str(path))
+    grib = dated_copies(
+        cfgrib_samples() / "regular_ll_msl.grib", tmp_path / "g2", [20240301, 20240302, 20240303]
+    )
+    for name, files, (x, y) in (
+        ("sst", netcdf3, ("longitude", "latitude")),
+        ("prmsl", [str(p) for p in grib], ("longitude", "latitude")),
+    ):
+        target = str(tmp_path / f"cube-{name}")
+        versioncube.append(files, target_dir=target, virtual=True, levels=2)
+        level0 = versioncube.open_dataset(target, level=0)[name].load()
+        level1 = versioncube.open_dataset(target, level=1)[name].load()
+        level1 = level1.drop_vars("spatial_ref", errors="ignore")  # GRIB's grid mapping
+        blocks = level0.coarsen({x: 2, y: 2}, boundary="pad", coord_func="min")
+        xr.testing.assert_allclose(level1, blocks.mean())
+        session = open_cube(target).repository.readonly_session(branch="main")
+        index = [2] + [0] * (level0.ndim - 1)
+        assert session.chunk_type(f"/0/{name}", index) == icechunk.ChunkType.virtual
