@@ -563,3 +563,31 @@ def test_netcdf3_and_grib_files_make_pyramids_too(tmp_path):
         session = open_cube(target).repository.readonly_session(branch="main")
         index = [2] + [0] * (level0.ndim - 1)
         assert session.chunk_type(f"/0/{name}", index) == icechunk.ChunkType.virtual
+
+
+def test_a_writer_slipping_in_a_commit_makes_the_change_run_again(steps, tmp_path, monkeypatch):
+    """Another writer commits while a virtual append is written: the commit conflicts and the
+    change runs again on the new tip, after the other writer's (earlier) file; the next time
+    the other writer appends the very same file, which the retry then finds in the ledger."""
+    import versioncube.write.virtual_groups as module
+
+    target = str(tmp_path / "cube")
+    paths = [str(p) for p in steps]
+    versioncube.append(paths[:2], target_dir=target, virtual=True, levels=levels_setting())
+    checked = module.check_unchanged
+    slip: list[str] = []  # the file the other writer appends, once, during the next append
+
+    def slipping(url, stamp, files, name):
+        if slip:
+            open_cube(target).append(slip.pop(), virtual=True)
+        return checked(url, stamp, files, name)
+
+    monkeypatch.setattr(module, "check_unchanged", slipping)
+    slip.append(paths[2])
+    result = open_cube(target).append(paths[3], virtual=True)
+    assert result.status == "appended" and result.record.index_range == (3, 4)
+    slip.append(paths[4])
+    other = open_cube(target).append(paths[4], virtual=True)
+    assert other.status == "skipped" and other.snapshot_id == tip(open_cube(target))
+    assert len(commits(open_cube(target))) == STEPS
+    assert_pyramid_equal(target, steps)

@@ -36,6 +36,7 @@ from versioncube.layout.attrs import has_expressions
 from versioncube.layout.decoding import DecodedSlice
 from versioncube.layout.groups import (
     ROOT,
+    GroupedPlan,
     GroupedSlice,
     GroupKind,
     GroupsOutline,
@@ -57,6 +58,7 @@ from versioncube.slices.virtual import (
 from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, commit_change
 from versioncube.store.containers import ContainerSpec, location_url
 from versioncube.store.translate import translated
+from versioncube.versions.ledger import Ledger
 from versioncube.write.append import (
     AppendPayload,
     AppendResult,
@@ -253,7 +255,7 @@ class VirtualGroupsChange:
         self,
         session: icechunk.Session,
         grouped: GroupedSlice,
-        plan: Any,
+        plan: GroupedPlan,
         attrs: Mapping[str, dict[str, Any]],
     ) -> None:
         """Every group of a new cube, parents first: referenced variables as references, the
@@ -290,10 +292,10 @@ class VirtualGroupsChange:
         self,
         session: icechunk.Session,
         grouped: GroupedSlice,
-        plan: Any,
+        plan: GroupedPlan,
         cube: GroupsOutline,
         attrs: Mapping[str, dict[str, Any]],
-        ledger: Any,
+        ledger: Ledger,
     ) -> bool:
         """Append each group's rows: references after checking them against the group's
         arrays, the rest natively (in place for in-memory rows, all groups and the ledger in
