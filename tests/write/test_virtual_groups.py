@@ -497,6 +497,8 @@ def test_the_command_line_references_a_tree_and_dry_runs_it(trees, tmp_path):
     assert result.exit_code == 0, result.output
     log = CliRunner().invoke(cli, ["log", "-t", target])
     assert "append (refs)" in log.output and "in groups /, /ocean, /ocean/anomaly" in log.output
+    show = CliRunner().invoke(cli, ["show", "-t", target]).output
+    assert "references 3 files under" in show  # each once, though three groups reference it
     assert_tree_equal(target, trees["time-at-root"][:3])
     netcdf3 = tmp_path / "flat.nc"
     sst().isel(time=[3]).to_netcdf(netcdf3, engine="scipy")
