@@ -593,3 +593,17 @@ def test_a_writer_slipping_in_a_commit_makes_the_change_run_again(steps, tmp_pat
     assert other.status == "skipped" and other.snapshot_id == tip(open_cube(target))
     assert len(commits(open_cube(target))) == STEPS
     assert_pyramid_equal(target, steps)
+
+
+def test_force_new_starts_a_referenced_pyramid_afresh_as_a_new_commit(steps, tmp_path):
+    target = str(tmp_path / "cube")
+    paths = [str(p) for p in steps]
+    versioncube.append(paths[:3], target_dir=target, virtual=True, levels=levels_setting())
+    versioncube.append(
+        paths[3:], target_dir=target, virtual=True, levels=levels_setting(), force_new=True
+    )
+    cube = open_cube(target)
+    assert len(commits(cube)) == STEPS  # the old pyramid stays in the history
+    assert_pyramid_equal(target, steps[3:])
+    assert_pyramid_equal(target, steps[:3], version="~2")
+    assert cube.verify().ok
