@@ -260,3 +260,25 @@ def test_an_append_landing_first_is_covered_on_the_retry(grown, days, small_slic
     assert cube.sizes["time"] == 6 and cube.sst.sizes["time"] == 6
     assert cube.sst.isel(time=5).isnull().all()
     assert grown.verify().ok
+
+
+def test_command_line(tmp_path, small_slice):
+    from versioncube.testing.cli_checks import assert_one_line_error, run_cli
+
+    target = str(tmp_path / "cube")
+    open_cube(target).append_all([small_slice(day) for day in DAYS[:4]])
+    path = tmp_path / "sst.nc"
+    _sst(small_slice, [1, 2]).to_dataset(name="sst").to_netcdf(path)
+
+    added = run_cli("add-variable", "-t", target, "sst", path)
+    assert added.exit_code == 0, added.output
+    assert added.stdout.startswith("added variable sst (time, lat, lon): 2 of 4 time steps given")
+    again = run_cli("add-variable", "-t", target, "sst", path)
+    assert_one_line_error(again, "'sst' is already a variable of the cube")
+    log = run_cli("log", "-t", target, "-n", "1").stdout
+    assert "add-variable  sst" in log
+    dropped = run_cli("drop-variable", "-t", target, "sst", "--json")
+    assert dropped.exit_code == 0 and '"operation": "drop-variable"' in dropped.stdout
+    refused = run_cli("drop-variable", "-t", target, "time")
+    assert_one_line_error(refused, "'time' is the append coordinate")
+    assert len(commits(open_cube(target))) == 6
