@@ -123,7 +123,7 @@ def test_integers_need_a_fill_value_the_data_never_holds(grown):
 
     with pytest.raises(SchemaError, match="stored as int16, which has no NaN: give a fill value"):
         grown.add_variable("warm", counts)
-    with pytest.raises(SliceValidationError, match="holds the fill value 0 .* choose a fill"):
+    with pytest.raises(SliceValidationError, match="holds its fill value 0 in .* choose a fill"):
         grown.add_variable("warm", counts, fill_value=0)
     with pytest.raises(SchemaError, match="fill value 0.5 cannot be stored .* whole number"):
         grown.add_variable("warm", counts, fill_value=0.5)

@@ -415,8 +415,8 @@ def _fill(
         hits = np.asarray((variable == stored).sum().values)
         if int(hits):
             fail(
-                f"variable {name!r} holds the fill value {format_label(fill_value)} "
-                f"{int(hits)} time(s); readers would take those cells as missing: choose a "
+                f"variable {name!r} holds its fill value {format_label(fill_value)} in "
+                f"{plural(int(hits), 'cell')}, which readers would take as missing: choose a "
                 "fill value the data never holds"
             )
     return stored
