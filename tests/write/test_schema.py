@@ -282,3 +282,31 @@ def test_command_line(tmp_path, small_slice):
     refused = run_cli("drop-variable", "-t", target, "time")
     assert_one_line_error(refused, "'time' is the append coordinate")
     assert len(commits(open_cube(target))) == 6
+
+
+@pytest.mark.slow  # real files, one commit each
+@pytest.mark.parametrize("chunk", [1, 24])
+def test_real_slices(eofs_steps, tmp_path, chunk):
+    """A cube of the eofs sst files without sst; sst then added from ten of the same files."""
+    from versioncube.testing.real_data import open_source
+
+    paths = eofs_steps["sst_ndjfm_anom"]
+    target = str(tmp_path / "cube")
+    settings = {"excluded_variables": ["sst"], "variables": {"bounds_time": {"encoding": {}}}}
+    encoding = {"encoding": {"chunks": [chunk, 2]}}
+    settings["variables"]["bounds_time"] = encoding
+    cube = open_cube(target, config=settings)
+    cube.append_all(paths)
+    before, before_tip = cube.to_xarray().load(), tip(cube)
+
+    cube.add_variable("sst", paths[20:30])
+
+    source = open_source("sst_ndjfm_anom")
+    expected = source.copy()
+    expected["sst"] = source.sst.where(source.time.isin(source.time[20:30]))
+    xr.testing.assert_identical(cube.to_xarray().load(), expected)
+    assert cube.to_xarray().sst.encoding["chunks"][0] == chunk
+    assert len(commits(cube)) == len(paths) + 1
+    cube.rollback("~1")
+    assert tip(cube) == before_tip
+    xr.testing.assert_identical(cube.to_xarray().load(), before)
