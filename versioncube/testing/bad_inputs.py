@@ -898,7 +898,8 @@ def _adding(scene: Scene, name: str, data: xr.Dataset, *options: str, **keywords
 def _variable(name: str, days: tuple[str, ...] = DAYS[1:], dtype: str = "float32") -> xr.Dataset:
     """A variable over ``days`` of the catalogue's grid."""
     values = good(days[0]) if len(days) == 1 else xr.concat([good(day) for day in days], "time")
-    return values.tas.astype(dtype).rename(name).to_dataset()
+    variable: xr.DataArray = values.tas.astype(dtype).rename(name)
+    return variable.to_dataset()
 
 
 SCHEMA_CASES = [
