@@ -37,11 +37,17 @@ key      meaning
 ``g``    optional: the groups the commit appended to, as DataTree paths
          (``["/0", "/1"]`` for the levels of a pyramid, ``["/", "/atmos"]`` for a
          tree); left out for a flat cube (its one group, the root)
+``vs``   optional, on schema changes (``add-variable``, ``drop-variable``): the
+         variables added or dropped
+``k``    optional, on ``add-variable``: how many append labels were given values
+         (``l`` names the first and last of them; the others hold the fill value)
 =======  ==========================================================================
 
-Operations: ``create`` and ``append`` (copied or, with ``f``, referenced slices), and
+Operations: ``create`` and ``append`` (copied or, with ``f``, referenced slices),
 ``materialize`` (referenced chunks of ``r`` copied into the repository: no rows move, no values
-change, no slice is added).
+change, no slice is added), and the schema changes ``add-variable`` and ``drop-variable`` (a
+variable created over every row, or removed: no rows move, no other variable changes, no slice
+is added).
 
 What was left out, and where it is: the slice's full identity (a path, URI or content hash) is
 kept with its rows and labels in the snapshot's slice ledger (:mod:`versioncube.versions.ledger`),
@@ -86,6 +92,8 @@ STARTING_OPERATIONS = frozenset({"create"})
 APPENDING_OPERATIONS = frozenset({"create", "append"})
 #: Operations that change how rows are stored, never which rows there are or their values.
 ROW_KEEPING_OPERATIONS = frozenset({"materialize"})
+#: Operations that add or remove a variable over every row: no row moves, no slice is added.
+SCHEMA_OPERATIONS = frozenset({"add-variable", "drop-variable"})
 
 Label = str | int | float | bool | None
 
@@ -110,11 +118,14 @@ class CommitRecord:
     schema: int = SCHEMA_VERSION
     virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
     groups: tuple[str, ...] | None = None  # the groups appended to (None: a flat cube)
+    variables: tuple[str, ...] | None = None  # the variables a schema change added or dropped
+    steps: int | None = None  # add-variable: how many labels were given values
 
     @property
     def keeps_rows(self) -> bool:
-        """Whether this commit left every row and value as it was (e.g. ``materialize``)."""
-        return self.operation in ROW_KEEPING_OPERATIONS
+        """Whether this commit left every row as it was, and every value of the variables it
+        did not add or drop (``materialize``, ``add-variable``, ``drop-variable``)."""
+        return self.operation in ROW_KEEPING_OPERATIONS | SCHEMA_OPERATIONS
 
     @property
     def starts_cube(self) -> bool:
@@ -144,6 +155,10 @@ class CommitRecord:
             stored["f"] = dict(self.virtual)
         if self.groups is not None:
             stored["g"] = list(self.groups)
+        if self.variables is not None:
+            stored["vs"] = list(self.variables)
+        if self.steps is not None:
+            stored["k"] = self.steps
         return TRAILER + json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -195,6 +210,8 @@ class CommitRecord:
             schema=SCHEMA_VERSION,
             virtual=_optional_mapping(stored.get("f")),
             groups=_optional_paths(stored.get("g")),
+            variables=_optional_paths(stored.get("vs")),
+            steps=int(stored["k"]) if stored.get("k") is not None else None,
         )
 
     @classmethod
@@ -233,6 +250,10 @@ class CommitRecord:
             data["virtual"] = dict(self.virtual)
         if self.groups is not None:
             data["groups"] = list(self.groups)
+        if self.variables is not None:
+            data["variables"] = list(self.variables)
+        if self.steps is not None:
+            data["steps"] = self.steps
         return data
 
     def message(self) -> str:
