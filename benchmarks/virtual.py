@@ -4,7 +4,9 @@ copies, one commit per file, to a new local cube: time per commit and bytes stor
 Two sets: many small files (eofs-sized fields, 1 x 18 x 30 float64) and fewer larger ones (one
 float32 field of a global grid each); both zlib level 4 with shuffle, one chunk per time step,
 as archives often hold them. The copied cube stores the values again (versioncube's Blosc
-lz4); the virtual one stores references and the natively stored time labels.
+lz4); the virtual one stores references and the natively stored time labels. The larger files
+also make a pyramid of 3 levels: referenced, only level 0 is references (levels 1 and 2 are
+computed from the file's values and copied); copied, every level is stored.
 """
 
 from __future__ import annotations
@@ -45,9 +47,18 @@ def write_files(folder: Path, count: int, shape: tuple[int, int], dtype: str) ->
     return paths
 
 
-def append_all(paths: list[Path], target: Path, virtual: bool) -> tuple[float, int]:
+#: The pyramid the larger files also make.
+PYRAMID_LEVELS = 3
+
+
+def append_all(
+    paths: list[Path], target: Path, virtual: bool, levels: int | None = None
+) -> tuple[float, int]:
     """Seconds per commit (median) and bytes of the cube on disk."""
-    cube = versioncube.open_cube(os.fspath(target), config={"virtual": virtual})
+    config: dict[str, object] = {"virtual": virtual}
+    if levels is not None:
+        config["levels"] = {"num_levels": levels, "tile_size": 256}
+    cube = versioncube.open_cube(os.fspath(target), config=config)
     seconds = []
     for path in paths:
         started = time.perf_counter()
@@ -70,11 +81,14 @@ def run(context: Context) -> Section:
         ),
     }
     results, comparisons = [], []
-    for label, paths in sets.items():
+    larger = list(sets)[1]
+    runs = [(label, paths, None) for label, paths in sets.items()]
+    runs.append((f"{larger}, {PYRAMID_LEVELS}-level pyramid", sets[larger], PYRAMID_LEVELS))
+    for label, paths, levels in runs:
         source_bytes = sum(path.stat().st_size for path in paths)
         for mode in ("virtual", "copied"):
             target = context.target("virtual", f"{label}-{mode}".replace(" ", "-"))
-            per_commit, stored = append_all(paths, target, mode == "virtual")
+            per_commit, stored = append_all(paths, target, mode == "virtual", levels)
             results.append(
                 Result(
                     f"{mode}, {label}",

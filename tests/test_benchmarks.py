@@ -64,8 +64,12 @@ EXPECTED_CASES = {
         ),
     ],
     "V": [
-        f"{mode}, {n} {kind} files"
-        for n, kind in ((2, "small"), (2, "larger"))
+        f"{mode}, {n} {kind}"
+        for n, kind in (
+            (2, "small files"),
+            (2, "larger files"),
+            (2, "larger files, 3-level pyramid"),
+        )
         for mode in ("virtual", "copied")
     ],
 }

@@ -415,12 +415,13 @@ def test_one_cube_object_keeps_checking_against_its_own_last_commit(memory_targe
     assert_level_equal(cube.levels[3].load(), expected_level(xr.concat(five_days, "time"), 3))
 
 
-def test_virtual_appends_to_a_pyramid_are_refused(pyramid, tmp_path):
-    """Levels are computed: they cannot reference a file's chunks (copy the slice instead)."""
+def test_virtual_appends_that_do_not_fit_level_0_are_refused(pyramid, tmp_path):
+    """A copied pyramid's level 0 is chunked in tiles: a file's references, which keep the
+    file's chunks, cannot join it (tests/write/test_virtual_groups.py appends files that fit)."""
     path = tmp_path / "day5.nc"
     pyramid_slice(5).to_netcdf(path)
     cube = open_cube(pyramid)
     before = tip(cube)
-    with pytest.raises(ConfigError, match=r"is a pyramid \(levels\).*append without --virtual"):
+    with pytest.raises(SliceValidationError, match=r"level 0: variable .* has chunks .*--virtual"):
         cube.append(str(path), virtual=True)
     assert tip(cube) == before

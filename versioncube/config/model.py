@@ -272,7 +272,9 @@ class Config:
     virtual_group: str | None = _setting(
         None,
         "With virtual: the group of each file to reference (an HDF5 group, or a GRIB group "
-        'such as "isobar/instant" when a GRIB file holds several kinds of messages).',
+        'such as "isobar/instant" when a GRIB file holds several kinds of messages); for a '
+        "pyramid, its level 0. Without it, a file with groups starts a tree that references "
+        "every group (a tree takes no virtual_group).",
         "slices",
     )
     virtual_containers: list[str] = _setting(

@@ -104,6 +104,25 @@ class VirtualSlice:
     dataset: xr.Dataset
     references: frozenset[str]  # names of the referenced variables
     stamp: SourceStamp
+    #: the parser's ManifestStore and the group in it the dataset is: the file's values can be
+    #: read through it (:meth:`values`)
+    store: Any = None
+    store_group: str | None = None
+
+    def values(self) -> xr.Dataset:
+        """The file's values (decoded, lazily), read through its references: what a pyramid's
+        downsampled levels are computed from. The dims are named as in :attr:`dataset`."""
+        if self.store is None:
+            raise ValueError(f"{self.url}: parsed without its store, its values cannot be read")
+        dataset = xr.open_dataset(
+            self.store,
+            engine="zarr",
+            group=self.store_group,
+            consolidated=False,
+            zarr_format=3,
+            chunks=None,
+        )
+        return _loaded(_plain_dims(dataset), load=False)
 
     def stand_in(self) -> xr.Dataset:
         """The slice as the checks see it: decoded (dtypes after CF decoding, loaded values),
@@ -182,6 +201,46 @@ def open_virtual_slice(
     """Parse a file into a :class:`VirtualSlice` (see the module docstring)."""
     stamp = stamp_of(url, storage_options, slice_name)
     scheme, location = location_of(url)
+    registry, kind = _registry_and_kind(url, slice_name, storage_options)
+    try:
+        dataset, store, store_group = _parsed(kind, url, registry, group, slice_name)
+    except (SliceOpenError, SliceValidationError):
+        raise
+    except Exception as error:  # the parser refused the file: name the variable and filter
+        raise _parse_error(error, kind, scheme, location, slice_name) from error
+    return _virtual_slice(url, dataset, stamp, store, store_group, slice_name)
+
+
+def _virtual_slice(
+    url: str,
+    dataset: xr.Dataset,
+    stamp: SourceStamp,
+    store: Any,
+    store_group: str | None,
+    slice_name: str,
+) -> VirtualSlice:
+    references = frozenset(
+        str(name) for name, variable in dataset.variables.items() if _is_reference(variable)
+    )
+    for name in sorted(references):
+        _refuse_inlined(dataset.variables[name], name, slice_name)
+    return VirtualSlice(url, dataset, references, stamp, store, store_group)
+
+
+def _parse_error(
+    error: Exception, kind: str, scheme: str, location: str, slice_name: str
+) -> SliceValidationError:
+    """The parser refused the file: name the variable and filter when h5py can tell them."""
+    reason = _unsupported_layout(location) if kind == "hdf5" and scheme == "file" else None
+    reason = reason or f"cannot be referenced ({_first_line(error)})"
+    return SliceValidationError(slice_name, f"{reason}; {NO_VIRTUAL_HINT}")
+
+
+def _registry_and_kind(
+    url: str, slice_name: str, storage_options: Mapping[str, Any]
+) -> tuple[Any, str]:
+    """The object-store registry that reaches the file, and the file's kind (by its magic)."""
+    scheme, location = location_of(url)
     if scheme == "file":
         from obstore.store import LocalStore
 
@@ -196,7 +255,6 @@ def open_virtual_slice(
         magic = bytes(obstore.get_range(stores[f"s3://{bucket}/"], key, start=0, length=8))
     from obspec_utils.registry import ObjectStoreRegistry
 
-    registry = ObjectStoreRegistry(stores)
     kind = _format_of(magic)
     if kind is None:
         raise SliceOpenError(
@@ -204,20 +262,84 @@ def open_virtual_slice(
             "is not a NetCDF3, NetCDF4/HDF5 or GRIB file, so it cannot be referenced; "
             + NO_VIRTUAL_HINT,
         )
+    return ObjectStoreRegistry(stores), kind
+
+
+@dataclasses.dataclass(frozen=True)
+class VirtualTree:
+    """A parsed file with groups: every group (path without slashes at the ends, ``""`` for
+    the root; parents before children) as a :class:`VirtualSlice`, all with one stamp."""
+
+    url: str
+    groups: Mapping[str, VirtualSlice]
+    stamp: SourceStamp
+
+    def stand_in(self) -> xr.DataTree:
+        """The tree as the checks see it (see :meth:`VirtualSlice.stand_in`)."""
+        return xr.DataTree.from_dict(
+            {f"/{path}": parsed.stand_in() for path, parsed in self.groups.items()}
+        )
+
+
+def open_virtual_tree(url: str, slice_name: str, storage_options: Mapping[str, Any]) -> VirtualTree:
+    """Parse every group of a NetCDF4/HDF5 file (for a cube of groups, a tree); NetCDF3 and
+    GRIB files are refused: they have no groups that map onto a tree's."""
+    stamp = stamp_of(url, storage_options, slice_name)
+    scheme, location = location_of(url)
+    registry, kind = _registry_and_kind(url, slice_name, storage_options)
+    if kind != "hdf5":
+        what = "NetCDF3" if kind == "netcdf3" else "GRIB"
+        raise SliceValidationError(
+            slice_name,
+            f"is a {what} file, which has no groups: only NetCDF4/HDF5 files can be referenced "
+            f"group by group into a tree of groups; {NO_VIRTUAL_HINT}",
+        )
+    from virtualizarr.parsers import HDFParser
+
     try:
-        dataset = _parsed(kind, url, registry, group, slice_name)
+        whole = HDFParser()(url=url, registry=registry).to_virtual_datatree(loadable_variables=[])
+        paths = [node.path.strip("/") for node in whole.subtree]
+        groups: dict[str, VirtualSlice] = {}
+        for path in paths:
+            store = HDFParser(group=path or None)(url=url, registry=registry)
+            dataset = _plain_dims(_group_dataset(store))
+            groups[path] = _virtual_slice(url, dataset, stamp, store, None, slice_name)
     except (SliceOpenError, SliceValidationError):
         raise
     except Exception as error:  # the parser refused the file: name the variable and filter
-        reason = _unsupported_layout(location) if kind == "hdf5" and scheme == "file" else None
-        reason = reason or f"cannot be referenced ({_first_line(error)})"
-        raise SliceValidationError(slice_name, f"{reason}; {NO_VIRTUAL_HINT}") from error
-    references = frozenset(
-        str(name) for name, variable in dataset.variables.items() if _is_reference(variable)
-    )
-    for name in sorted(references):
-        _refuse_inlined(dataset.variables[name], name, slice_name)
-    return VirtualSlice(url, dataset, references, stamp)
+        raise _parse_error(error, kind, scheme, location, slice_name) from error
+    return VirtualTree(url, groups, stamp)
+
+
+def has_subgroups(url: str, slice_name: str, storage_options: Mapping[str, Any]) -> bool:
+    """Whether a file has groups below its root (a NetCDF4/HDF5 file with groups), asked of a
+    cube's first virtual slice: such a file starts a tree. A file that cannot be parsed counts
+    as flat (parsing it again says why)."""
+    try:
+        registry, kind = _registry_and_kind(url, slice_name, storage_options)
+        if kind != "hdf5":
+            return False
+        from virtualizarr.parsers import HDFParser
+
+        store = HDFParser()(url=url, registry=registry)
+        return bool(store.to_virtual_datatree(loadable_variables=[]).children)
+    except Exception:  # the append parses it again and reports what is wrong
+        return False
+
+
+def _group_dataset(store: Any) -> xr.Dataset:
+    """One group's virtual dataset: its coordinates, their bounds and CF time variables
+    loaded, the others referenced."""
+    probe = store.to_virtual_dataset(loadable_variables=[])
+    return _loaded(store.to_virtual_dataset(loadable_variables=_loadable(_plain_dims(probe))))
+
+
+def _plain_dims(dataset: xr.Dataset) -> xr.Dataset:
+    """A group's dimensions by their names: VirtualiZarr names a dimension defined in another
+    group (not the root) by its path (``ocean/latitude``), HDF5's dimension scale; xarray and
+    NetCDF4 by its name."""
+    renamed = {dim: str(dim).rsplit("/", 1)[-1] for dim in dataset.dims if "/" in str(dim)}
+    return dataset.rename_dims(renamed) if renamed else dataset
 
 
 def _format_of(magic: bytes) -> str | None:
@@ -230,11 +352,16 @@ def _format_of(magic: bytes) -> str | None:
     return None
 
 
-def _parsed(kind: str, url: str, registry: Any, group: str | None, slice_name: str) -> xr.Dataset:
+def _parsed(
+    kind: str, url: str, registry: Any, group: str | None, slice_name: str
+) -> tuple[xr.Dataset, Any, str | None]:
+    """The file's (or its group's) virtual dataset, the parser's store, and the group of the
+    store the dataset is (None: its root)."""
     if kind == "grib":
         from gribberish.virtualizarr import GribberishParser
 
-        tree = GribberishParser()(url=url, registry=registry).to_virtual_datatree()
+        parser_store = GribberishParser()(url=url, registry=registry)
+        tree = parser_store.to_virtual_datatree()
         leaves = [node.path for node in tree.subtree if node.has_data and not node.children]
         chosen = group.strip("/") if group else None
         if chosen is None and len(leaves) != 1:
@@ -248,16 +375,14 @@ def _parsed(kind: str, url: str, registry: Any, group: str | None, slice_name: s
             raise SliceValidationError(
                 slice_name, f"has no GRIB group {path!r} (its groups: {', '.join(leaves)})"
             )
-        return _loaded(tree[path].to_dataset())
+        return _loaded(tree[path].to_dataset()), parser_store, path.strip("/")
     from virtualizarr.parsers import HDFParser, NetCDF3Parser
 
     parser = NetCDF3Parser() if kind == "netcdf3" else HDFParser(group=group)
     if kind == "netcdf3" and group:
         raise SliceValidationError(slice_name, "is NetCDF3, which has no groups (virtual_group)")
     store = parser(url=url, registry=registry)
-    probe = store.to_virtual_dataset(loadable_variables=[])
-    loadable = _loadable(probe)
-    return _loaded(store.to_virtual_dataset(loadable_variables=loadable))
+    return _group_dataset(store), store, None
 
 
 def _loadable(dataset: xr.Dataset) -> list[str]:
@@ -273,12 +398,12 @@ def _loadable(dataset: xr.Dataset) -> list[str]:
     return sorted(names)
 
 
-def _loaded(dataset: xr.Dataset) -> xr.Dataset:
-    """The loaded variables in memory (VirtualiZarr opens them lazily), with the storage
-    settings of the file dropped: versioncube stores them its own way."""
+def _loaded(dataset: xr.Dataset, *, load: bool = True) -> xr.Dataset:
+    """The loaded variables in memory (VirtualiZarr opens them lazily; ``load`` False: left
+    lazy), with the storage settings of the file dropped: versioncube stores them its own way."""
     for variable in dataset.variables.values():
         if not _is_reference(variable):
-            loaded = variable.load()
+            loaded = variable.load() if load else variable
             for key in ("chunks", "preferred_chunks", "compressors", "filters", "serializer",
                         "shards", "fill_value"):  # fmt: skip
                 loaded.encoding.pop(key, None)

@@ -254,7 +254,7 @@ def referenced_files(repo: icechunk.Repository, snapshot_id: str) -> list[str]:
     if not repo.config.virtual_chunk_containers:
         return []
     session = repo.readonly_session(snapshot_id=snapshot_id)
-    return sorted(session.all_virtual_chunk_locations())
+    return sorted(set(session.all_virtual_chunk_locations()))  # one per file, not per manifest
 
 
 def check_version_authorised(repo: icechunk.Repository, snapshot_id: str, where: str) -> None:

@@ -342,6 +342,38 @@ def _not_a_fast_forward(scene: Scene) -> Attempt:
     return _asking(scene, lambda cube: cube.promote("staging"), "promote", "staging")
 
 
+def _tree_of_references(scene: Scene) -> str:
+    """A cube made of references to a NetCDF4 file with groups (a tree), beside the scene's
+    cube; its target."""
+    day = good(scene.days[-1])
+    tree = xr.DataTree.from_dict(
+        {"/": xr.Dataset(coords={"time": day.time}), "/air": day.drop_vars("time")}
+    )
+    path = scene.folder / "tree-0.nc"
+    tree.to_netcdf(path, engine="netcdf4")
+    target = str(scene.folder / "tree-cube")
+    versioncube.append([str(path)], target_dir=target, virtual=True)
+    return target
+
+
+def _netcdf3_into_a_tree(scene: Scene) -> Attempt:
+    target = _tree_of_references(scene)
+    path = scene.folder / "flat.nc"
+    good().to_netcdf(path, engine="scipy")
+    return _appending(scene, path, target=target, settings={"virtual": True})
+
+
+def _virtual_group_of_a_tree(scene: Scene) -> Attempt:
+    target = _tree_of_references(scene)
+    day = good()
+    path = scene.folder / "tree-1.nc"
+    xr.DataTree.from_dict(
+        {"/": xr.Dataset(coords={"time": day.time}), "/air": day.drop_vars("time")}
+    ).to_netcdf(path, engine="netcdf4")
+    settings = {"virtual": True, "virtual_group": "air"}
+    return _appending(scene, path, target=target, settings=settings)
+
+
 # -- the catalogue ------------------------------------------------------------------------------
 
 
@@ -517,6 +549,13 @@ SLICE_CASES = [
         "variable 'tas'",
         _raw_packed,
     ),
+    BadInput(
+        "a NetCDF3 file referenced (--virtual) into a cube of groups (a tree)",
+        "slice",
+        versioncube.SliceValidationError,
+        "is a NetCDF3 file, which has no groups",
+        _netcdf3_into_a_tree,
+    ),
 ]
 
 CONFIGURATION_CASES = [
@@ -639,6 +678,13 @@ CONFIGURATION_CASES = [
         versioncube.ConfigError,
         "cannot read configuration file",
         lambda scene: _appending(scene, good(), config=scene.folder / "missing.yaml"),
+    ),
+    BadInput(
+        "virtual_group (one group of each file) for a cube of references that is a tree",
+        "configuration",
+        versioncube.ConfigError,
+        "is a tree, which references every group of a file; remove virtual_group",
+        _virtual_group_of_a_tree,
     ),
 ]
 

@@ -25,7 +25,7 @@ from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
 from versioncube.config.outline import ResolvedOutline
-from versioncube.errors import ConfigError, SliceValidationError
+from versioncube.errors import SliceValidationError
 from versioncube.layout.attrs import has_expressions, merged_attrs
 from versioncube.layout.groups import (
     ROOT,
@@ -332,16 +332,3 @@ def append_groups(
     ledger_write = ledger.writing(session.store, plan.rows.index_range[1])
     append_groups_in_place(session.store, in_place, also=[ledger_write])
     return everything_in_place
-
-
-def refuse_virtual_groups(appender: Appender) -> None:
-    """Virtual appends reference the chunks of one group of each file: a pyramid's levels are
-    computed, and a tree's groups are appended together, so both are appended by copying."""
-    if not isinstance(appender, GroupedAppender):
-        return
-    if appender.outline.levels is not None or appender.is_tree_cube():
-        kind = "a pyramid (levels)" if appender.outline.levels is not None else "a tree"
-        raise ConfigError(
-            f"the cube at {appender.store.where} is {kind}, whose groups are written together: "
-            "virtual slices reference one group of a file; append without --virtual (virtual)"
-        )

@@ -16,6 +16,7 @@ from typing import Any
 
 import icechunk
 import numpy as np
+import xarray as xr
 
 from versioncube.display import html
 from versioncube.display.format import human_size, plural
@@ -24,6 +25,7 @@ from versioncube.display.results import Result
 from versioncube.errors import VersionError
 from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, commit_change
 from versioncube.store.dataset import open_store
+from versioncube.store.groups import group_paths
 from versioncube.store.repository import CubeStore
 from versioncube.store.upstream import buffer_prototype, run_on_zarr_loop
 from versioncube.versions.record import CommitRecord
@@ -85,11 +87,22 @@ class MaterializeChange:
     stop: Any
 
     def __call__(self, session: icechunk.Session) -> Staged[_Copied] | AlreadyCommitted:
-        dataset = open_store(
-            session.store, where=self.store.where, chunks=None, create_default_indexes=False
-        )
+        # every group (the levels of a pyramid, the nodes of a tree; a flat cube is its root)
+        groups = {
+            path: open_store(
+                session.store,
+                path or None,
+                where=self.store.where,
+                chunks=None,
+                create_default_indexes=False,
+            )
+            for path in group_paths(session.store) or [""]
+        }
         dim = self.append_dim
-        size = dataset.sizes.get(dim, 0)
+        along = [dataset for dataset in groups.values() if dim in dataset.dims]
+        labelled = [dataset for dataset in along if dim in dataset.variables]
+        size = along[0].sizes[dim] if along else 0
+        dataset = labelled[0] if labelled else xr.Dataset()
         first, stop = 0, size
         if dim in dataset.variables and (self.start is not None or self.stop is not None):
             labels = dataset.variables[dim].values
@@ -104,12 +117,14 @@ class MaterializeChange:
             first, stop = int(rows[0]), int(rows[-1]) + 1
         whole = (first, stop) == (0, size)
         arrays: list[tuple[str, int | None]] = []
-        for name, variable in dataset.variables.items():
-            dims = tuple(map(str, variable.dims))
-            if dim in dims:
-                arrays.append((str(name), dims.index(dim)))
-            elif whole:
-                arrays.append((str(name), None))
+        for path, group in groups.items():
+            for name, variable in group.variables.items():
+                dims = tuple(map(str, variable.dims))
+                array = f"{path}/{name}" if path else str(name)
+                if dim in dims:
+                    arrays.append((array, dims.index(dim)))
+                elif whole:
+                    arrays.append((array, None))
         chunks, copied, files = run_on_zarr_loop(_copy(session.store, arrays, first, stop))
         if not chunks:
             return AlreadyCommitted(session.snapshot_id)

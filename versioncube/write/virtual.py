@@ -30,12 +30,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import icechunk
-import numpy as np
-import xarray as xr
 from icechunk.xarray import to_icechunk
 
 from versioncube.config.outline import ResolvedOutline
-from versioncube.errors import SliceOpenError, SliceValidationError, VersionCubeError
+from versioncube.errors import SliceValidationError
 from versioncube.layout.attrs import has_expressions, merged_attrs
 from versioncube.layout.decoding import DecodedSlice
 from versioncube.layout.outline import CubeOutline
@@ -46,14 +44,10 @@ from versioncube.slices.virtual import (
     SourceStamp,
     VirtualSlice,
     open_virtual_slice,
-    settled_attrs,
-    stamp_of,
 )
 from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, commit_change
 from versioncube.store.containers import ContainerSpec, container_for, location_url
-from versioncube.store.repository import repository_config
 from versioncube.store.translate import translated
-from versioncube.store.upstream import buffer_prototype, inlined_chunks, run_on_zarr_loop
 from versioncube.write.append import (
     Appender,
     AppendPayload,
@@ -67,8 +61,17 @@ from versioncube.write.append import (
     with_creation_encoding,
     write_evaluated_attrs,
 )
-from versioncube.write.grouped import refuse_virtual_groups
+from versioncube.write.grouped import GroupedAppender
 from versioncube.write.in_place import append_in_place
+from versioncube.write.references import (
+    append_references,
+    check_unchanged,
+    create_array,
+    rehearse_first,
+    stored_arrays,
+    write_references,
+)
+from versioncube.write.virtual_groups import append_grouped, is_grouped_virtual
 
 
 def append_item(
@@ -86,7 +89,6 @@ def append_item(
         return appender.append(
             item, dry_run=dry_run, engine=engine, storage_options=storage_options, options=options
         )
-    refuse_virtual_groups(appender)
     slice_options = appender.slice_options.overridden(
         engine=engine, storage_options=storage_options
     )
@@ -96,6 +98,9 @@ def append_item(
         return AppendResult(identified.name, identified.identity, "skipped", done, None)
     url = location_url(identified.identity)
     files = slice_options.storage_options
+    if isinstance(appender, GroupedAppender) and is_grouped_virtual(appender, identified, files):
+        container = container_for(url, files, appender.virtual_containers)
+        return append_grouped(appender, identified, url, container, files, options, dry_run=dry_run)
     parsed = open_virtual_slice(url, identified.name, files, appender.virtual_group)
     container = container_for(url, files, appender.virtual_containers)
     if dry_run:
@@ -134,29 +139,13 @@ def _commit(
     names = SliceNames(ref, appender.slice_options)
     change = VirtualAppendChange(appender, names, parsed, outline, afresh, files)
     if afresh or not store.exists():
-        _rehearse(change, container)  # refuse before creating anything
+        afresh_change = dataclasses.replace(change, afresh=True)
+        rehearse_first(afresh_change, outline.append_dim, container, ref.name)  # refuse first
     if not store.exists():
         store.create(outline_settings(outline), outline.append_dim, [container])
     store.add_containers([container], access)
     committed = commit_change(store.repository, store.target, store.branch, change, options)
     return appender.note_commit(ref, committed, afresh, outline)
-
-
-def _rehearse(change: VirtualAppendChange, container: ContainerSpec) -> None:
-    """Run a first slice's change in a throwaway in-memory repository (with its container),
-    so that what fails only while writing fails before the real repository is created."""
-    config = repository_config(change.outline.append_dim, [container])
-    probe = icechunk.Repository.create(icechunk.in_memory_storage(), config=config)
-    try:
-        dataclasses.replace(change, afresh=True)(probe.writable_session("main"))
-    except VersionCubeError:
-        raise
-    except Exception as error:  # whatever the writers raise: this file cannot start a cube
-        from versioncube.display.format import describe
-
-        raise SliceValidationError(
-            change.ref.name, f"cannot be referenced as the cube's first slice: {describe(error)}"
-        ) from error
 
 
 def _dry_run(appender: Appender, ref: IdentifiedSlice, parsed: VirtualSlice) -> AppendResult:
@@ -172,7 +161,9 @@ def _dry_run(appender: Appender, ref: IdentifiedSlice, parsed: VirtualSlice) -> 
             plan = checked_plan(cube, stand_in, ref.name, outline)
             check_references(
                 cube.size,
-                _stored_arrays(session.store, parsed.references & set(plan.dataset.variables)),
+                stored_arrays(
+                    session.store, parsed.references & set(plan.dataset.variables), writable=False
+                ),
                 parsed.dataset,
                 parsed.references & set(plan.dataset.variables),
                 outline.append_dim,
@@ -233,133 +224,27 @@ class VirtualAppendChange:
             natives.attrs = attrs
             to_icechunk(natives, session, mode="w" if self.afresh else "w-", align_chunks=True)
             for name in referenced:
-                _create_array(session.store, name, parsed.dataset.variables[name])
+                create_array(session.store, name, parsed.dataset.variables[name])
                 variable = parsed.dataset.variables[name]
-                _write_references(session.store, name, variable, 0, dim, checksum, self.ref.name)
+                write_references(session.store, name, variable, 0, dim, checksum, self.ref.name)
             ledger.write(session.store, rows)
         else:
-            arrays = _stored_arrays(session.store, referenced)
+            arrays = stored_arrays(session.store, referenced)
             check_references(cube.size, arrays, parsed.dataset, referenced, dim, self.ref.name)
             natives = plan.dataset.drop_vars(referenced)
             ledger_write = ledger.writing(session.store, rows)
             append_in_place(session.store, natives, cube, attrs, also=[ledger_write])
-            for name in referenced:
-                variable = parsed.dataset.variables[name]
-                array = arrays[name]
-                axis = variable.dims.index(dim)
-                shape = list(array.shape)
-                shape[axis] = cube.size + variable.shape[axis]
-                array.resize(tuple(shape))
-                chunk = int(array.metadata.chunks[axis])
-                _write_references(
-                    session.store, name, variable, cube.size // chunk, dim, checksum, self.ref.name
-                )
+            variables = {name: parsed.dataset.variables[name] for name in referenced}
+            append_references(
+                session.store, arrays, variables, cube.size, dim, checksum, self.ref.name
+            )
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
                 after = cube.extended(rows, last, attrs)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
-        self._check_unchanged()
+        check_unchanged(parsed.url, parsed.stamp, self.files, self.ref.name)
         return staged_append(record, after, ledger, self.ref.name)
-
-    def _check_unchanged(self) -> None:
-        """Refuse a file that changed since it was stamped (before parsing): its references
-        would point into other bytes."""
-        now = stamp_of(self.parsed.url, self.files, self.ref.name)
-        change = self.parsed.stamp.differs(now)
-        if change is not None:
-            raise SliceOpenError(
-                self.ref.name,
-                f"changed while it was being appended ({change}): nothing was committed; "
-                "re-run to reference it as it is now",
-            )
-
-
-def _stored_arrays(store: Any, names: Any) -> dict[str, Any]:
-    import zarr
-
-    return {name: zarr.open_array(store, path=name, mode="r+") for name in sorted(names)}
-
-
-def _create_array(store: Any, name: str, variable: xr.Variable) -> None:
-    """The cube's array for a referenced variable: the file's dtype, chunks, codecs and fill
-    value, and its attributes with one fill convention."""
-    import zarr
-    from virtualizarr.codecs import extract_codecs
-
-    metadata = variable.data.metadata
-    filters, serializer, compressors = extract_codecs(metadata.codecs)
-    group = zarr.open_group(store, mode="r+")
-    group.create_array(
-        name,
-        shape=metadata.shape,
-        chunks=metadata.chunks,
-        dtype=metadata.data_type.to_native_dtype(),
-        filters=filters,
-        compressors=compressors,
-        serializer=serializer or "auto",
-        fill_value=metadata.fill_value,
-        dimension_names=tuple(map(str, variable.dims)),
-        attributes=settled_attrs(variable.attrs, variable.dtype),
-    )
-
-
-def _write_references(
-    store: Any,
-    name: str,
-    variable: xr.Variable,
-    offset: int,
-    dim: str,
-    checksum: Any,
-    slice_name: str,
-) -> None:
-    """Point the chunks of ``name`` at the file's chunks, ``offset`` chunks along ``dim``."""
-    manifest = variable.data.manifest
-    grid = tuple(manifest.shape_chunk_grid)
-    count = int(np.prod(grid, dtype=int))
-    locations = [""] * count
-    offsets = np.zeros(count, dtype=np.uint64)
-    lengths = np.zeros(count, dtype=np.uint64)
-    inlined = inlined_chunks(manifest)
-    for index, entry in manifest.iter_refs():
-        if tuple(index) in inlined:
-            continue
-        flat = int(np.ravel_multi_index(index, grid)) if grid else 0
-        locations[flat] = entry["path"]
-        offsets[flat] = entry["offset"]
-        lengths[flat] = entry["length"]
-    shift = tuple(offset if axis_dim == dim else 0 for axis_dim in variable.dims)
-    if inlined:  # tiny chunks the parser copied: stored natively, as they are encoded
-        run_on_zarr_loop(_store_chunks(store, name, inlined, shift))
-    if not any(locations):
-        return
-    failed = store.set_virtual_refs_arr(
-        array_path=name,
-        chunk_grid_shape=grid,
-        locations=locations,
-        offsets=offsets,
-        lengths=lengths,
-        validate_containers=True,
-        arr_offset=shift if any(shift) else None,
-        checksum=checksum,
-    )
-    if failed:
-        raise SliceValidationError(
-            slice_name,
-            f"{len(failed)} references of {name!r} fall outside the cube's virtual chunk "
-            "containers (virtual_containers)",
-        )
-
-
-async def _store_chunks(
-    store: Any, name: str, chunks: Mapping[tuple[int, ...], bytes], shift: tuple[int, ...]
-) -> None:
-
-    prototype = buffer_prototype()
-    for index, data in chunks.items():
-        moved = tuple(i + s for i, s in zip(index, shift, strict=True))
-        key = f"{name}/c" + "".join(f"/{i}" for i in moved)
-        await store.set(key, prototype.buffer.from_bytes(data))
 
 
 __all__ = ["SourceStamp", "VirtualAppendChange", "append_item"]
