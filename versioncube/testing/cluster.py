@@ -22,21 +22,30 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from versioncube.store.chunk_counter import stored_chunks
+
 #: The start of the labels of generated slices
 EPOCH = np.datetime64("2000-01-01T00:00:00", "ns")
 
 
 @contextlib.contextmanager
 def local_cluster(
-    workers: int = 2, memory_limit: str | int = "1.5GiB", *, allowed_failures: int = 3
+    workers: int = 2,
+    memory_limit: str | int = "1.5GiB",
+    *,
+    allowed_failures: int = 3,
+    set_as_default: bool = True,
 ) -> Iterator[Any]:
-    """A ``LocalCluster`` of ``workers`` processes with one thread each (and a client on it,
-    the default while it is open); yields the client."""
+    """A ``LocalCluster`` of ``workers`` processes with one thread each, and a client on it
+    (dask's default scheduler while it is open, unless ``set_as_default`` is false: then
+    versioncube reaches it by ``client.scheduler.address`` only); yields the client."""
     import dask
-    from distributed import Client, LocalCluster
+    import distributed
 
+    start: Any = distributed.LocalCluster
+    connect: Any = distributed.Client
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
-        cluster = LocalCluster(
+        cluster = start(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
@@ -44,7 +53,7 @@ def local_cluster(
             dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
-        client = Client(cluster)
+        client = connect(cluster, set_as_default=set_as_default)
         try:
             yield client
         finally:
@@ -67,10 +76,11 @@ def generated_values(start: int, steps: int, ny: int, nx: int, chunks: tuple[int
     depend on the absolute row, so consecutive slices continue each other)."""
     import dask.array
 
-    whole = dask.array.map_blocks(
+    array: Any = dask.array
+    whole = array.map_blocks(
         _block,
         dtype="float32",
-        chunks=dask.array.core.normalize_chunks(chunks, (start + steps, ny, nx)),
+        chunks=array.core.normalize_chunks(chunks, (start + steps, ny, nx)),
         meta=np.empty((0, 0, 0), "float32"),
     )
     return whole[start : start + steps].rechunk(chunks)
@@ -108,7 +118,8 @@ def differing_chunks(stored: xr.Dataset, start: int, steps: int) -> int:
     array = stored["v"].data[start : start + steps]
     ny, nx = array.shape[1:]
     expected = generated_values(start, steps, ny, nx, array.chunksize).rechunk(array.chunks)
-    blocks = dask.array.map_blocks(
+    map_blocks: Any = dask.array.map_blocks
+    blocks = map_blocks(
         lambda a, b: np.array([[[int(not np.array_equal(a, b))]]]),
         array,
         expected,
@@ -119,15 +130,11 @@ def differing_chunks(stored: xr.Dataset, start: int, steps: int) -> int:
         return int(blocks.sum().compute())
 
 
-def kill_one_worker(client: Any, after_tasks: int = 1, timeout: float = 60.0) -> str | None:
-    """SIGKILL one worker process once ``after_tasks`` store tasks have finished (or when the
-    timeout is up); the nanny starts a new one. Returns the killed worker's address."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = client.run_on_scheduler(_finished_store_tasks)
-        if done >= after_tasks:
-            break
-        time.sleep(0.05)
+def kill_one_worker(client: Any, after_chunks: int = 1, timeout: float = 60.0) -> str | None:
+    """SIGKILL one worker process once ``after_chunks`` more chunks have been stored on the
+    cluster (or when the timeout is up); its nanny starts a new one. Returns its address."""
+    start = stored_chunks(client)
+    wait_for_chunks(client, start + after_chunks, timeout)
     pids: dict[str, int] = client.run(os.getpid)
     if not pids:
         return None
@@ -136,10 +143,13 @@ def kill_one_worker(client: Any, after_tasks: int = 1, timeout: float = 60.0) ->
     return address
 
 
-def _finished_store_tasks(dask_scheduler: Any) -> int:
-    count = 0
-    for key, task in dask_scheduler.tasks.items():
-        name = key[0] if isinstance(key, tuple) else key
-        if str(name).startswith("store-map") and task.state == "memory":
-            count += 1
-    return count
+def wait_for_chunks(client: Any, count: int, timeout: float = 60.0, process: Any = None) -> bool:
+    """Wait until the cluster has stored ``count`` chunks in all (see
+    :func:`~versioncube.store.chunk_counter.stored_chunks`); False on timeout, or when
+    ``process`` (a ``subprocess.Popen`` writing them) ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        if stored_chunks(client) >= count:
+            return True
+        time.sleep(0.05)
+    return False

@@ -214,7 +214,7 @@ class Appender:
         with connected(self.cluster_settings, announce) as cluster:
             if cluster is not None:
                 check_reachable(cluster, self.store.target)
-            self.lazy = LazyWriter(cluster, on_chunks)
+            self.lazy = LazyWriter(cluster, on_chunks, announce)
             try:
                 yield cluster
             finally:
@@ -598,7 +598,7 @@ class AppendChange:
                 plan.dataset, outline, self.dataset.raw, self.ref.name
             )
             to_write.attrs = attrs
-            mode = "w" if self.afresh else "w-"
+            mode: Literal["w", "w-"] = "w" if self.afresh else "w-"
             self.appender.lazy.write(to_write, session, self.ref.name, append_dim=dim, mode=mode)
             ledger.write(session.store, rows)
         elif can_append_in_place(plan.dataset):

@@ -176,6 +176,7 @@ class LazyWriter:
 
     cluster: Cluster | None = None
     on_chunks: ChunkProgress | None = None
+    report: Callable[[str], None] | None = None  # gets each big slice's memory bound
     #: the memory bound of the last slice written on the cluster (reported by the run)
     last_bound: MemoryBound | None = None
 
@@ -210,7 +211,10 @@ class LazyWriter:
         bound = max((b for b in bounds if b is not None), key=lambda b: b.chunk_bytes, default=None)
         if bound is not None:
             check_fits(bound, self.cluster.memory_limit, slice_name)
-            logger.info("writing %s on the dask cluster: %s", slice_name, bound.describe())
+            line = f"writing {slice_name} on the dask cluster: {bound.describe()}"
+            logger.info("%s", line)
+            if self.report is not None:
+                self.report(line)
             self.last_bound = bound
         total = _chunk_count(dataset)
         with _Watching(self.cluster, total, self.on_chunks):
@@ -226,8 +230,8 @@ def _chunk_count(dataset: xr.Dataset) -> int:
 
 
 class _Watching:
-    """Reports the chunks stored so far (the scheduler's finished ``store-map`` tasks) every
-    half second while a write runs on the cluster."""
+    """Reports the chunks stored so far (counted on the scheduler, see
+    :mod:`versioncube.store.chunk_counter`) every half second while a write runs."""
 
     INTERVAL = 0.5
 
@@ -235,23 +239,28 @@ class _Watching:
         self.cluster, self.total, self.report = cluster, total, report
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._start = 0
 
     def __enter__(self) -> _Watching:
         if self.report is not None and self.total:
+            from versioncube.store.chunk_counter import stored_chunks
+
+            self._start = stored_chunks(self.cluster.client)
             self.report(0, self.total)
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
         return self
 
     def _run(self) -> None:
+        from versioncube.store.chunk_counter import stored_chunks
+
         assert self.report is not None
         while not self._stop.wait(self.INTERVAL):
             try:
-                client: Any = self.cluster.client
-                done = client.run_on_scheduler(_stored_chunks)
+                done = stored_chunks(self.cluster.client) - self._start
             except Exception:  # the scheduler is busy or gone: the write itself will say
                 continue
-            self.report(min(int(done), self.total), self.total)
+            self.report(max(0, min(done, self.total)), self.total)
 
     def __exit__(self, *exc_info: Any) -> None:
         self._stop.set()
@@ -259,13 +268,3 @@ class _Watching:
             self._thread.join()
             if exc_info[0] is None and self.report is not None:
                 self.report(self.total, self.total)
-
-
-def _stored_chunks(dask_scheduler: Any) -> int:
-    """Runs on the scheduler: tasks of the running ``dask.array.store`` that have finished."""
-    done = 0
-    for key, task in dask_scheduler.tasks.items():
-        name = key[0] if isinstance(key, tuple) else key
-        if str(name).startswith("store-map") and task.state == "memory":
-            done += 1
-    return done

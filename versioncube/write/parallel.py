@@ -32,6 +32,7 @@ slices never committed (a failure, a killed client) leave chunks no snapshot ref
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
@@ -43,6 +44,7 @@ import icechunk
 import numpy as np
 import xarray as xr
 import zarr
+import zarr.api.asynchronous
 
 from versioncube.config.outline import ResolvedOutline
 from versioncube.layout.attrs import has_expressions, merged_attrs
@@ -71,7 +73,7 @@ from versioncube.write.append import (
     staged_append,
     write_evaluated_attrs,
 )
-from versioncube.write.in_place import _encoded, append_in_place
+from versioncube.write.in_place import PendingWrite, _encoded, append_in_place
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +96,11 @@ class SliceOutline:
     attrs: dict[str, Any]
 
     def placeholder(self) -> DecodedSlice:
-        """The slice with lazy zeros for its data variables (never computed)."""
-        import dask.array
-
+        """The slice with zeros for its data variables' values: read-only views of one zero,
+        costing no memory (the real values are checked on the worker)."""
         dataset = self.coords.copy(deep=False)
         for name, (dims, shape, dtype, attrs, encoding) in self.variables.items():
-            data = dask.array.zeros(shape, dtype=np.dtype(dtype), chunks=shape)
+            data = np.broadcast_to(np.zeros((), np.dtype(dtype)), shape)
             variable = xr.Variable(dims, data, attrs)
             variable.encoding = encoding
             dataset[name] = variable
@@ -210,17 +211,10 @@ class PrewrittenChange:
         record = record_for_plan(plan, ref.identity, dim, ref.stamp)
         ledger.add(ledger_entry(record, ref, session))
         stop = self.rows[1]
-        root = zarr.open_group(session.store, mode="r+")
-        for name, variable in plan.dataset.data_vars.items():
-            array = root[str(name)]
-            assert isinstance(array, zarr.Array)
-            shape = list(array.shape)
-            shape[variable.dims.index(dim)] = stop
-            array.resize(tuple(shape))
+        growing = _Growing(session.store, cube, list(map(str, plan.dataset.data_vars)), stop)
         coords = plan.dataset.drop_vars(list(plan.dataset.data_vars))
-        append_in_place(
-            session.store, coords, cube, attrs, also=[ledger.writing(session.store, stop)]
-        )
+        also: list[PendingWrite] = [growing, ledger.writing(session.store, stop)]
+        append_in_place(session.store, coords, cube, attrs, also=also)
         session.merge(self.fork)
         after = None
         if evaluated:
@@ -229,6 +223,36 @@ class PrewrittenChange:
             last = plan.labels[1] if plan.labels is not None else None
             after = cube.extended(stop, last, attrs)
         return staged_append(record, after, ledger, ref.name)
+
+
+@dataclasses.dataclass
+class _Growing:
+    """Grows the arrays whose rows a worker wrote to ``rows`` along the append dimension, in
+    the same trip to Zarr's event loop as the rest of the append (a PendingWrite)."""
+
+    store: Any
+    cube: CubeOutline
+    names: list[str]
+    rows: int
+    _arrays: list[Any] = dataclasses.field(default_factory=list)
+
+    async def open(self) -> None:
+        nodes = self.cube.nodes
+        opened = nodes is not None and nodes.store is self.store
+        if opened and all(name in nodes.arrays for name in self.names):  # type: ignore[union-attr]
+            self._arrays = [nodes.arrays[name] for name in self.names]  # type: ignore[union-attr]
+            return
+        group = await zarr.api.asynchronous.open_group(self.store, mode="r+", zarr_format=3)
+        self._arrays = [await group.getitem(name) for name in self.names]
+
+    async def write(self) -> None:
+        dim = self.cube.append_dim
+        resizes = []
+        for name, array in zip(self.names, self._arrays, strict=True):
+            shape = list(array.shape)
+            shape[self.cube.variables[name].dims.index(dim)] = self.rows
+            resizes.append(array.resize(tuple(shape)))
+        await asyncio.gather(*resizes)
 
 
 @dataclasses.dataclass
@@ -264,19 +288,25 @@ class ParallelRun:
         self.worker_options = dataclasses.replace(
             appender.slice_options, context=None, groups=False
         )
+        self._eligible: bool | None = None
+        self._exists = False
         self._expected: CubeOutline | None = None  # the cube once the planned slices are in
         #: a fork whose arrays reach this many rows, which workers write slices into
         self._fork: tuple[int, icechunk.session.ForkSession] | None = None
 
     def eligible(self) -> bool:
-        """Whether slices can go to the workers at all (a flat cube of copied slices)."""
-        appender = self.appender
-        if appender.virtual or appender.slice_options.source is not None:
-            return False
-        if appender.outline.levels is not None:
-            return False
-        is_tree = getattr(appender, "is_tree_cube", None)
-        return not (is_tree is not None and is_tree())
+        """Whether slices can go to the workers at all: a flat cube of copied slices (asked
+        once the cube exists, then kept for the run)."""
+        if self._eligible is None:
+            appender = self.appender
+            is_tree = getattr(appender, "is_tree_cube", None)
+            self._eligible = not (
+                appender.virtual
+                or appender.slice_options.source is not None
+                or appender.outline.levels is not None
+                or (is_tree is not None and is_tree())
+            )
+        return self._eligible
 
     def run(self, items: Iterable[SliceLike]) -> Iterator[AppendResult]:
         """Each slice's result, in order (an error stops the run at its slice)."""
@@ -308,11 +338,19 @@ class ParallelRun:
         for index, entry in enumerate(pending):
             if entry.launched:
                 continue
-            if not self.appender.store.exists() or self.appender.start_afresh:
+            if not self._cube_exists():
                 if index == 0:
                     entry.launched = entry.serial = True
                 return
             self._start(entry)
+
+    def _cube_exists(self) -> bool:
+        """Whether the cube exists (and is not to be started afresh); once it does, it does
+        for the rest of the run."""
+        if not self._exists:
+            appender = self.appender
+            self._exists = appender.store.exists() and not appender.start_afresh
+        return self._exists
 
     def _start(self, entry: _Pending) -> None:
         """Skip a slice the cube holds; send a file to a worker to be opened."""

@@ -8,6 +8,7 @@ what was committed before it (``error.summary``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -166,7 +167,11 @@ def append_slices(
         with (
             logging_for_run(logging_setting),
             profiled(profiling_setting),
-            appender.on_cluster(None if dry_run else announce, on_chunks) as cluster,
+            (
+                contextlib.nullcontext(None)
+                if dry_run
+                else appender.on_cluster(announce, on_chunks)
+            ) as cluster,
         ):
             store = appender.store
             logger.info("appending to %s (branch %s)", store.where, store.branch)
