@@ -62,8 +62,8 @@ _LAZY = {
 
 __all__ = [
     "AppendResult",
-    "CommitOptions",
     "ClusterError",
+    "CommitOptions",
     "ConcurrentUpdateError",
     "Config",
     "ConfigError",
