@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import versioncube
-from benchmarks import history, levels, phases, reads, throughput, writers
+from benchmarks import distributed, history, levels, phases, reads, throughput, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
@@ -67,6 +67,13 @@ EXPECTED_CASES = {
         f"{mode}, {n} {kind} files"
         for n, kind in ((2, "small"), (2, "larger"))
         for mode in ("virtual", "copied")
+    ],
+    "X": [
+        distributed.THREADED,
+        distributed.ONE_WORKER,
+        distributed.TWO_WORKERS,
+        distributed.SERIAL,
+        distributed.PARALLEL,
     ],
 }
 
