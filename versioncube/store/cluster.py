@@ -36,8 +36,13 @@ Client = Any
 
 logger = logging.getLogger(__name__)
 
-#: What an idle worker process holds before it writes anything (measured: 120-125 MB).
-WORKER_BASE_BYTES = 128 * 2**20
+#: What a worker process holds besides the chunks it writes: measured 155-160 MB for a worker
+#: that imported versioncube, Icechunk, Zarr and xarray and wrote tiny chunks (benchmark X),
+#: with some margin.
+WORKER_BASE_BYTES = 192 * 2**20
+#: Copies of its largest chunk a worker thread holds at once: as computed (or read), as
+#: encoded, and compressed (measured: 182-198 MB peak with 4 MB chunks, benchmark X).
+CHUNK_COPIES = 3
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,9 +10,9 @@
    another, so no two workers write the same chunk (``safe_chunks=False`` would let them, and
    one of the two writes is then silently lost);
 2. the peak memory per worker is bounded from the chunk sizes (:class:`MemoryBound`: a worker
-   holds a chunk as read and as encoded, per thread, over its idle footprint) and a slice whose
-   chunks would not fit the workers' ``memory_limit`` is refused with advice before anything
-   is written;
+   holds a chunk as read, as encoded and compressed, per thread, over its own footprint) and a
+   slice whose chunks would not fit the workers' ``memory_limit`` is refused with advice
+   before anything is written;
 3. ``to_icechunk`` forks the session, the workers write the chunks through the forks, and the
    forks come back and are merged into the session, which the commit loop then commits once;
    the chunks written so far are reported while the workers write.
@@ -39,7 +39,7 @@ from icechunk.xarray import to_icechunk
 
 from versioncube.display.format import human_size
 from versioncube.errors import ClusterError
-from versioncube.store.cluster import WORKER_BASE_BYTES, Cluster
+from versioncube.store.cluster import CHUNK_COPIES, WORKER_BASE_BYTES, Cluster
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ ChunkProgress = Callable[[int, int], None]
 
 @dataclasses.dataclass(frozen=True)
 class MemoryBound:
-    """What one worker holds at most while writing a slice: its idle footprint plus, per
-    thread, two copies (as read, as encoded) of the largest chunk it handles."""
+    """What one worker holds at most while writing a slice: its own footprint plus, per
+    thread, three copies (as read, as encoded, compressed) of the largest chunk it handles."""
 
     chunk_bytes: int  # the largest chunk: a dask chunk, or the cube's chunk it is written as
     variable: str  # the variable that has it
@@ -58,14 +58,14 @@ class MemoryBound:
 
     @property
     def per_worker(self) -> int:
-        return WORKER_BASE_BYTES + 2 * self.chunk_bytes * self.threads
+        return WORKER_BASE_BYTES + CHUNK_COPIES * self.chunk_bytes * self.threads
 
     def describe(self) -> str:
         threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
         return (
             f"peak memory per worker about {human_size(self.per_worker)} "
-            f"({human_size(WORKER_BASE_BYTES)} + 2 x {human_size(self.chunk_bytes)}, the largest "
-            f"chunk ({self.variable}), x {threads})"
+            f"({human_size(WORKER_BASE_BYTES)} + {CHUNK_COPIES} x {human_size(self.chunk_bytes)}, "
+            f"the largest chunk ({self.variable}), x {threads})"
         )
 
 
