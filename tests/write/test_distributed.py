@@ -154,10 +154,11 @@ def test_a_worker_killed_mid_write_leaves_a_complete_commit_or_none(dask_cluster
     cube = open_cube(tmp_path / "cube", config={**SMALL_ENCODING, **on(dask_cluster)})
     cube.append(generated_slice(0, 1, **SMALL).load())
     before = tip(cube)
-    killer = threading.Thread(target=kill_one_worker, args=(dask_cluster, 5))
+    killed_after: list[int] = []
+    killer = threading.Thread(target=lambda: killed_after.append(kill_one_worker(dask_cluster, 5)))
     killer.start()
     try:
-        cube.append(generated_slice(1, 40, **SMALL))
+        cube.append(generated_slice(1, 100, **SMALL))
         committed = True
     except Exception:  # dask gave up: nothing may be committed
         committed = False
@@ -165,9 +166,10 @@ def test_a_worker_killed_mid_write_leaves_a_complete_commit_or_none(dask_cluster
         killer.join()
         dask_cluster.wait_for_workers(2, timeout=60)
 
+    assert killed_after and killed_after[0] < 100  # killed mid-write
     if committed:
         assert len(commits(cube)) == 2
-        assert differing_chunks(cube.to_xarray(), 0, 41) == 0
+        assert differing_chunks(cube.to_xarray(), 0, 101) == 0
     else:
         assert tip(cube) == before
 

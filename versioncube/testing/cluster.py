@@ -130,17 +130,15 @@ def differing_chunks(stored: xr.Dataset, start: int, steps: int) -> int:
         return int(blocks.sum().compute())
 
 
-def kill_one_worker(client: Any, after_chunks: int = 1, timeout: float = 60.0) -> str | None:
+def kill_one_worker(client: Any, after_chunks: int = 1, timeout: float = 60.0) -> int:
     """SIGKILL one worker process once ``after_chunks`` more chunks have been stored on the
-    cluster (or when the timeout is up); its nanny starts a new one. Returns its address."""
+    cluster (or when the timeout is up); its nanny starts a new one. Returns how many chunks
+    had been stored since the call when the worker was killed."""
     start = stored_chunks(client)
     wait_for_chunks(client, start + after_chunks, timeout)
     pids: dict[str, int] = client.run(os.getpid)
-    if not pids:
-        return None
-    address = sorted(pids)[0]
-    os.kill(pids[address], signal.SIGKILL)
-    return address
+    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+    return stored_chunks(client) - start
 
 
 def wait_for_chunks(client: Any, count: int, timeout: float = 60.0, process: Any = None) -> bool:
