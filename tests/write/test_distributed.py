@@ -302,3 +302,25 @@ def test_a_worker_that_cannot_see_a_local_target_is_refused_before_writing(tmp_p
         for process in (worker, scheduler):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_a_lazy_slice_of_a_pyramid_is_written_by_the_workers_in_one_commit(dask_cluster, tmp_path):
+    levels = {"levels": {"num_levels": 2, "tile_size": 250, "agg_methods": "mean"}}
+    first = generated_slice(0, 2, ny=500, nx=500, chunks=(1, 500, 500))
+    lazy = generated_slice(2, 6, ny=500, nx=500, chunks=(1, 250, 250))
+    on_cluster, threaded = tmp_path / "cluster", tmp_path / "threaded"
+    stored = []
+    for target, settings in ((on_cluster, on(dask_cluster)), (threaded, {})):
+        cube = open_cube(target, config={**levels, **settings})
+        cube.append(first.load())
+        stored.append(stored_chunks(dask_cluster))
+        cube.append(lazy)
+        stored.append(stored_chunks(dask_cluster))
+        assert len(commits(cube)) == 2
+    assert stored[1] > stored[0]  # the levels were written through the workers
+    assert stored[3] == stored[2]  # the threaded run did not
+    built, expected = open_cube(on_cluster), open_cube(threaded)
+    for level in range(2):
+        xr.testing.assert_identical(
+            built.to_xarray(level=level).load(), expected.to_xarray(level=level).load()
+        )
