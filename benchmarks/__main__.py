@@ -22,6 +22,7 @@ from pathlib import Path
 import icechunk
 
 from benchmarks import (
+    distributed,
     growth,
     history,
     levels,
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "W": writers.run,
     "V": virtual.run,
     "H": history.run,
+    "X": distributed.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

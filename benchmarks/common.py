@@ -44,6 +44,10 @@ class Sizes:
     virtual_small_files: int = 100  # V: small NetCDF4 files (1 x 18 x 30 float64, zlib)
     virtual_large_files: int = 20  # V: larger NetCDF4 files of one field each
     virtual_large_shape: tuple[int, int] = (721, 1440)  # V: lat x lon of the larger files
+    distributed_steps: int = 500  # X: time steps of the big slice (x shape x 4 B: 2 GB)
+    distributed_shape: tuple[int, int] = (1000, 1000)  # X: y x x of the big slice (one chunk)
+    distributed_files: int = 500  # X: files appended serially and with parallel
+    distributed_file_shape: tuple[int, int] = (180, 360)
 
 
 SIZES: dict[str, Sizes] = {
@@ -69,6 +73,8 @@ SIZES: dict[str, Sizes] = {
         virtual_small_files=30,
         virtual_large_files=6,
         virtual_large_shape=(361, 720),
+        distributed_steps=100,
+        distributed_files=100,
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -94,6 +100,10 @@ SIZES: dict[str, Sizes] = {
         virtual_small_files=2,
         virtual_large_files=2,
         virtual_large_shape=(18, 36),
+        distributed_steps=3,
+        distributed_shape=(32, 32),
+        distributed_files=4,
+        distributed_file_shape=(4, 8),
     ),
 }
 

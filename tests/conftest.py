@@ -110,3 +110,14 @@ def private_cloud_server(request, tmp_path):
 def grib_samples() -> Path:
     """cfgrib's sample GRIB files (its sdist ships them), fetched from PyPI on first use."""
     return cfgrib_samples()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """The session's dask LocalCluster (2 worker processes, 1 thread each); yields a client on
+    it that is not dask's default (tests point versioncube at ``client.scheduler.address``, or
+    make a client of their own current)."""
+    from versioncube.testing.cluster import local_cluster
+
+    with local_cluster(2, "1.5GiB", set_as_default=False) as client:
+        yield client

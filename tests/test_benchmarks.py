@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import versioncube
-from benchmarks import history, levels, phases, reads, throughput, writers
+from benchmarks import distributed, history, levels, phases, reads, throughput, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
@@ -71,6 +71,13 @@ EXPECTED_CASES = {
             (2, "larger files, 3-level pyramid"),
         )
         for mode in ("virtual", "copied")
+    ],
+    "X": [
+        distributed.THREADED,
+        distributed.ONE_WORKER,
+        distributed.TWO_WORKERS,
+        distributed.SERIAL,
+        distributed.PARALLEL,
     ],
 }
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from versioncube._version import __version__
 from versioncube.errors import (
+    ClusterError,
     ConcurrentUpdateError,
     ConfigError,
     CubeNotFoundError,
@@ -62,6 +63,7 @@ _LAZY = {
 
 __all__ = [
     "AppendResult",
+    "ClusterError",
     "CommitOptions",
     "ConcurrentUpdateError",
     "Config",

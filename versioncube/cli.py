@@ -254,6 +254,32 @@ def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
     "NetCDF4/HDF5, GRIB; local or s3://); see docs/virtual.md.",
 )
 @click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Write on the dask cluster whose scheduler is at ADDRESS, e.g. tcp://host:8786 "
+    "(config key dask_scheduler); see docs/distributed.md.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Start a local dask cluster of N worker processes for the run and write on it "
+    "(config key dask_workers); its dashboard link is printed.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Memory per dask worker, e.g. 2GiB (config key memory_limit): the limit of the "
+    "workers started by --workers, and what big slices' chunks are checked against.",
+)
+@click.option(
+    "--parallel",
+    is_flag=True,
+    default=None,
+    help="On a dask cluster, open, check and write the next slices on the workers while "
+    "this process commits them in order, one commit per slice (config key parallel).",
+)
+@click.option(
     "-m",
     "--message",
     metavar="TEXT",
@@ -284,6 +310,10 @@ def append(
     dry_run: bool | None,
     force_new: bool | None,
     virtual: bool | None,
+    scheduler: str | None,
+    workers: int | None,
+    memory_limit: str | None,
+    parallel: bool | None,
     message: str | None,
     metadata: tuple[str, ...],
     as_json: bool,
@@ -303,6 +333,8 @@ def append(
       versioncube append -t cube.icechunk data/2024-03-*.nc
       versioncube append -c zappend-config.yaml -t cube.icechunk data/*.nc
       versioncube append --virtual -t cube.icechunk archive/*.nc
+      versioncube append --workers 2 --parallel -t cube.icechunk data/*.nc
+      versioncube append --scheduler tcp://head:8786 -t s3://bucket/cube big.zarr
     """
     settings = _settings(
         config_files,
@@ -312,9 +344,15 @@ def append(
         dry_run=dry_run,
         force_new=force_new,
         virtual=virtual,
+        dask_scheduler=scheduler,
+        dask_workers=workers,
+        memory_limit=memory_limit,
+        parallel=parallel,
     )
     cube = _cube_for(settings)
     options = _commit_options(cube, message, metadata)
+    # the chunks a cluster writes of a big slice: shown in a terminal, even for one slice
+    show_chunks = progress if progress is not None else not as_json and sys.stderr.isatty()
     if progress is None:
         progress = not as_json and len(slices) > 1 and sys.stderr.isatty()
     with _Progress(len(slices), progress) as bar, _StopAfterCommit() as stop:
@@ -323,7 +361,13 @@ def append(
             bar.advance(result)
             stop.check()
 
-        summary = cube.append_all(slices, on_result=advance, options=options)
+        summary = cube.append_all(
+            slices,
+            on_result=advance,
+            options=options,
+            announce=lambda line: click.echo(line, err=True),
+            on_chunks=bar.chunks if show_chunks else None,
+        )
     _show(summary, as_json, **({} if as_json else {"verbose": verbose}))
 
 
@@ -722,6 +766,17 @@ class _Progress:
             )
         else:
             click.echo(f"appending {counter} {result.slice_name}: {result.status}", err=True)
+
+    def chunks(self, done: int, total: int) -> None:
+        """The chunks of a big slice written so far by a dask cluster's workers."""
+        if self.in_terminal:
+            filled = self.WIDTH * done // max(total, 1)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            click.echo(f"\rwriting chunks [{bar}] {done}/{total}\x1b[K", err=True, nl=False)
+            if done == total:
+                click.echo(err=True)
+        elif done == total or done == 0:
+            click.echo(f"writing chunks {done}/{total}", err=True)
 
     def __exit__(self, *exc_info: Any) -> None:
         if self.enabled and self.in_terminal and self.results:

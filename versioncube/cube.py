@@ -452,15 +452,16 @@ class Cube:
         ``virtual`` (default: the ``virtual`` setting) appends a file as references to its
         chunks instead of a copy (see :mod:`versioncube.write.virtual`).
         """
-        return append_item(
-            self._appender,
-            item,
-            virtual=virtual,
-            dry_run=dry_run,
-            engine=engine,
-            storage_options=storage_options,
-            options=options,
-        )
+        with self._appender.on_cluster():
+            return append_item(
+                self._appender,
+                item,
+                virtual=virtual,
+                dry_run=dry_run,
+                engine=engine,
+                storage_options=storage_options,
+                options=options,
+            )
 
     @_translated
     def materialize(
@@ -532,10 +533,15 @@ class Cube:
         dry_run: bool | None = None,
         on_result: Callable[[AppendResult], None] | None = None,
         options: CommitOptions | None = None,
+        announce: Callable[[str], None] | None = None,
+        on_chunks: Callable[[int, int], None] | None = None,
     ) -> RunSummary:
         """Append each slice in order, one commit each, with the run's logging and profiling
         settings; a failing slice's error carries the summary so far (``error.summary``).
-        ``options`` (message, metadata, retry policy) applies to every commit of the run."""
+        ``options`` (message, metadata, retry policy) applies to every commit of the run. On
+        a dask cluster (docs/distributed.md) ``on_chunks(done, total)`` reports the chunks of
+        a big slice the workers have written, and ``announce`` gets a line naming a cluster
+        started for the run (its dashboard)."""
         return append_slices(
             self._appender,
             slices,
@@ -544,6 +550,8 @@ class Cube:
             profiling_setting=self.config.profiling,
             on_result=on_result,
             options=options,
+            announce=announce,
+            on_chunks=on_chunks,
         )
 
 

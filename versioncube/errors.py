@@ -72,6 +72,10 @@ class SliceError(VersionCubeError):
         self.slice_name = slice_name
         self.reason = message
 
+    def __reduce__(self) -> tuple[type[SliceError], tuple[str, str]]:
+        # pickled by its arguments: a dask worker's error reaches the client as it was raised
+        return (type(self), (self.slice_name, self.reason))
+
 
 class SliceOpenError(SliceError, OSError):
     """A slice could not be opened or read."""
@@ -98,6 +102,9 @@ class SliceChangedError(SliceError, ValueError):
     def __init__(self, slice_name: str, message: str, snapshot_id: str):
         super().__init__(slice_name, message)
         self.snapshot_id = snapshot_id
+
+    def __reduce__(self) -> tuple[type[SliceError], tuple[str, str, str]]:  # type: ignore[override]
+        return (type(self), (self.slice_name, self.reason, self.snapshot_id))
 
 
 class RefNotFoundError(VersionCubeError, LookupError):
@@ -133,3 +140,8 @@ class VirtualAccessError(VersionCubeError, PermissionError):
 
 class StaleSourceError(VersionCubeError):
     """A file a cube references changed or vanished after its references were committed."""
+
+
+class ClusterError(VersionCubeError, RuntimeError):
+    """The dask cluster cannot do the writes asked of it: no scheduler at the address, workers
+    that cannot see a local target, chunks bigger than a worker's memory allows."""

@@ -338,6 +338,32 @@ class Config:
     dry_run: bool = _setting(
         False, "Validate every slice and report what would be committed, but write nothing.", "run"
     )
+    dask_scheduler: str | None = _setting(
+        None,
+        "Write on this dask cluster: a scheduler address such as tcp://host:8786 (a hand-started "
+        "dask scheduler, dask-jobqueue, ...); an active distributed.Client is used without it "
+        "(docs/distributed.md).",
+        "run",
+    )
+    dask_workers: Annotated[int, POSITIVE] | None = _setting(
+        None,
+        "Start a local dask cluster (LocalCluster) of this many worker processes, one thread "
+        "each, for the run, and write on it (ignored when dask_scheduler is set).",
+        "run",
+    )
+    memory_limit: str | Annotated[int, POSITIVE] | None = _setting(
+        None,
+        'Memory per dask worker, as bytes or "2GiB": the limit of the workers versioncube '
+        "starts, and what a big slice's chunks are checked against (default: the workers' own "
+        "limit).",
+        "run",
+    )
+    parallel: bool = _setting(
+        False,
+        "With a dask cluster: open, check and write the next slices on the workers while the "
+        "client commits them in order, one commit per slice (docs/distributed.md).",
+        "run",
+    )
     logging: bool | LogLevel | dict[str, Any] | None = _setting(
         None,
         "Logging during the run: true (INFO to stderr), a level name, or a logging.config "

@@ -23,15 +23,15 @@ a run, as a new commit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import icechunk
 import numpy as np
 import xarray as xr
-from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
 from versioncube.config.outline import ResolvedOutline, TargetOutline
@@ -56,6 +56,7 @@ from versioncube.slices.identity import (
 )
 from versioncube.slices.opening import SliceData, flat_dataset, open_slice
 from versioncube.slices.options import SliceOptions
+from versioncube.store.cluster import Cluster, ClusterSettings, check_reachable, connected
 from versioncube.store.commit import (
     AlreadyCommitted,
     Change,
@@ -75,6 +76,7 @@ from versioncube.versions.ledger import (
     entries_from_history,
 )
 from versioncube.versions.record import CommitRecord
+from versioncube.write.distributed import ChunkProgress, LazyWriter
 from versioncube.write.in_place import append_in_place, can_append_in_place
 
 AppendStatus = Literal["appended", "skipped", "would append", "would fail"]
@@ -181,11 +183,42 @@ class Appender:
         self.virtual = config.virtual  # files become references (write/virtual.py)
         self.virtual_group = config.virtual_group
         self.virtual_containers = tuple(config.virtual_containers)
+        #: the dask cluster of the run (store/cluster.py) and how dask-backed slices are
+        #: written on it (write/distributed.py)
+        self.cluster_settings = ClusterSettings.of(
+            config.dask_scheduler, config.dask_workers, config.memory_limit
+        )
+        self.parallel = config.parallel
+        self.lazy = LazyWriter()
         self._ledger_at: tuple[str, Ledger] | None = None
         self._commits = AppendingCommits()
         self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
         self._dry_run_outline: CubeOutline | None = None
         self._reconciled: tuple[Mapping[str, Any], ResolvedOutline] | None = None
+
+    @contextlib.contextmanager
+    def on_cluster(
+        self,
+        announce: Callable[[str], None] | None = None,
+        on_chunks: ChunkProgress | None = None,
+    ) -> Iterator[Cluster | None]:
+        """Run the appends inside on the run's dask cluster, if there is one (see
+        :mod:`versioncube.store.cluster`); re-entered, the cluster already connected.
+
+        A target the workers cannot reach is refused here, before anything is written: an
+        in-memory cube, or a local folder some worker does not see.
+        """
+        if self.lazy.cluster is not None:
+            yield self.lazy.cluster
+            return
+        with connected(self.cluster_settings, announce) as cluster:
+            if cluster is not None:
+                check_reachable(cluster, self.store.target)
+            self.lazy = LazyWriter(cluster, on_chunks, announce)
+            try:
+                yield cluster
+            finally:
+                self.lazy = LazyWriter()
 
     @property
     def outline(self) -> ResolvedOutline:
@@ -565,7 +598,8 @@ class AppendChange:
                 plan.dataset, outline, self.dataset.raw, self.ref.name
             )
             to_write.attrs = attrs
-            to_icechunk(to_write, session, mode="w" if self.afresh else "w-", align_chunks=True)
+            mode: Literal["w", "w-"] = "w" if self.afresh else "w-"
+            self.appender.lazy.write(to_write, session, self.ref.name, append_dim=dim, mode=mode)
             ledger.write(session.store, rows)
         elif can_append_in_place(plan.dataset):
             ledger_write = ledger.writing(session.store, rows)
@@ -577,7 +611,9 @@ class AppendChange:
             # dask-backed: written chunk by chunk, rechunked to the cube's chunks as zappend does
             to_write = plan.dataset.copy(deep=False)
             to_write.attrs = attrs
-            to_icechunk(to_write, session, append_dim=dim, align_chunks=True)
+            self.appender.lazy.write(
+                to_write, session, self.ref.name, append_dim=dim, offset=cube.size
+            )
             ledger.write(session.store, rows)
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)

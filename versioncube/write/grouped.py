@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 import icechunk
 import xarray as xr
-from icechunk.xarray import to_icechunk
 
 from versioncube.config.model import Config
 from versioncube.config.outline import ResolvedOutline
@@ -59,6 +58,7 @@ from versioncube.write.append import (
     with_creation_encoding,
     write_evaluated_attrs,
 )
+from versioncube.write.distributed import LazyWriter
 from versioncube.write.in_place import GroupAppend, append_groups_in_place, can_append_in_place
 
 #: The repository-settings key that marks a cube created from a tree of groups.
@@ -216,9 +216,10 @@ class GroupedAppendChange:
         if cube is None:
             # every group first (afresh, the root's "w" clears the old ledger too), then the
             # ledger, new, beside them
-            create_groups(session, plan, grouped, outline, attrs, self.afresh)
+            writer = self.appender.lazy
+            create_groups(session, plan, grouped, outline, attrs, self.afresh, writer)
             ledger.write(session.store, rows)
-        elif append_groups(session, plan, cube, attrs, dim, ledger):
+        elif append_groups(session, plan, cube, attrs, dim, ledger, self.appender.lazy):
             last = plan.rows.labels[1] if plan.rows.labels is not None else None
             after = cube.extended(rows, last, attrs)
         if outline.permit_eval and has_expressions(outline.attrs):
@@ -294,14 +295,25 @@ def create_groups(
     outline: ResolvedOutline,
     attrs: dict[str, dict[str, Any]],
     afresh: bool,
+    writer: LazyWriter | None = None,
 ) -> None:
-    """Write every group of a new cube, parents first (afresh: replacing all that was there)."""
+    """Write every group of a new cube, parents first (afresh: replacing all that was there);
+    dask-backed groups by ``writer`` (on the run's dask cluster, if any)."""
+    writer = writer or LazyWriter()
     for path in grouped.groups:
         to_write = prepared_group(plan, grouped, path, outline)
         to_write.attrs = attrs[path]
         mode: Literal["w", "w-"] = "w" if afresh and path == ROOT else "w-"
-        with in_group(grouped.label(path)):
-            to_icechunk(to_write, session, group=path or None, mode=mode, align_chunks=True)
+        label = grouped.label(path)
+        with in_group(label):
+            writer.write(
+                to_write,
+                session,
+                f"{plan.slice_name} ({label})",
+                append_dim=outline.append_dim,
+                group=path or None,
+                mode=mode,
+            )
 
 
 def append_groups(
@@ -311,6 +323,7 @@ def append_groups(
     attrs: dict[str, dict[str, Any]],
     append_dim: str,
     ledger: Ledger,
+    writer: LazyWriter | None = None,
 ) -> bool:
     """Append each group's rows and set each group's attributes: in-memory rows in place, all
     groups in one trip to Zarr, with the slice ledger; dask-backed rows chunk by chunk through
@@ -323,8 +336,13 @@ def append_groups(
         if rows is not None and not can_append_in_place(rows):
             to_write = rows.copy(deep=False)
             to_write.attrs = attrs[path]
-            to_icechunk(
-                to_write, session, group=path or None, append_dim=append_dim, align_chunks=True
+            (writer or LazyWriter()).write(
+                to_write,
+                session,
+                f"{plan.slice_name} (group {path or '/'})",
+                append_dim=append_dim,
+                offset=stored.size,
+                group=path or None,
             )
             everything_in_place = False
         else:

@@ -8,11 +8,12 @@ what was committed before it (``error.summary``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 import xarray as xr
@@ -21,11 +22,13 @@ from versioncube.display import html, palette
 from versioncube.display.format import plural
 from versioncube.display.json import JsonValue, to_json
 from versioncube.display.results import Result
-from versioncube.errors import SliceError, VersionCubeError
+from versioncube.errors import ConfigError, SliceError, VersionCubeError
 from versioncube.slices.identity import SliceLike
 from versioncube.slices.sources import SliceSource, provides_dataset
 from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
+from versioncube.write.distributed import ChunkProgress
+from versioncube.write.parallel import ParallelRun
 from versioncube.write.profiling import profiled
 from versioncube.write.run_logging import logging_for_run
 from versioncube.write.virtual import append_item
@@ -143,30 +146,53 @@ def append_slices(
     profiling_setting: Any = None,
     on_result: Callable[[AppendResult], None] | None = None,
     options: CommitOptions | None = None,
+    announce: Callable[[str], None] | None = None,
+    on_chunks: ChunkProgress | None = None,
 ) -> RunSummary:
     """Append each slice in order, one commit each (see the module docstring).
 
     A real run stops at the first slice that fails. A dry run goes on and gives every slice
     its verdict (a failing slice is left out of what the later ones are checked against, as
     if it was removed from the list), then raises the first failure, carrying the summary.
+    On a dask cluster (``dask_scheduler``, ``dask_workers`` or an active client) dask-backed
+    slices are written by the workers (``on_chunks`` reports their chunks), and with
+    ``parallel`` the workers open, check and write the next slices while this process commits
+    (:mod:`versioncube.write.parallel`); ``announce`` gets a line naming a cluster started for
+    the run.
     """
     summary = RunSummary(dry_run=dry_run)
     started = time.perf_counter()
-    first_failure: SliceError | None = None
+    first_failure: list[SliceError] = []
     try:
-        with logging_for_run(logging_setting), profiled(profiling_setting):
+        with (
+            logging_for_run(logging_setting),
+            profiled(profiling_setting),
+            (
+                contextlib.nullcontext(None)
+                if dry_run
+                else appender.on_cluster(announce, on_chunks)
+            ) as cluster,
+        ):
             store = appender.store
             logger.info("appending to %s (branch %s)", store.where, store.branch)
-            for item in as_slice_list(slices):
-                try:
-                    result = append_item(appender, item, dry_run=dry_run, options=options)
-                except SliceError as error:
-                    if not dry_run:
-                        raise
-                    first_failure = first_failure or error
-                    result = AppendResult(
-                        error.slice_name, "", "would fail", None, None, error.reason
+            items = as_slice_list(slices)
+            if appender.parallel and not dry_run:
+                if cluster is None:
+                    raise ConfigError(
+                        "parallel appends need a dask cluster: give --workers N or --scheduler "
+                        "ADDRESS (config dask_workers, dask_scheduler), or start a "
+                        "distributed.Client first"
                     )
+                commit = options or appender.commit_options
+                results = ParallelRun(
+                    appender,
+                    cluster,
+                    commit,
+                    lambda item: append_item(appender, item, options=options),
+                ).run(items)
+            else:
+                results = _serial(appender, items, dry_run, options, first_failure)
+            for result in results:
                 logger.info("%s", result.describe())
                 summary.results.append(result)
                 if on_result is not None:
@@ -174,10 +200,29 @@ def append_slices(
                 summary.elapsed = time.perf_counter() - started
             summary.elapsed = time.perf_counter() - started
             logger.info("%s", summary.headline())
-        if first_failure is not None:
-            raise first_failure
+        if first_failure:
+            raise first_failure[0]
     except (VersionCubeError, KeyboardInterrupt) as error:
         summary.elapsed = time.perf_counter() - started
         error.summary = summary  # type: ignore[union-attr]
         raise
     return summary
+
+
+def _serial(
+    appender: Appender,
+    items: Iterable[SliceLike],
+    dry_run: bool,
+    options: CommitOptions | None,
+    failures: list[SliceError],
+) -> Iterator[AppendResult]:
+    """Each slice appended in turn by this process (a dry run's failures noted in
+    ``failures`` and given as verdicts)."""
+    for item in items:
+        try:
+            yield append_item(appender, item, dry_run=dry_run, options=options)
+        except SliceError as error:
+            if not dry_run:
+                raise
+            failures.append(error)
+            yield AppendResult(error.slice_name, "", "would fail", None, None, error.reason)
