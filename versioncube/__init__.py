@@ -16,6 +16,7 @@ from versioncube.errors import (
     CubeNotFoundError,
     DestinationExistsError,
     InconsistentCubeError,
+    LabelRangeError,
     MissingDependencyError,
     RefNotFoundError,
     SliceChangedError,
@@ -35,17 +36,29 @@ from versioncube.errors import (
 )
 
 if TYPE_CHECKING:
-    from versioncube.api import append, append_slices, open_cube, open_dataset, open_datatree
+    from versioncube.api import (
+        append,
+        append_slices,
+        delete,
+        open_cube,
+        open_dataset,
+        open_datatree,
+        write,
+    )
     from versioncube.config import Config
     from versioncube.cube import Cube
     from versioncube.slices.sources import Context, SliceSource
     from versioncube.store.commit import CommitOptions, RetryPolicy
     from versioncube.write.append import AppendResult
     from versioncube.write.run import RunSummary
+    from versioncube.write.updates import WriteResult
 
 _LAZY = {
     "append": "versioncube.api",
     "append_slices": "versioncube.api",
+    "delete": "versioncube.api",
+    "write": "versioncube.api",
+    "WriteResult": "versioncube.write.updates",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
     "open_datatree": "versioncube.api",
@@ -70,6 +83,7 @@ __all__ = [
     "CubeNotFoundError",
     "DestinationExistsError",
     "InconsistentCubeError",
+    "LabelRangeError",
     "MissingDependencyError",
     "RefNotFoundError",
     "RetryPolicy",
@@ -89,12 +103,15 @@ __all__ = [
     "UnsafeProcessError",
     "VersionCubeError",
     "VersionError",
+    "WriteResult",
     "__version__",
     "append",
     "append_slices",
+    "delete",
     "open_cube",
     "open_dataset",
     "open_datatree",
+    "write",
 ]
 
 
