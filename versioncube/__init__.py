@@ -43,7 +43,6 @@ if TYPE_CHECKING:
         open_cube,
         open_dataset,
         open_datatree,
-        write,
     )
     from versioncube.config import Config
     from versioncube.cube import Cube
@@ -57,7 +56,6 @@ _LAZY = {
     "append": "versioncube.api",
     "append_slices": "versioncube.api",
     "delete": "versioncube.api",
-    "write": "versioncube.api",
     "WriteResult": "versioncube.write.updates",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
@@ -111,7 +109,6 @@ __all__ = [
     "open_cube",
     "open_dataset",
     "open_datatree",
-    "write",
 ]
 
 

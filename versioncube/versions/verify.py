@@ -393,9 +393,10 @@ def _read_every_chunk(store: Any, path: str = "") -> tuple[int, list[str]]:
             except Exception as error:
                 problems.append(f"variable {name!r} unreadable: {first_line(error)}")
             continue
-        grid = array.cdata_shape
+        blocks = array.shards or array.chunks  # block selections count shards when sharded
+        grid = tuple(-(-size // length) for size, length in zip(array.shape, blocks, strict=True))
         per_step = int(np.prod(grid[1:], dtype=int))
-        step_bytes = per_step * int(np.prod(array.chunks, dtype=int)) * array.dtype.itemsize
+        step_bytes = per_step * int(np.prod(blocks, dtype=int)) * array.dtype.itemsize
         slab = max(1, min(SLAB_CHUNKS, SLAB_BYTES // max(step_bytes, 1)))
         for start in range(0, grid[0], slab):
             stop = min(start + slab, grid[0])
