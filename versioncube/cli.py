@@ -376,9 +376,7 @@ def write(
       versioncube write -t cube.icechunk --mode upsert data/2024-03-0[1-7].nc
       versioncube write -t cube.icechunk --mode insert late/2024-03-05.nc
     """
-    settings = _settings(
-        config_files, target_dir=target, target_branch=branch, write_mode=mode
-    )
+    settings = _settings(config_files, target_dir=target, target_branch=branch, write_mode=mode)
     cube = _cube_for(settings)
     options = _commit_options(cube, message, metadata)
     results = []

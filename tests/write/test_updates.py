@@ -36,7 +36,11 @@ def cube_and_data(request, memory_target, small_slice):
     data (what later slices are cut from)."""
     full = small_slice(DAYS)
     kept = full.drop_sel(time=GAP)
-    parts = [kept.isel(time=slice(0, 30)), kept.isel(time=slice(30, 50)), kept.isel(time=slice(50, None))]
+    parts = [
+        kept.isel(time=slice(0, 30)),
+        kept.isel(time=slice(30, 50)),
+        kept.isel(time=slice(50, None)),
+    ]
     config = layout_config(request.param)
     versioncube.append(parts, target_dir=memory_target, **config)
     cube = open_cube(memory_target, config=config)

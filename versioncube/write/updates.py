@@ -152,8 +152,10 @@ class WriteResult(Result):
                 details.append(("cube length after", self.record.size))
         if self.snapshot_id:
             details.append(("snapshot", self.snapshot_id))
-        accent = palette.OTHER_OPERATION if self.record is None else palette.operation_color(
-            self.operation
+        accent = (
+            palette.OTHER_OPERATION
+            if self.record is None
+            else palette.operation_color(self.operation)
         )
         title = f"{self.operation} {self.slice_name}".strip()
         body = html.facts(details) if details else html.muted(self.describe())
@@ -230,8 +232,10 @@ def _comparable(values: np.ndarray, cube_labels: np.ndarray) -> np.ndarray:
     """Slice labels as the cube's kind of label (datetime64 of the cube's unit, cftime)."""
     if cube_labels.dtype.kind == "M" and values.dtype.kind == "M":
         return values.astype(cube_labels.dtype)
-    if cube_labels.size and values.size and (
-        hasattr(cube_labels[0], "calendar") or hasattr(values[0], "calendar")
+    if (
+        cube_labels.size
+        and values.size
+        and (hasattr(cube_labels[0], "calendar") or hasattr(values[0], "calendar"))
     ):
         return np.array([like(value, cube_labels[0]) for value in values], dtype=object)
     return values
@@ -356,13 +360,8 @@ def _write_array(
     old_n, new_n = plan.old_size, plan.size
     stored = array.shards or array.chunks  # what Icechunk keeps one reference per
     chunk = int(stored[axis])
-    others = int(
-        np.prod(
-            [-(-size // length) for i, (size, length) in enumerate(zip(array.shape, stored))
-             if i != axis],
-            dtype=int,
-        )
-    )  # fmt: skip
+    grid = [-(-size // length) for size, length in zip(array.shape, stored, strict=True)]
+    others = int(np.prod([n for i, n in enumerate(grid) if i != axis], dtype=int))
     count = -(-new_n // chunk)
     padded = np.full(count * chunk, -1, dtype=np.int64)
     padded[:new_n] = from_old
@@ -403,7 +402,9 @@ def _write_array(
         stats.moved += len(moves) * others
     for start, stop in _runs(rewrite):
         low, high = start * chunk, min(stop * chunk, new_n)
-        block = _rows_for(old_array, axis, from_old[low:high], plan.from_slice[low:high], new_values)
+        block = _rows_for(
+            old_array, axis, from_old[low:high], plan.from_slice[low:high], new_values
+        )
         where = [slice(None)] * array.ndim
         where[axis] = slice(low, high)
         array[tuple(where)] = block
@@ -679,10 +680,7 @@ def _base_store(appender: Appender, session: icechunk.Session) -> Any:
 
 def _as_label(text: Any, labels: np.ndarray) -> Any:
     """A label given as text (or a value) in the dtype of the cube's labels."""
-    if isinstance(text, np.generic) or not isinstance(text, str):
-        value = text
-    else:
-        value = text
+    value = text
     try:
         if labels.dtype.kind == "M":
             return np.datetime64(value).astype(labels.dtype)
@@ -740,9 +738,7 @@ def write_item(
     if mode not in UPDATE_MODES:
         from versioncube.errors import ConfigError
 
-        raise ConfigError(
-            f"write mode {mode!r} is not one of {', '.join(WRITE_MODES)}"
-        )
+        raise ConfigError(f"write mode {mode!r} is not one of {', '.join(WRITE_MODES)}")
     started = time.perf_counter()
     _refuse_groups(appender)
     store = appender.store
@@ -806,4 +802,3 @@ def _result(
         done.stats.bytes,
         elapsed,
     )
-
