@@ -63,6 +63,11 @@ def expected(before: xr.Dataset, new: xr.Dataset, drop: pd.DatetimeIndex | None 
     return xr.concat([kept, new], "time").sortby("time")
 
 
+def along_time(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """Concatenated along time, variables without it (grid bounds) kept as they are."""
+    return xr.concat(datasets, "time", data_vars="minimal", coords="minimal", compat="override")
+
+
 def check_one_commit_and_rollback(cube, old_tip, before, result, expected_dataset):
     """The write is one commit whose data equals ``expected_dataset``; rolling back restores
     the previous version exactly (data and snapshot)."""
@@ -404,3 +409,46 @@ def test_verify_finds_labels_disordered_after_an_update(small_cube, small_slice)
 
     assert not report.ok
     assert any("out of order" in problem for problem in report.problems)
+
+
+# -- real data: the eofs example files, one file per step ------------------------------------
+
+
+@pytest.mark.slow  # tens of real files
+@pytest.mark.filterwarnings("ignore:Ambiguous reference date string")
+@pytest.mark.parametrize("chunk", [1, 24])
+def test_every_operation_on_real_slices(eofs_steps, tmp_path, chunk):
+    from versioncube.testing.real_data import open_source
+
+    source = open_source("sst_ndjfm_anom")
+    paths = [str(path) for path in eofs_steps["sst_ndjfm_anom"][:36]]
+    config = {"variables": {"sst": {"encoding": {"chunks": [chunk, 18, 30]}}}}
+    target = str(tmp_path / "cube")
+    versioncube.append(paths[:12] + paths[13:30], target_dir=target, **config)
+    cube = open_cube(target)
+
+    def step(operation, expected_dataset, *arguments, **options):
+        before, old_tip = cube.to_xarray().load(), tip(cube)
+        run = getattr(cube, operation)
+        result = run(*arguments, **options)
+        check_one_commit_and_rollback(cube, old_tip, before, result, expected_dataset)
+        assert run(*arguments, **options).status == "written"  # again, to go on from it
+        return result
+
+    # a late file for the gap
+    step("write", source.isel(time=slice(0, 30)), paths[12], mode="insert")
+    # re-issued files: two replaced, four new at the end
+    reissued = source.isel(time=slice(28, 34)).copy(deep=True)
+    reissued["sst"] = reissued.sst + 0.5
+    upserted = along_time([source.isel(time=slice(0, 28)), reissued])
+    result = step("write", upserted, reissued, mode="upsert")
+    assert result.record.counts == {"replaced": 2, "appended": 4}
+    # a window of three steps becomes two
+    window = upserted.isel(time=[14, 16])
+    kept = upserted.drop_sel(time=upserted.time.values[14:17])
+    step("write", along_time([kept, window]).sortby("time"), window, mode="time_series")
+    # bad steps go
+    labels = f"{str(source.time.values[3])[:10]}..{str(source.time.values[5])[:10]}"
+    current = cube.to_xarray().load()
+    step("delete", current.drop_sel(time=current.time.values[3:6]), labels)
+    assert cube.verify().ok

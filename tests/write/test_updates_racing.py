@@ -123,7 +123,7 @@ def test_operations_raced_with_appends_and_each_other(race_target, writers):
         "days": {n: str(day(n)) for n in range(40)},
     }
     start_at = time.time() + 4
-    writers = {
+    processes = {
         name: subprocess.Popen(
             [sys.executable, "-c", WRITER, json.dumps(settings), str(start_at), json.dumps(steps)],
             stdout=subprocess.PIPE,
@@ -133,9 +133,9 @@ def test_operations_raced_with_appends_and_each_other(race_target, writers):
         )
         for name, steps in writers.items()
     }
-    outputs = {name: writer.communicate(timeout=300) for name, writer in writers.items()}
+    outputs = {name: process.communicate(timeout=300) for name, process in processes.items()}
 
-    failed = {name: err for name, (_, err) in outputs.items() if writers[name].returncode}
+    failed = {name: err for name, (_, err) in outputs.items() if processes[name].returncode}
     assert not failed, failed
     reported = {
         snapshot: (operation, days)
