@@ -29,6 +29,7 @@ from benchmarks import (
     phases,
     reads,
     throughput,
+    updates,
     versus_zappend,
     virtual,
     writers,
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "W": writers.run,
     "V": virtual.run,
     "H": history.run,
+    "U": updates.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -44,6 +44,8 @@ class Sizes:
     virtual_small_files: int = 100  # V: small NetCDF4 files (1 x 18 x 30 float64, zlib)
     virtual_large_files: int = 20  # V: larger NetCDF4 files of one field each
     virtual_large_shape: tuple[int, int] = (721, 1440)  # V: lat x lon of the larger files
+    updates_rewrite_steps: int = 1000  # U: the cube 10 steps of which are rewritten
+    updates_insert_steps: int = 10000  # U: the cube 10 steps are inserted in the middle of
 
 
 SIZES: dict[str, Sizes] = {
@@ -69,6 +71,8 @@ SIZES: dict[str, Sizes] = {
         virtual_small_files=30,
         virtual_large_files=6,
         virtual_large_shape=(361, 720),
+        updates_rewrite_steps=200,
+        updates_insert_steps=1000,
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -94,6 +98,8 @@ SIZES: dict[str, Sizes] = {
         virtual_small_files=2,
         virtual_large_files=2,
         virtual_large_shape=(18, 36),
+        updates_rewrite_steps=60,
+        updates_insert_steps=100,
     ),
 }
 

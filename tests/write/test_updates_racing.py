@@ -73,9 +73,7 @@ def replayed(before: xr.Dataset, operation: str, days: list[int]) -> xr.Dataset:
     new = slice_for(operation, days)
     kept = before.drop_sel(time=new.time.values, errors="ignore")
     if operation == "time_series":
-        kept = kept.drop_sel(
-            time=kept.sel(time=slice(day(days[0]), day(days[-1]))).time.values
-        )
+        kept = kept.drop_sel(time=kept.sel(time=slice(day(days[0]), day(days[-1]))).time.values)
     return xr.concat([kept, new], "time").sortby("time")
 
 
