@@ -452,3 +452,21 @@ def test_every_operation_on_real_slices(eofs_steps, tmp_path, chunk):
     current = cube.to_xarray().load()
     step("delete", current.drop_sel(time=current.time.values[3:6]), labels)
     assert cube.verify().ok
+
+
+def test_a_cube_of_decreasing_labels(memory_target, small_slice):
+    days = DAYS[:8][::-1]
+    versioncube.append(small_slice(days.drop(days[3])), target_dir=memory_target, append_step="-")
+    cube = open_cube(memory_target)
+
+    cube.write(small_slice(days[3]), mode="insert")
+    xr.testing.assert_identical(cube.to_xarray().load(), small_slice(days))
+    new = changed(small_slice(days[1:3]))
+    cube.write(new, mode="upsert")
+    cube.delete(f"{days[6].date()}..{days[5].date()}")
+
+    expected_dataset = xr.concat(
+        [small_slice(days[:1]), new, small_slice(days[3:5]), small_slice(days[7:])], "time"
+    )
+    xr.testing.assert_identical(cube.to_xarray().load(), expected_dataset)
+    assert cube.verify().ok

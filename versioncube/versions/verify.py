@@ -253,7 +253,10 @@ def _key_encoding(array: Any) -> Any:
 def _label_order(labels: np.ndarray, dim: str) -> list[str]:
     if labels.size < 2:
         return []
-    bad = np.nonzero(~(labels[1:] > labels[:-1]))[0]
+    if labels[-1] < labels[0]:  # a cube of decreasing labels (append_step "-")
+        bad = np.nonzero(~(labels[1:] < labels[:-1]))[0]
+    else:
+        bad = np.nonzero(~(labels[1:] > labels[:-1]))[0]
     return [
         f"{dim} labels out of order or duplicated at rows {i} and {i + 1}: "
         f"{format_label(labels[i])}, {format_label(labels[i + 1])}"

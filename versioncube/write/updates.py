@@ -298,9 +298,12 @@ def plan_delete(old: np.ndarray, low: Any, high: Any) -> RowPlan:
 def _merged(old: np.ndarray, keep: np.ndarray, new: np.ndarray, increasing: bool) -> RowPlan:
     kept = np.nonzero(keep)[0]
     labels = np.concatenate([old[kept], new])
-    order = np.argsort(labels, kind="stable")
-    if not increasing:
-        order = order[::-1]
+    if new.size == 0:  # a delete: the kept rows in their order
+        order = np.arange(labels.size)
+    else:
+        order = np.argsort(labels, kind="stable")
+        if not increasing:
+            order = order[::-1]
     from_old = np.concatenate([kept, np.full(new.shape, -1)]).astype(np.int64)[order]
     from_slice = np.concatenate([np.full(kept.shape, -1), np.arange(new.size)]).astype(np.int64)
     from_slice = from_slice[order]
