@@ -470,3 +470,21 @@ def test_a_cube_of_decreasing_labels(memory_target, small_slice):
     )
     xr.testing.assert_identical(cube.to_xarray().load(), expected_dataset)
     assert cube.verify().ok
+
+
+def test_verify_finds_labels_that_differ_from_what_a_write_recorded(memory_target, small_slice):
+    versioncube.append(small_slice(DAYS[:4]), target_dir=memory_target)
+    versioncube.append(small_slice(DAYS[8:10]), target_dir=memory_target)
+    cube = open_cube(memory_target)
+    cube.write(small_slice(DAYS[4:6]), mode="insert")
+    assert cube.verify().ok
+    import zarr
+
+    session = cube.repository.writable_session("main")
+    labels = zarr.open_group(session.store, mode="r+")["time"]
+    labels[5] = labels[5] + (labels[6] - labels[5]) // 2  # still in order, not the one written
+    session.commit("another tool moved a label")
+
+    report = cube.verify()
+
+    assert any("recorded labels" in problem for problem in report.problems), report.problems
