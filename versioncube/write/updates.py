@@ -49,6 +49,7 @@ stamp: writing the same slice again is a no-op.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -436,36 +437,45 @@ def _rows_for(
     from_slice: np.ndarray,
     new_values: np.ndarray | None,
 ) -> np.ndarray:
-    """The stored values of some rows: read from the cube, or taken from the slice."""
+    """The stored values of some rows: read from the cube (in one read), or taken from the
+    slice; put together from runs of consecutive rows (one copy)."""
     old_rows = from_old >= 0
-    block: np.ndarray | None = None
+    read: np.ndarray | None = None
+    low = 0
     if old_rows.any():
         wanted = from_old[old_rows]
         low, high = int(wanted.min()), int(wanted.max()) + 1
         where = [slice(None)] * old_array.ndim
         where[axis] = slice(low, high)
         read = np.asarray(old_array[tuple(where)])
-        picked = np.take(read, wanted - low, axis=axis)
-        shape = list(picked.shape)
-        shape[axis] = from_old.shape[0]
-        block = np.empty(shape, dtype=old_array.dtype)
-        _put(block, axis, np.nonzero(old_rows)[0], picked)
-    if (~old_rows).any():
-        assert new_values is not None, "a row from the slice of a variable the slice lacks"
-        picked = np.take(new_values, from_slice[~old_rows], axis=axis)
-        if block is None:
-            shape = list(picked.shape)
-            shape[axis] = from_old.shape[0]
-            block = np.empty(shape, dtype=picked.dtype)
-        _put(block, axis, np.nonzero(~old_rows)[0], picked.astype(block.dtype, copy=False))
-    assert block is not None
-    return block
+    parts = []
+    for start, stop in _source_runs(from_old, from_slice):
+        if from_old[start] >= 0:
+            assert read is not None
+            first = int(from_old[start]) - low
+            part = _along(read, axis, first, first + stop - start)
+        else:
+            assert new_values is not None, "a row from the slice of a variable the slice lacks"
+            first = int(from_slice[start])
+            part = _along(new_values, axis, first, first + stop - start)
+        parts.append(part)
+    dtype = read.dtype if read is not None else parts[0].dtype
+    return np.concatenate([part.astype(dtype, copy=False) for part in parts], axis=axis)
 
 
-def _put(block: np.ndarray, axis: int, rows: np.ndarray, values: np.ndarray) -> None:
-    where: list[Any] = [slice(None)] * block.ndim
-    where[axis] = rows
-    block[tuple(where)] = values
+def _source_runs(from_old: np.ndarray, from_slice: np.ndarray) -> list[tuple[int, int]]:
+    """Runs ``[start, stop)`` of rows that come from consecutive rows of one source."""
+    source = np.where(from_old >= 0, from_old, -2 - from_slice)  # slice rows as negatives
+    step = np.where(from_old >= 0, 1, -1)
+    breaks = np.nonzero(source[1:] != source[:-1] + step[:-1])[0] + 1
+    edges = [0, *breaks.tolist(), int(source.shape[0])]
+    return list(itertools.pairwise(edges))
+
+
+def _along(values: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
+    where: list[Any] = [slice(None)] * values.ndim
+    where[axis] = slice(start, stop)
+    return values[tuple(where)]
 
 
 # -- the ledger ----------------------------------------------------------------------------------
