@@ -475,7 +475,8 @@ def _source_runs(from_old: np.ndarray, from_slice: np.ndarray) -> list[tuple[int
 def _along(values: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
     where: list[Any] = [slice(None)] * values.ndim
     where[axis] = slice(start, stop)
-    return values[tuple(where)]
+    part: np.ndarray = values[tuple(where)]
+    return part
 
 
 # -- the ledger ----------------------------------------------------------------------------------
