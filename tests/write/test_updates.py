@@ -488,3 +488,48 @@ def test_verify_finds_labels_that_differ_from_what_a_write_recorded(memory_targe
     report = cube.verify()
 
     assert any("recorded labels" in problem for problem in report.problems), report.problems
+
+
+# -- another writer commits while a write is under way ---------------------------------------
+
+
+def _slipping_in(monkeypatch, other_writer):
+    """Let ``other_writer`` commit once, right after a write's session was opened (its commit
+    then conflicts, and the write runs again on the new tip)."""
+    import versioncube.write.updates as updates
+
+    fired = []
+    read = updates.read_outline
+
+    def read_then_slip(*args, **kwargs):
+        outline = read(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            other_writer()
+        return outline
+
+    monkeypatch.setattr(updates, "read_outline", read_then_slip)
+    return fired
+
+
+def test_a_write_runs_again_on_the_new_tip(monkeypatch, small_cube, small_slice):
+    other = open_cube(small_cube.target.uri)
+    fired = _slipping_in(monkeypatch, lambda: other.append(small_slice(DAYS[10:12])))
+    new = changed(small_slice(DAYS[4:6]))
+
+    result = small_cube.write(new, mode="upsert")
+
+    assert fired and result.status == "written"
+    expected_dataset = expected(small_slice(DAYS[:12]), new)
+    xr.testing.assert_identical(small_cube.to_xarray().load(), expected_dataset)
+    assert len(commits(small_cube)) == 3 and small_cube.verify().ok
+
+
+def test_a_write_is_validated_again_on_the_new_tip(monkeypatch, small_cube, small_slice):
+    other = open_cube(small_cube.target.uri)
+    _slipping_in(monkeypatch, lambda: other.delete(f"{DAYS[5].date()}"))
+
+    with pytest.raises(SliceValidationError, match="2024-01-06\\) not in the cube"):
+        small_cube.write(changed(small_slice(DAYS[4:6])), mode="replace")
+
+    assert tip(small_cube) == tip(other)  # the other writer's delete, nothing else
