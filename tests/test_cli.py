@@ -221,7 +221,7 @@ def test_rollback_reflog_and_diff(runner, cube_dir, daily_files):
     changes = _run(runner, "diff", "-t", cube_dir, previous_tip).stdout
     assert "- time 2024-03-05 .. 2024-03-06 (2 steps)" in changes
     payload = json.loads(_run(runner, "diff", "-t", cube_dir, "~1", "--json").stdout)
-    assert payload["labels_added"] == {"first": "2024-03-04", "last": "2024-03-04", "count": 1}
+    assert payload["labels_added"] == [{"first": "2024-03-04", "last": "2024-03-04", "count": 1}]
 
     rerun = _run(runner, "append", "-t", cube_dir, *daily_files[:6])
     assert "appended 2 slices, skipped 4" in rerun.stdout

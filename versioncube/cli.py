@@ -863,6 +863,60 @@ def materialize(
     _show(result, as_json)
 
 
+@cli.command("add-variable", short_help="Add a variable over the whole record, in one commit.")
+@click.argument("name", metavar="NAME")
+@click.argument("slices", nargs=-1, required=True, metavar="SLICE...")
+@_cube_options
+@click.option(
+    "--fill-value",
+    type=float,
+    metavar="VALUE",
+    help="What the steps no slice gives hold, stored as the variable's _FillValue (read as "
+    "missing); default NaN (integers need one).",
+)
+@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
+@_json_option
+def add_variable(
+    name: str,
+    slices: tuple[str, ...],
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    fill_value: float | None,
+    message: str | None,
+    as_json: bool,
+) -> None:
+    """Add variable NAME to every step of the cube, in one commit: the steps the SLICEs hold
+    (files with NAME and the append labels, matched by label) get their values, all others the
+    fill value. Checked and encoded as appended slices are (variables.NAME of the
+    configuration applies). A variable without the append dimension is written once. Earlier
+    versions keep the old schema."""
+    cube = _cube(target, config_files, branch)
+    result = cube.add_variable(
+        name, list(slices), fill_value=fill_value, options=_commit_options(cube, message, ())
+    )
+    _show(result, as_json)
+
+
+@cli.command("drop-variable", short_help="Remove a variable from the cube, in one commit.")
+@click.argument("name", metavar="NAME")
+@_cube_options
+@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
+@_json_option
+def drop_variable(
+    name: str,
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    message: str | None,
+    as_json: bool,
+) -> None:
+    """Remove variable NAME from the cube, in one commit; earlier versions keep it (until gc).
+    The append coordinate, and coordinates other variables need, are refused."""
+    cube = _cube(target, config_files, branch)
+    _show(cube.drop_variable(name, options=_commit_options(cube, message, ())), as_json)
+
+
 def _commit_options(cube: Any, message: str | None, metadata: tuple[str, ...]) -> Any:
     """The run's CommitOptions from --message and --metadata KEY=VALUE (None: the defaults)."""
     if message is None and not metadata:

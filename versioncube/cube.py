@@ -55,6 +55,7 @@ from versioncube.write.append import AppendResult
 from versioncube.write.grouped import GroupedAppender
 from versioncube.write.materialize import MaterializeResult, materialize
 from versioncube.write.run import RunSummary, append_slices
+from versioncube.write.schema import SchemaChangeResult, VariableData, add_variable, drop_variable
 from versioncube.write.updates import WriteResult, delete_labels, write_item
 from versioncube.write.virtual import append_item
 
@@ -510,6 +511,57 @@ class Cube:
         rows no longer depend on the archive files (see :mod:`versioncube.write.materialize`).
         """
         result = materialize(self.store, self.append_dim, start, stop, options)
+        self._appender.forget()
+        return result
+
+    @_translated
+    def add_variable(
+        self,
+        name: str,
+        data_or_slices: VariableData,
+        *,
+        fill_value: Any = None,
+        options: CommitOptions | None = None,
+    ) -> SchemaChangeResult:
+        """Add variable ``name`` over every row of the cube in one commit: the steps the data
+        gives (by append label; a DataArray, a Dataset, or slices holding the variable) get its
+        values, every other row ``fill_value`` (default NaN), stored as the variable's
+        ``_FillValue`` so that readers see those rows as missing; a variable without the append
+        dimension is written whole. Checked and encoded as an append's slice (the
+        configuration's ``variables.NAME`` applies); see :mod:`versioncube.write.schema`."""
+        outline = self._outline_with(name)
+        result = add_variable(
+            self.store,
+            outline.append_dim,
+            name,
+            data_or_slices,
+            outline=outline,
+            fill_value=fill_value,
+            slice_options=self._appender.slice_options,
+            options=options,
+        )
+        self._appender.forget()
+        return result
+
+    def _outline_with(self, name: str) -> ResolvedOutline:
+        """The cube's outline with the configuration's settings of a new variable, which the
+        outline the cube was created with (and keeps) does not have."""
+        settings = self.config.variables.get(name)
+        if settings is None:
+            return self.outline
+        others = {key: value for key, value in self.config.variables.items() if key != name}
+        config = dataclasses.replace(self.config, variables=others)
+        outline = GroupedAppender(self.store, config).outline
+        return dataclasses.replace(outline, variables={**outline.variables, name: settings})
+
+    @_translated
+    def drop_variable(
+        self, name: str, *, options: CommitOptions | None = None
+    ) -> SchemaChangeResult:
+        """Remove variable ``name`` from the cube in one commit (earlier versions keep it); the
+        append coordinate and coordinates other variables need are refused."""
+        dim = self._outline_with(name).append_dim
+        result = drop_variable(self.store, dim, name, options=options)
         self._appender.forget()
         return result
 

@@ -55,6 +55,11 @@ class InconsistentCubeError(VersionCubeError, ValueError):
     example after another tool wrote to it; ``versioncube verify`` lists what is wrong."""
 
 
+class SchemaError(VersionCubeError, ValueError):
+    """A variable cannot be added to the cube or dropped from it (it exists already, it is
+    not there, or other variables need it); nothing was written."""
+
+
 class StorageError(VersionCubeError, OSError):
     """The storage behind the target failed unexpectedly (the branch tip was not moved)."""
 

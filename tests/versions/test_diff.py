@@ -19,13 +19,15 @@ def test_diff_reports_added_removed_and_rewritten_labels(grown, days, small_slic
 
     changes = grown.diff(before_rollback)
 
-    assert (
-        changes.labels_removed is not None and str(changes.labels_removed) == "2024-03-05 (1 step)"
-    )
+    assert [str(span) for span in changes.labels_removed] == ["2024-03-05 (1 step)"]
     assert [str(span) for span in changes.labels_rewritten] == ["2024-03-04 (1 step)"]
-    assert changes.labels_added is None
+    assert changes.labels_added == []
+    assert [str(c) for c in changes.values_changed["tas"]] == [
+        "2024-03-04 (1 step): 72 cells changed, by at most 1"
+    ]
+    assert "pr" not in changes.values_changed
     forward = grown.diff("~3")
-    assert str(forward.labels_added) == "2024-03-02 .. 2024-03-04 (3 steps)"
+    assert [str(span) for span in forward.labels_added] == ["2024-03-02 .. 2024-03-04 (3 steps)"]
     assert not forward.labels_rewritten
     assert grown.diff("main").is_empty
 

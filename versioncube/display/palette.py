@@ -20,6 +20,8 @@ OPERATION_COLORS: dict[str, str] = {
     "time_series": "#b06c2c",
     "insert": "#8e5bd0",
     "delete": "#d64545",
+    "add-variable": "#2e9e8f",
+    "drop-variable": "#7a5230",
 }
 #: Commits of other operations, and commits versioncube did not write.
 OTHER_OPERATION = "#9e9e9e"

@@ -43,6 +43,8 @@ HATCHES = {
     "time_series": "\\\\",
     "insert": "++",
     "delete": "xx",
+    "add-variable": "||",
+    "drop-variable": "--",
 }
 #: Rows of commits are labelled one by one up to this many commits.
 LABELLED_COMMITS = 40

@@ -88,7 +88,13 @@ def plan_append(
             problems.append(f"lacks variable(s) {quote_names(missing)} that the cube has")
         if extra:
             problems.append(f"has variable(s) {quote_names(extra)} that the cube does not have")
-        fail(" and ".join(problems))
+        hint = ""
+        if missing and not extra:  # e.g. a variable added to the cube since (add-variable)
+            hint = (
+                " (every slice must give the cube's variables: derive them in a slice_source, "
+                "or drop them with drop-variable)"
+            )
+        fail(" and ".join(problems) + hint)
 
     for name in sorted(cube.variables):
         expected, variable = cube.variables[name], dataset.variables[name]

@@ -4,7 +4,7 @@ docs/generate_reference.py turns it into docs/bad-input.md).
 It is here, not in tests/, because both of them import it: the page lists exactly the cases
 the tests try, with the errors they raise.
 
-Each case is one mistake of one of four kinds (:data:`KINDS`): a slice that does not fit, a
+Each case is one mistake of one of five kinds (:data:`KINDS`): a slice that does not fit, a
 configuration that cannot work, a target that cannot hold a cube, or a version that does not
 exist (or a version operation that is not allowed). A case prepares its mistake in a
 :class:`Scene` (a folder for files, and a cube of good days: in memory, on local disk, or one
@@ -40,12 +40,13 @@ from versioncube.store.target import parse_target
 from versioncube.testing import files
 from versioncube.versions.refs import known_snapshot_ids
 
-Kind = Literal["slice", "configuration", "target", "version"]
+Kind = Literal["slice", "configuration", "target", "version", "schema"]
 KINDS: dict[Kind, str] = {
     "slice": "a slice that cannot be read, or does not fit the cube",
     "configuration": "a setting or configuration file that cannot work",
     "target": "a target that cannot hold a cube",
     "version": "a version that does not exist, or an operation on versions that is not allowed",
+    "schema": "a variable that cannot be added to the cube (add-variable) or dropped from it",
 }
 #: The cube a case is tried against: two good days in memory or on local disk, or three days
 #: on local disk whose first two commits gc removed.
@@ -948,7 +949,82 @@ UPDATE_CASES = [
     ),
 ]
 
-CASES = [*SLICE_CASES, *CONFIGURATION_CASES, *TARGET_CASES, *VERSION_CASES, *UPDATE_CASES]
+
+def _adding(scene: Scene, name: str, data: xr.Dataset, *options: str, **keywords: Any) -> Attempt:
+    """add-variable ``name`` from a file holding ``data`` (the same file in Python and on the
+    command line, so that both name it alike)."""
+    path = scene.folder / f"{name}.nc"
+    data.to_netcdf(path)
+    command = ("add-variable", "-t", scene.target, *options, name, str(path))
+    return Attempt(lambda: scene.cube().add_variable(name, [path], **keywords), command)
+
+
+def _variable(name: str, days: tuple[str, ...] = DAYS[1:], dtype: str = "float32") -> xr.Dataset:
+    """A variable over ``days`` of the catalogue's grid."""
+    values = good(days[0]) if len(days) == 1 else xr.concat([good(day) for day in days], "time")
+    variable: xr.DataArray = values.tas.astype(dtype).rename(name)
+    return variable.to_dataset()
+
+
+SCHEMA_CASES = [
+    BadInput(
+        "adding a variable the cube has",
+        "schema",
+        versioncube.SchemaError,
+        "'tas' is already a variable of the cube; drop it first",
+        lambda scene: _adding(scene, "tas", _variable("tas")),
+    ),
+    BadInput(
+        "adding a variable at labels the cube does not hold",
+        "schema",
+        versioncube.SliceValidationError,
+        "that the cube does not hold (it holds 2024-01-01 .. 2024-01-02)",
+        lambda scene: _adding(scene, "sst", _variable("sst", ("2024-01-02", "2024-01-05"))),
+    ),
+    BadInput(
+        "adding an integer variable without a fill value",
+        "schema",
+        versioncube.SchemaError,
+        "is stored as int16, which has no NaN: give a fill value",
+        lambda scene: _adding(scene, "warm", _variable("warm", dtype="int16")),
+    ),
+    BadInput(
+        "adding a variable whose data holds its fill value",
+        "schema",
+        versioncube.SliceValidationError,
+        "holds its fill value 0.0 in 72 cells",
+        lambda scene: _adding(
+            scene, "zero", _variable("zero") * 0, "--fill-value", "0", fill_value=0.0
+        ),
+    ),
+    BadInput(
+        "dropping the append coordinate",
+        "schema",
+        versioncube.SchemaError,
+        "'time' is the append coordinate",
+        lambda scene: _asking(
+            scene, lambda cube: cube.drop_variable("time"), "drop-variable", "time"
+        ),
+    ),
+    BadInput(
+        "dropping a coordinate other variables need",
+        "schema",
+        versioncube.SchemaError,
+        "'lat' is a coordinate that pr, tas need(s)",
+        lambda scene: _asking(
+            scene, lambda cube: cube.drop_variable("lat"), "drop-variable", "lat"
+        ),
+    ),
+]
+
+CASES = [
+    *SLICE_CASES,
+    *CONFIGURATION_CASES,
+    *TARGET_CASES,
+    *VERSION_CASES,
+    *SCHEMA_CASES,
+    *UPDATE_CASES,
+]
 
 
 def _isoformat(moment: dt.datetime | None) -> str:

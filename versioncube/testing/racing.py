@@ -136,3 +136,96 @@ def _reports(results: Any, processes: Sequence[Any]) -> list[tuple[list[str], in
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the race took more than {RACE_TIMEOUT} s") from None
     return reports
+
+
+# -- schema changes racing appends --------------------------------------------------------------
+
+#: The cube the schema races start from: days from this one, small fields.
+RACE_FIRST_DAY = "2024-03-01"
+RACE_SHAPE = (6, 12)
+APPEND_PAUSE = 0.4  # seconds before each append of the schema race
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaRace:
+    """What a race of appends and add-variable commits left on the branch."""
+
+    reported: list[str]  # snapshot ids the writers were told they committed
+    on_branch: set[str]  # the branch's commits after the race (the created cube's excluded)
+    refused: int  # appends refused because a variable was added first (then given it)
+
+
+def _schema_writer(
+    uri: str, options: Mapping[str, Any], role: str, count: int, start: Any, results: Any
+) -> None:
+    """Append ``count`` days after the cube's first three, or add ``count`` variables (values
+    for the first day only), each one commit through versioncube."""
+    import numpy as np
+    import pandas as pd
+
+    from versioncube import SliceValidationError, open_cube
+    from versioncube.samples import sample_slice
+
+    cube = open_cube(uri, storage_options=dict(options))
+    days = pd.date_range(RACE_FIRST_DAY, periods=3 + count)
+    start.wait(RACE_TIMEOUT)
+    done = []
+    refused = 0
+    for number in range(count):
+        if role == "append":
+            time.sleep(APPEND_PAUSE)  # spread out, so that adds land between appends
+            day = sample_slice(days[3 + number], shape=RACE_SHAPE)
+            while True:
+                try:
+                    result: Any = cube.append(day)
+                    break
+                except SliceValidationError:  # a variable was added since: give it, as NaN
+                    refused += 1
+                    if refused > MAX_ATTEMPTS:
+                        raise
+                    added = set(cube.to_xarray().data_vars) - set(day.data_vars)
+                    day = day.assign({name: day.tas * np.nan for name in added})
+        else:
+            values = sample_slice(days[0], shape=RACE_SHAPE).tas
+            result = cube.add_variable(f"v{number}", values)
+        assert result.snapshot_id is not None
+        done.append(result.snapshot_id)
+    results.put((done, refused))
+
+
+def race_schema_changes(
+    uri: str, options: Mapping[str, Any], *, appends: int, variables: int
+) -> SchemaRace:
+    """Create a cube of three days at ``uri``; then one process appends ``appends`` days while
+    another adds ``variables`` variables, from the same moment on."""
+    import pandas as pd
+
+    from versioncube import open_cube
+    from versioncube.samples import sample_slice
+
+    cube = open_cube(uri, storage_options=dict(options))
+    for day in pd.date_range(RACE_FIRST_DAY, periods=3):
+        cube.append(sample_slice(day, shape=RACE_SHAPE))
+    before = {snapshot.id for snapshot in cube.repository.ancestry(branch="main")}
+    context = multiprocessing.get_context("spawn")  # Icechunk hangs in forked children
+    start, results = context.Barrier(2), context.Queue()
+    processes = [
+        context.Process(
+            target=_schema_writer, args=(uri, dict(options), role, count, start, results)
+        )
+        for role, count in (("append", appends), ("add", variables))
+    ]
+    for process in processes:
+        process.start()
+    try:
+        reports = _reports(results, processes)
+    finally:
+        for process in processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    repo = open_cube(uri, storage_options=dict(options)).repository
+    on_branch = {snapshot.id for snapshot in repo.ancestry(branch="main")} - before
+    reported = [snapshot for done, _ in reports for snapshot in done]
+    return SchemaRace(reported, on_branch, sum(refused for _, refused in reports))

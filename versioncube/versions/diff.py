@@ -1,8 +1,18 @@
-"""What changed between two versions of a cube: variables, append labels and attributes.
+"""What changed between two versions of a cube: variables, append labels, values and attributes.
 
-Label changes come from the two versions' append coordinates (what is appended or gone after
-their common prefix) and from Icechunk's chunk-level diff against their common ancestor
-(which rows inside the common prefix were rewritten, e.g. re-appended after a rollback).
+Everything is found by comparing the two versions' data, so it is right whatever operation (or
+other tool) made the second from the first: appends, rollbacks, updates, inserts, deletes,
+variables added or dropped.
+
+* Labels are matched by value: labels only the second version has are *added* (appended or
+  inserted), labels only the first has are *removed*, each listed as runs of consecutive rows.
+* Values are compared at the labels both versions hold, variable by variable, and only where
+  they can differ: where a label sits at the same row in both versions, Icechunk's chunk-level
+  diff against their common ancestor names the chunks either side rewrote, and rows in chunks
+  neither side touched are skipped unread (an append-only history compares at most the last
+  partly filled chunk); rows that moved (an insert or delete before them) are compared. Each
+  run of rewritten labels is reported per variable with the cells that changed and the largest
+  absolute change.
 
 A cube of groups (a pyramid's levels, a tree's nodes) is compared group by group: groups added
 or removed, and each group's own differences (groups that changed alike are listed together).
@@ -16,6 +26,7 @@ from typing import Any
 
 import icechunk
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from versioncube.display import html, palette
@@ -49,6 +60,28 @@ class LabelRange:
 
 
 @dataclasses.dataclass(frozen=True)
+class ValueChange:
+    """How one variable's values changed over a run of labels (None: a variable without the
+    append dimension, compared whole)."""
+
+    labels: LabelRange | None
+    cells: int  # cells whose values differ
+    largest: float | None  # the largest absolute difference (None: not numbers, or NaN-only)
+
+    def __str__(self) -> str:
+        where = f"{self.labels}: " if self.labels is not None else ""
+        size = f", by at most {self.largest:.6g}" if self.largest is not None else ""
+        return f"{where}{plural(self.cells, 'cell')} changed{size}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels.to_json() if self.labels is not None else None,
+            "cells": self.cells,
+            "largest": self.largest,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class CubeDiff(Result):
     """The differences from one version (``from_snapshot``) to another (``to_snapshot``)."""
 
@@ -58,9 +91,9 @@ class CubeDiff(Result):
     variables_added: list[str]
     variables_removed: list[str]
     variables_changed: dict[str, list[str]]  # name -> what changed (dims, dtype, attrs)
-    labels_added: LabelRange | None
-    labels_removed: LabelRange | None
-    labels_rewritten: list[LabelRange]
+    labels_added: list[LabelRange]  # runs of labels only the second version has
+    labels_removed: list[LabelRange]  # runs of labels only the first version has
+    labels_rewritten: list[LabelRange]  # runs of labels of both whose values differ
     attrs_changed: dict[str, tuple[Any, Any]]  # dataset attribute -> (before, after)
     groups_added: list[str] = dataclasses.field(default_factory=list)  # DataTree paths
     groups_removed: list[str] = dataclasses.field(default_factory=list)
@@ -68,6 +101,8 @@ class CubeDiff(Result):
     group_diffs: dict[str, CubeDiff] = dataclasses.field(default_factory=dict)
     references_added: list[str] = dataclasses.field(default_factory=list)  # referenced files
     references_removed: list[str] = dataclasses.field(default_factory=list)  # (URLs)
+    #: variable -> how its values changed, run by run of rewritten labels
+    values_changed: dict[str, list[ValueChange]] = dataclasses.field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -99,11 +134,11 @@ class CubeDiff(Result):
         lines += [f"- variable {name}" for name in self.variables_removed]
         for name, changes in self.variables_changed.items():
             lines += [f"~ variable {name}: {change}" for change in changes]
-        if self.labels_added:
-            lines.append(f"+ {dim} {self.labels_added}")
-        if self.labels_removed:
-            lines.append(f"- {dim} {self.labels_removed}")
+        lines += [f"+ {dim} {span}" for span in self.labels_added]
+        lines += [f"- {dim} {span}" for span in self.labels_removed]
         lines += [f"~ {dim} {span} rewritten" for span in self.labels_rewritten]
+        for name, value_changes in self.values_changed.items():
+            lines += [f"  ~ {name} {change}" for change in value_changes]
         for key, (before, after) in self.attrs_changed.items():
             lines.append(f"~ attribute {key}: {before!r} -> {after!r}")
         if self.references_added:
@@ -144,7 +179,8 @@ class CubeDiff(Result):
 
     def label_spans(self) -> list[tuple[str, LabelRange | None]]:
         """(kind, range) of every label change: added, removed, rewritten."""
-        spans = [("added", self.labels_added), ("removed", self.labels_removed)]
+        spans: list[tuple[str, LabelRange | None]] = [("added", span) for span in self.labels_added]
+        spans += [("removed", span) for span in self.labels_removed]
         return spans + [("rewritten", span) for span in self.labels_rewritten]
 
 
@@ -182,8 +218,8 @@ def diff_versions(
         variables_added=[],
         variables_removed=[],
         variables_changed={},
-        labels_added=None,
-        labels_removed=None,
+        labels_added=[],
+        labels_removed=[],
         labels_rewritten=[],
         attrs_changed={},
         groups_added=[tree_path(path) for path in after.datasets if path not in before.datasets],
@@ -213,10 +249,13 @@ def _diff_group(
     }
     labels_before = _labels(before, append_dim)
     labels_after = _labels(after, append_dim)
-    common = _common_prefix(labels_before, labels_after)
-    rewritten = _rewritten_rows(
-        repo, from_snapshot, to_snapshot, before, after, append_dim, common, group
+    matched = _matched_rows(labels_before, labels_after)
+    added = np.setdiff1d(np.arange(len(labels_after)), matched[1])
+    removed = np.setdiff1d(np.arange(len(labels_before)), matched[0])
+    values = _changed_values(
+        repo, from_snapshot, to_snapshot, before, after, append_dim, matched, group
     )
+    rewritten = sorted({int(row) for rows in values.values() for row, *_ in rows})
     return CubeDiff(
         from_snapshot=from_snapshot,
         to_snapshot=to_snapshot,
@@ -224,12 +263,13 @@ def _diff_group(
         variables_added=sorted(names_after - names_before),
         variables_removed=sorted(names_before - names_after),
         variables_changed=changed,
-        labels_added=_span(labels_after, common, len(labels_after)),
-        labels_removed=_span(labels_before, common, len(labels_before)),
-        labels_rewritten=[
-            span for start, stop in rewritten if (span := _span(labels_after, start, stop))
-        ],
+        labels_added=_spans(labels_after, added),
+        labels_removed=_spans(labels_before, removed),
+        labels_rewritten=_spans(labels_after, np.asarray(rewritten, dtype=int)),
         attrs_changed=_mapping_changes(before.attrs, after.attrs),
+        values_changed={
+            name: _value_changes(labels_after, rows) for name, rows in values.items() if rows
+        },
     )
 
 
@@ -253,18 +293,60 @@ def _labels(dataset: xr.Dataset, dim: str) -> np.ndarray:
     return np.arange(dataset.sizes.get(dim, 0))
 
 
-def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
-    length = min(len(a), len(b))
-    if a.dtype != b.dtype:
-        return 0
-    unequal = np.nonzero(a[:length] != b[:length])[0]
-    return int(unequal[0]) if unequal.size else length
+def _matched_rows(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the labels both versions hold: (rows in ``before``, rows in ``after``),
+    in the order of ``after``. Labels are matched by value; labels that are not unique (a
+    damaged cube) or of different kinds are matched by position up to the first difference."""
+    comparable = before.dtype == after.dtype or before.dtype.kind == after.dtype.kind
+    if comparable and pd.Index(before).is_unique and pd.Index(after).is_unique:
+        in_before = pd.Index(before).get_indexer(after)
+        rows_after = np.nonzero(in_before >= 0)[0]
+        return in_before[rows_after], rows_after
+    length = min(len(before), len(after))
+    common = 0
+    if comparable:
+        unequal = np.nonzero(before[:length] != after[:length])[0]
+        common = int(unequal[0]) if unequal.size else length
+    return np.arange(common), np.arange(common)
 
 
-def _span(labels: np.ndarray, start: int, stop: int) -> LabelRange | None:
-    if stop <= start:
-        return None
-    return LabelRange(labels[start], labels[stop - 1], stop - start)
+def _runs_of(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive rows: ``[(start, stop), ...]``."""
+    runs: list[tuple[int, int]] = []
+    for row in rows.tolist():
+        if runs and runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], row + 1)
+        else:
+            runs.append((row, row + 1))
+    return runs
+
+
+def _spans(labels: np.ndarray, rows: np.ndarray) -> list[LabelRange]:
+    return [
+        LabelRange(labels[start], labels[stop - 1], stop - start) for start, stop in _runs_of(rows)
+    ]
+
+
+def _value_changes(
+    labels: np.ndarray, rows: list[tuple[int, int, float | None]]
+) -> list[ValueChange]:
+    """Per-row changes ``(row, cells, largest)`` gathered into runs of consecutive rows (a
+    row of -1: a variable without the append dimension)."""
+    if rows[0][0] < 0:
+        return [ValueChange(None, rows[0][1], rows[0][2])]
+    by_row = {row: (cells, largest) for row, cells, largest in rows}
+    changes = []
+    for start, stop in _runs_of(np.asarray(sorted(by_row))):
+        parts = [by_row[row] for row in range(start, stop)]
+        largest = [value for _, value in parts if value is not None]
+        changes.append(
+            ValueChange(
+                LabelRange(labels[start], labels[stop - 1], stop - start),
+                sum(cells for cells, _ in parts),
+                max(largest) if largest else None,
+            )
+        )
+    return changes
 
 
 def _variable_changes(before: xr.Variable, after: xr.Variable) -> list[str]:
@@ -296,64 +378,137 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
 
 
-def _rewritten_rows(
+#: Rows of one variable compared at once.
+BLOCK_ROWS = 64
+
+
+def _changed_values(
     repo: icechunk.Repository,
     from_snapshot: str,
     to_snapshot: str,
     before: xr.Dataset,
     after: xr.Dataset,
     dim: str,
-    common: int,
+    matched: tuple[np.ndarray, np.ndarray],
     group: str = "",
-) -> list[tuple[int, int]]:
-    """Row ranges inside the common label prefix whose values differ between the versions.
+) -> dict[str, list[tuple[int, int, float | None]]]:
+    """Per variable of both versions, the rows (of ``after``) of matched labels whose values
+    differ, with the cells that differ and the largest absolute difference; ``(-1, ...)`` for a
+    variable without the append dimension that differs.
 
-    Icechunk's chunk-level diff against the common ancestor names the candidate rows cheaply;
-    their values are then compared, because a chunk holding several rows is rewritten whenever
-    one of them changes (an append into a partly filled chunk, for one).
+    Candidates: every matched row that moved; of the rows in place, those in chunks that
+    Icechunk's diff against the common ancestor says either side rewrote (all of them for an
+    array either side created anew, e.g. dropped and added again).
     """
-    if common == 0 or from_snapshot == to_snapshot:
-        return []
-    base = _common_ancestor(repo, from_snapshot, to_snapshot)
-    candidates: set[int] = set()
-    for side, dataset in ((from_snapshot, before), (to_snapshot, after)):
-        if base == side:
+    if from_snapshot == to_snapshot:
+        return {}
+    rows_before, rows_after = matched
+    touched = _touched_chunks(repo, from_snapshot, to_snapshot, group)
+    result: dict[str, list[tuple[int, int, float | None]]] = {}
+    for name in sorted(set(map(str, before.variables)) & set(map(str, after.variables))):
+        old, new = before.variables[name], after.variables[name]
+        if name == dim or old.dims != new.dims or name in after.indexes:
             continue
-        changes = repo.diff(from_snapshot_id=base, to_snapshot_id=side).updated_chunks
-        prefix = f"{group}/" if group else ""
-        for path, chunk_indices in changes.items():
-            name = path.strip("/")
-            if not name.startswith(prefix) or "/" in name[len(prefix) :]:
-                continue  # another group's array
-            name = name[len(prefix) :]
-            if name == dim or name not in dataset.variables:
-                continue
-            variable = dataset.variables[name]
-            if dim not in variable.dims:
-                continue
-            axis = variable.dims.index(dim)
-            size = variable.encoding.get("chunks", variable.shape)[axis]
-            for index in chunk_indices:
-                start = index[axis] * size
-                candidates.update(range(start, min(start + size, common)))
-    rows = sorted(candidates)
-    differing = [
-        row
-        for row in rows
-        if any(
-            not _same_values(before.variables[name][{dim: row}], after.variables[name][{dim: row}])
-            for name in before.variables
-            if name != dim and name in after.variables and dim in before.variables[name].dims
-        )
-    ]
-    return _runs(differing)
+        if dim not in new.dims:
+            if old.shape == new.shape and (touched is None or name in touched):
+                cells, largest = _difference(old.values, new.values)
+                if cells:
+                    result[name] = [(-1, cells, largest)]
+            continue
+        if any(old.sizes[d] != new.sizes[d] for d in new.dims if d != dim):
+            continue
+        pairs = _candidates(name, new, dim, rows_before, rows_after, touched)
+        found = []
+        for start in range(0, len(pairs[0]), BLOCK_ROWS):
+            block_before = pairs[0][start : start + BLOCK_ROWS]
+            block_after = pairs[1][start : start + BLOCK_ROWS]
+            axis = new.dims.index(dim)
+            values_old = np.moveaxis(old[{dim: block_before}].values, axis, 0)
+            values_new = np.moveaxis(new[{dim: block_after}].values, axis, 0)
+            for row, a, b in zip(block_after.tolist(), values_old, values_new, strict=True):
+                cells, largest = _difference(a, b)
+                if cells:
+                    found.append((row, cells, largest))
+        result[name] = found
+    return result
 
 
-def _same_values(a: xr.Variable, b: xr.Variable) -> bool:
+def _touched_chunks(
+    repo: icechunk.Repository, from_snapshot: str, to_snapshot: str, group: str
+) -> dict[str, set[tuple[int, ...]] | None] | None:
+    """The chunks of each array (by name in ``group``) either version rewrote since their
+    common ancestor (None for an array created anew: all of it); None when unknown."""
+    try:
+        base = _common_ancestor(repo, from_snapshot, to_snapshot)
+    except AssertionError:
+        return None
+    prefix = f"{group}/" if group else ""
+    touched: dict[str, set[tuple[int, ...]] | None] = {}
+
+    def name_of(path: str) -> str | None:
+        name = path.strip("/")
+        if not name.startswith(prefix) or "/" in name[len(prefix) :]:
+            return None  # another group's array
+        return name[len(prefix) :]
+
+    for side in (from_snapshot, to_snapshot):
+        if side == base:
+            continue
+        changes = repo.diff(from_snapshot_id=base, to_snapshot_id=side)
+        for path in changes.new_arrays:
+            if (name := name_of(path)) is not None:
+                touched[name] = None
+        for path, indices in changes.updated_chunks.items():
+            name = name_of(path)
+            if name is None:
+                continue
+            known = touched.setdefault(name, set())
+            if known is not None:
+                known.update(tuple(map(int, index)) for index in indices)
+    return touched
+
+
+def _candidates(
+    name: str,
+    variable: xr.Variable,
+    dim: str,
+    rows_before: np.ndarray,
+    rows_after: np.ndarray,
+    touched: dict[str, set[tuple[int, ...]] | None] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The matched rows of a variable whose values may differ (see :func:`_changed_values`)."""
+    moved = rows_before != rows_after
+    if touched is None or (name in touched and touched[name] is None):
+        return rows_before, rows_after
+    chunks = touched.get(name) or set()
+    axis = variable.dims.index(dim)
+    # Icechunk's chunks are the stored objects: shards, when the array has them
+    stored = variable.encoding.get("shards") or variable.encoding.get("chunks", variable.shape)
+    length = max(int(stored[axis]), 1)
+    rewritten = {index[axis] for index in chunks}
+    in_rewritten = np.isin(rows_after // length, list(rewritten)) | np.isin(
+        rows_before // length, list(rewritten)
+    )
+    chosen = moved | in_rewritten
+    return rows_before[chosen], rows_after[chosen]
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> tuple[int, float | None]:
+    """Cells that differ (NaN equals NaN) and the largest absolute difference."""
     if a.shape != b.shape:
-        return False
-    values_a, values_b = a.values, b.values
-    return bool(np.array_equal(values_a, values_b, equal_nan=values_a.dtype.kind in "fcmM"))
+        return int(max(a.size, b.size)), None
+    same = a == b
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        same |= np.isnan(a) & np.isnan(b)
+    elif a.dtype.kind in "mM" and b.dtype.kind in "mM":
+        same |= np.isnat(a) & np.isnat(b)
+    changed = int((~np.asarray(same)).sum())
+    largest = None
+    if changed and a.dtype.kind in "iufc" and b.dtype.kind in "iufc":
+        distance = np.abs(b.astype("float64") - a.astype("float64"))
+        finite = distance[np.isfinite(distance)]
+        largest = float(finite.max()) if finite.size else None
+    return changed, largest
 
 
 def _common_ancestor(repo: icechunk.Repository, a: str, b: str) -> str:
@@ -362,13 +517,3 @@ def _common_ancestor(repo: icechunk.Repository, a: str, b: str) -> str:
         if snapshot.id in ancestors_of_a:
             return snapshot.id
     raise AssertionError("every snapshot descends from the repository's first snapshot")
-
-
-def _runs(rows: list[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for row in rows:
-        if runs and runs[-1][1] == row:
-            runs[-1] = (runs[-1][0], row + 1)
-        else:
-            runs.append((row, row + 1))
-    return runs

@@ -37,11 +37,15 @@ key      meaning
 ``g``    optional: the groups the commit appended to, as DataTree paths
          (``["/0", "/1"]`` for the levels of a pyramid, ``["/", "/atmos"]`` for a
          tree); left out for a flat cube (its one group, the root)
+``vs``   optional, on schema changes (``add-variable``, ``drop-variable``): the
+         variables added or dropped
+``k``    optional, on ``add-variable``: how many append labels were given values
+         (``l`` names the first and last of them; the others hold the fill value)
 ``c``    on writes by label and deletes: how many labels were ``replaced``,
          ``inserted`` (before the cube's last label), ``appended`` (after it) and
          ``removed``, those that are not 0 (``{"replaced":3,"inserted":4}``)
 ``z``    on writes by label and deletes: the cube's length after the commit
-``k``    on writes by label and deletes: ``[written, moved, bytes]``: chunks written,
+``w``    on writes by label and deletes: ``[written, moved, bytes]``: chunks written,
          chunk references moved (no data copied) and bytes written (uncompressed)
 =======  ==========================================================================
 
@@ -52,9 +56,11 @@ last label removed and ``r`` the empty range ``[p, p)`` where they were.
 
 Operations: ``create`` and ``append`` (copied or, with ``f``, referenced slices),
 ``materialize`` (referenced chunks of ``r`` copied into the repository: no rows move, no values
-change, no slice is added), ``replace`` (values of existing labels rewritten: no row moves),
-``upsert``, ``time_series``, ``insert`` and ``delete`` (rows inserted or removed by label: the
-row numbers of earlier commits are stale after them).
+change, no slice is added), the schema changes ``add-variable`` and ``drop-variable`` (a
+variable created over every row, or removed: no rows move, no other variable changes, no slice
+is added), ``replace`` (values of existing labels rewritten: no row moves), and ``upsert``,
+``time_series``, ``insert`` and ``delete`` (rows inserted or removed by label: the row numbers
+of earlier commits are stale after them).
 
 What was left out, and where it is: the slice's full identity (a path, URI or content hash) is
 kept with its rows and labels in the snapshot's slice ledger (:mod:`versioncube.versions.ledger`),
@@ -104,6 +110,8 @@ ROW_KEEPING_OPERATIONS = frozenset({"materialize"})
 UPDATING_OPERATIONS = frozenset({"replace", "upsert", "time_series", "insert", "delete"})
 #: The order counts are shown in (``3 replaced, 4 inserted``).
 COUNTS = ("replaced", "inserted", "appended", "removed")
+#: Operations that add or remove a variable over every row: no row moves, no slice is added.
+SCHEMA_OPERATIONS = frozenset({"add-variable", "drop-variable"})
 
 Label = str | int | float | bool | None
 
@@ -133,6 +141,8 @@ class CommitRecord:
     size: int | None = None  # writes by label and deletes: the cube's length after the commit
     #: writes by label and deletes: chunks written, chunk references moved, bytes written
     chunks: tuple[int, int, int] | None = None
+    variables: tuple[str, ...] | None = None  # the variables a schema change added or dropped
+    steps: int | None = None  # add-variable: how many labels were given values
 
     @property
     def moves_rows(self) -> bool:
@@ -147,8 +157,9 @@ class CommitRecord:
 
     @property
     def keeps_rows(self) -> bool:
-        """Whether this commit left every row and value as it was (e.g. ``materialize``)."""
-        return self.operation in ROW_KEEPING_OPERATIONS
+        """Whether this commit left every row as it was, and every value of the variables it
+        did not add or drop (``materialize``, ``add-variable``, ``drop-variable``)."""
+        return self.operation in ROW_KEEPING_OPERATIONS | SCHEMA_OPERATIONS
 
     @property
     def starts_cube(self) -> bool:
@@ -183,7 +194,11 @@ class CommitRecord:
         if self.size is not None:
             stored["z"] = self.size
         if self.chunks is not None:
-            stored["k"] = list(self.chunks)
+            stored["w"] = list(self.chunks)
+        if self.variables is not None:
+            stored["vs"] = list(self.variables)
+        if self.steps is not None:
+            stored["k"] = self.steps
         return TRAILER + json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -237,7 +252,9 @@ class CommitRecord:
             groups=_optional_paths(stored.get("g")),
             counts=_optional_counts(stored.get("c")),
             size=int(stored["z"]) if stored.get("z") is not None else None,
-            chunks=_optional_chunks(stored.get("k")),
+            chunks=_optional_chunks(stored.get("w")),
+            variables=_optional_paths(stored.get("vs")),
+            steps=int(stored["k"]) if stored.get("k") is not None else None,
         )
 
     @classmethod
@@ -283,6 +300,10 @@ class CommitRecord:
         if self.chunks is not None:
             written, moved, size = self.chunks
             data["chunks"] = {"written": written, "moved": moved, "bytes": size}
+        if self.variables is not None:
+            data["variables"] = list(self.variables)
+        if self.steps is not None:
+            data["steps"] = self.steps
         return data
 
     def message(self) -> str:
