@@ -533,3 +533,15 @@ def test_a_write_is_validated_again_on_the_new_tip(monkeypatch, small_cube, smal
         small_cube.write(changed(small_slice(DAYS[4:6])), mode="replace")
 
     assert tip(small_cube) == tip(other)  # the other writer's delete, nothing else
+
+
+def test_diff_lists_what_writes_and_deletes_changed(small_cube, small_slice):
+    new = changed(small_slice(DAYS[8:12]))  # 2 replaced, 2 appended
+    small_cube.write(new, mode="upsert")
+    small_cube.delete(f"{DAYS[1].date()}..{DAYS[2].date()}")
+
+    data = small_cube.diff("main~2").to_json()
+
+    assert [run["count"] for run in data["labels_added"]] == [2]
+    assert [run["count"] for run in data["labels_removed"]] == [2]
+    assert [run["count"] for run in data["labels_rewritten"]] == [2]
