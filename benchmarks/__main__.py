@@ -30,6 +30,7 @@ from benchmarks import (
     phases,
     reads,
     throughput,
+    updates,
     versus_zappend,
     virtual,
     writers,
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section]] = {
     "V": virtual.run,
     "H": history.run,
     "X": distributed.run,
+    "U": updates.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

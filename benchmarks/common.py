@@ -48,6 +48,8 @@ class Sizes:
     distributed_shape: tuple[int, int] = (1000, 1000)  # X: y x x of the big slice (one chunk)
     distributed_files: int = 500  # X: files appended serially and with parallel
     distributed_file_shape: tuple[int, int] = (180, 360)
+    updates_rewrite_steps: int = 1000  # U: the cube 10 steps of which are rewritten
+    updates_insert_steps: int = 10000  # U: the cube 10 steps are inserted in the middle of
 
 
 SIZES: dict[str, Sizes] = {
@@ -75,6 +77,8 @@ SIZES: dict[str, Sizes] = {
         virtual_large_shape=(361, 720),
         distributed_steps=100,
         distributed_files=100,
+        updates_rewrite_steps=200,
+        updates_insert_steps=1000,
     ),
     # for the test suite: proves every part runs, measures nothing meaningful
     "tiny": Sizes(
@@ -104,6 +108,8 @@ SIZES: dict[str, Sizes] = {
         distributed_shape=(32, 32),
         distributed_files=4,
         distributed_file_shape=(4, 8),
+        updates_rewrite_steps=60,
+        updates_insert_steps=100,
     ),
 }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import versioncube
-from benchmarks import distributed, history, levels, phases, reads, throughput, writers
+from benchmarks import distributed, history, levels, phases, reads, throughput, updates, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
 from benchmarks.workloads import WRITERS
@@ -78,6 +78,18 @@ EXPECTED_CASES = {
         distributed.TWO_WORKERS,
         distributed.SERIAL,
         distributed.PARALLEL,
+    ],
+    "U": [
+        f"{who}, {case}, chunk {chunk}"
+        for chunk in updates.CHUNKS
+        for who, case in (
+            ("versioncube", "rewrite 10 contiguous of 60"),
+            ("xarray", "rewrite 10 contiguous of 60"),
+            ("versioncube", "rewrite 10 scattered of 60"),
+            ("xarray", "rewrite 10 scattered of 60"),
+            ("versioncube", "insert 10 in the middle of 100"),
+            ("xarray (tail rewrite)", "insert 10 in the middle of 100"),
+        )
     ],
 }
 
@@ -148,6 +160,17 @@ def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run
         metrics = result["metrics"]
         assert metrics["skipped"] == (metrics["writers"] - 1) * metrics["slices"], result["case"]
         assert metrics["appends_per_s"] == pytest.approx(metrics["slices"] / metrics["seconds"])
+
+
+def test_the_updates_benchmark_moves_references_where_xarray_rewrites_the_tail(tmp_path):
+    report = main(["--size", "tiny", "--only", "U", "--out", str(tmp_path / "results")])
+    data = report.to_json()
+    (section,) = data["sections"]
+    assert [result["case"] for result in section["results"]] == EXPECTED_CASES["U"]
+    metrics = {result["case"]: result["metrics"] for result in section["results"]}
+    insert = "insert 10 in the middle of 100, chunk 1"
+    moved = metrics[f"versioncube, {insert}"]["objects"]
+    assert moved < metrics[f"xarray (tail rewrite), {insert}"]["objects"] / 2
 
 
 def test_the_writers_benchmark_fails_loudly_when_a_slice_is_missing(tmp_path, memory_target):

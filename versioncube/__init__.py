@@ -17,6 +17,7 @@ from versioncube.errors import (
     CubeNotFoundError,
     DestinationExistsError,
     InconsistentCubeError,
+    LabelRangeError,
     MissingDependencyError,
     RefNotFoundError,
     SchemaError,
@@ -37,17 +38,27 @@ from versioncube.errors import (
 )
 
 if TYPE_CHECKING:
-    from versioncube.api import append, append_slices, open_cube, open_dataset, open_datatree
+    from versioncube.api import (
+        append,
+        append_slices,
+        delete,
+        open_cube,
+        open_dataset,
+        open_datatree,
+    )
     from versioncube.config import Config
     from versioncube.cube import Cube
     from versioncube.slices.sources import Context, SliceSource
     from versioncube.store.commit import CommitOptions, RetryPolicy
     from versioncube.write.append import AppendResult
     from versioncube.write.run import RunSummary
+    from versioncube.write.updates import WriteResult
 
 _LAZY = {
     "append": "versioncube.api",
     "append_slices": "versioncube.api",
+    "delete": "versioncube.api",
+    "WriteResult": "versioncube.write.updates",
     "open_cube": "versioncube.api",
     "open_dataset": "versioncube.api",
     "open_datatree": "versioncube.api",
@@ -73,6 +84,7 @@ __all__ = [
     "CubeNotFoundError",
     "DestinationExistsError",
     "InconsistentCubeError",
+    "LabelRangeError",
     "MissingDependencyError",
     "RefNotFoundError",
     "RetryPolicy",
@@ -93,9 +105,11 @@ __all__ = [
     "UnsafeProcessError",
     "VersionCubeError",
     "VersionError",
+    "WriteResult",
     "__version__",
     "append",
     "append_slices",
+    "delete",
     "open_cube",
     "open_dataset",
     "open_datatree",

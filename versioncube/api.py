@@ -20,9 +20,19 @@ from versioncube.store.commit import CommitOptions
 from versioncube.store.target import TargetLike
 from versioncube.versions.refs import VersionLike
 from versioncube.write.append import AppendResult
-from versioncube.write.run import RunSummary
+from versioncube.write.run import RunSummary, as_slice_list
+from versioncube.write.updates import WriteResult
 
-__all__ = ["Cube", "append", "append_slices", "open_cube", "open_dataset", "open_datatree"]
+__all__ = [
+    "Cube",
+    "append",
+    "append_slices",
+    "delete",
+    "open_cube",
+    "open_dataset",
+    "open_datatree",
+    "write",
+]
 
 
 def append(
@@ -53,6 +63,36 @@ def append_slices(
     the run carries the summary of what was done before it as ``error.summary``."""
     settings = load_config(config, **kwargs)
     return cube_from_config(settings).append_all(slices, on_result=on_result, options=options)
+
+
+def write(
+    slices: Iterable[SliceLike] | SliceLike,
+    config: ConfigLike = None,
+    *,
+    mode: str | None = None,
+    options: CommitOptions | None = None,
+    **kwargs: Any,
+) -> list[WriteResult | AppendResult]:
+    """Write slices by their append labels, one commit each, in order; return each result.
+
+    ``mode`` (default: the ``write_mode`` setting, ``append``): ``upsert``, ``time_series``,
+    ``replace``, ``insert`` or ``append`` (see docs/updates.md). A slice the cube already holds
+    with the same content is skipped. ``config`` and ``kwargs`` as for :func:`append`.
+    """
+    cube = cube_from_config(load_config(config, **kwargs))
+    return [cube.write(item, mode=mode, options=options) for item in as_slice_list(slices)]
+
+
+def delete(
+    labels: str | tuple[Any, Any],
+    config: ConfigLike = None,
+    *,
+    options: CommitOptions | None = None,
+    **kwargs: Any,
+) -> WriteResult:
+    """Remove the append labels within ``labels`` (``"A..B"``, one label, or a pair) from the
+    cube the configuration names, in one commit."""
+    return cube_from_config(load_config(config, **kwargs)).delete(labels, options=options)
 
 
 def open_dataset(

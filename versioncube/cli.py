@@ -371,6 +371,96 @@ def append(
     _show(summary, as_json, **({} if as_json else {"verbose": verbose}))
 
 
+@cli.command(short_help="Write slices by their labels: upsert, time_series, replace, insert.")
+@click.argument("slices", nargs=-1, metavar="SLICE...")
+@_cube_options
+@click.option(
+    "--mode",
+    type=click.Choice(["append", "upsert", "time_series", "replace", "insert"]),
+    help="How each slice's labels are placed (config key write_mode, default append): upsert "
+    "(overwrite labels the cube has, insert the others in order), time_series (replace every "
+    "label within the slice's first..last), replace (existing labels only), insert (new "
+    "labels only).",
+)
+@click.option(
+    "-m",
+    "--message",
+    metavar="TEXT",
+    help="The commit message of every commit (default: what each commit did).",
+)
+@click.option(
+    "--metadata",
+    "metadata",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="Store KEY=VALUE in every commit's metadata, beside versioncube's record (repeatable).",
+)
+@_json_option
+@_traceback_option
+def write(
+    slices: tuple[str, ...],
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    mode: str | None,
+    message: str | None,
+    metadata: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Write SLICE... into the cube by their append labels, one commit per slice.
+
+    Re-issued files come in with --mode replace (their labels must all be in the cube) or
+    --mode upsert (new labels are inserted in order too); a late file for a gap with --mode
+    insert; --mode time_series replaces the whole window first..last of each slice. Inserts
+    and deletes of whole chunks move chunk references instead of copying data. A slice the
+    cube holds with the same content is skipped. See docs/updates.md.
+
+    \b
+    Examples:
+      versioncube write -t cube.icechunk --mode upsert data/2024-03-0[1-7].nc
+      versioncube write -t cube.icechunk --mode insert late/2024-03-05.nc
+    """
+    settings = _settings(config_files, target_dir=target, target_branch=branch, write_mode=mode)
+    cube = _cube_for(settings)
+    options = _commit_options(cube, message, metadata)
+    results = []
+    for item in slices:
+        result = cube.write(item, options=options)
+        results.append(result)
+        if not as_json:
+            click.echo(result.describe())
+    if as_json:
+        click.echo(json.dumps([result.to_json() for result in results], indent=2))
+
+
+@cli.command(short_help="Remove a range of append labels, in one commit.")
+@_cube_options
+@click.option(
+    "--labels",
+    "labels",
+    metavar="FIRST..LAST",
+    required=True,
+    help="The labels to remove, inclusive (e.g. 2024-03-03..2024-03-05), or one label.",
+)
+@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
+@_json_option
+@_traceback_option
+def delete(
+    target: str | None,
+    config_files: tuple[str, ...],
+    branch: str | None,
+    labels: str,
+    message: str | None,
+    as_json: bool,
+) -> None:
+    """Remove every append label within FIRST..LAST (and its rows, in every variable) in one
+    commit. Whole chunks are moved, not copied. Earlier versions keep them: `rollback --to
+    main~1` brings them back. A range holding no label commits nothing."""
+    cube = _cube(target, config_files, branch)
+    result = cube.delete(labels, options=_commit_options(cube, message, ()))
+    _show(result, as_json)
+
+
 @cli.command(short_help="List the branch's commits, newest first.")
 @_cube_options
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N commits.")

@@ -56,6 +56,7 @@ from versioncube.write.grouped import GroupedAppender
 from versioncube.write.materialize import MaterializeResult, materialize
 from versioncube.write.run import RunSummary, append_slices
 from versioncube.write.schema import SchemaChangeResult, VariableData, add_variable, drop_variable
+from versioncube.write.updates import WriteResult, delete_labels, write_item
 from versioncube.write.virtual import append_item
 
 if TYPE_CHECKING:
@@ -462,6 +463,45 @@ class Cube:
                 storage_options=storage_options,
                 options=options,
             )
+
+    @_translated
+    def write(
+        self,
+        item: SliceLike,
+        *,
+        mode: str | None = None,
+        engine: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        options: CommitOptions | None = None,
+    ) -> WriteResult | AppendResult:
+        """Write one slice by its append labels as one commit (see :mod:`versioncube.write.
+        updates`): ``mode`` (default: the ``write_mode`` setting) is ``"upsert"`` (overwrite
+        the labels the cube has, insert the others in order), ``"time_series"`` (replace the
+        window [first, last] of the slice's labels), ``"replace"`` (existing labels only, no
+        row moves), ``"insert"`` (new labels only) or ``"append"`` (:meth:`append`). Writing
+        a slice the cube holds with the same content is a no-op (``status == "skipped"``)."""
+        mode = mode or self.config.write_mode
+        if mode == "append":
+            return self.append(
+                item, engine=engine, storage_options=storage_options, options=options
+            )
+        return write_item(
+            self._appender,
+            item,
+            mode,
+            engine=engine,
+            storage_options=storage_options,
+            options=options,
+        )
+
+    @_translated
+    def delete(
+        self, labels: str | tuple[Any, Any], *, options: CommitOptions | None = None
+    ) -> WriteResult:
+        """Remove every append label within a range in one commit: ``"A..B"`` (inclusive),
+        one label ``"A"``, or a pair ``(first, last)``. A range holding no label commits
+        nothing (``status == "nothing to delete"``)."""
+        return delete_labels(self._appender, labels, options)
 
     @_translated
     def materialize(

@@ -107,6 +107,10 @@ class SliceChangedError(SliceError, ValueError):
         return (type(self), (self.slice_name, self.reason, self.snapshot_id))
 
 
+class LabelRangeError(VersionCubeError, ValueError):
+    """A delete names no usable label range (unparseable, reversed, or removing every label)."""
+
+
 class RefNotFoundError(VersionCubeError, LookupError):
     """A tag, branch, snapshot or date names no version of the cube."""
 

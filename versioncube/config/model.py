@@ -248,6 +248,14 @@ class Config:
         "the last slice's, update them with the last slice's, or ignore slice attributes.",
         "outline",
     )
+    write_mode: Literal["append", "upsert", "time_series", "replace", "insert"] = _setting(
+        "append",
+        "How `write` (and Cube.write) places a slice by its append labels: append (after the "
+        "last label, strictly), upsert (overwrite labels the cube has, insert the others in "
+        "order), time_series (replace every label within the slice's first..last), replace "
+        "(existing labels only; no row moves) or insert (new labels only). See docs/updates.md.",
+        "run",
+    )
     permit_eval: bool = _setting(
         False,
         'Evaluate "{{ expression }}" attribute values as Python expressions (trusted '

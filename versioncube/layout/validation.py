@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, NoReturn
 
 import numpy as np
@@ -63,8 +63,12 @@ def plan_append(
     step: AppendStep = INCREASING,
     converted: Collection[str] = (),
     raw: Collection[str] = (),
+    follows: bool = True,
 ) -> AppendPlan:
     """Check a slice against the cube; everything that differs is reported by name.
+
+    ``follows`` False leaves out the check that the slice's labels follow the cube's last one
+    (writes by label place them among the cube's, see :mod:`versioncube.write.updates`).
 
     ``step`` is how labels must follow each other (the cube's ``append_step``); variables in
     ``converted`` have a configured encoding that converts any numeric dtype on write; variables
@@ -100,7 +104,7 @@ def plan_append(
         _check_packable(name, expected.encoding, variable, fail)
     for name, grid_values in cube.grid.items():
         _check_grid(name, grid_values, dataset.variables[name], fail)
-    if labels is not None and cube.last_label is not None:
+    if follows and labels is not None and cube.last_label is not None:
         _check_follows(cube.last_label, like(labels[0], cube.last_label), dim, step, fail)
 
     count = dataset.sizes[dim]
@@ -146,6 +150,16 @@ def _check_follows(last: Any, first: Any, dim: str, step: AppendStep, fail: Fail
             "(to rewrite existing labels, roll back first)"
         )
     _check_step(last, first, dim, step, fail, after="the cube's last label ")
+
+
+def check_steps(
+    pairs: Iterable[tuple[Any, Any]], dim: str, step: AppendStep, slice_name: str
+) -> None:
+    """Check that each pair of neighbouring labels (``a`` then ``b``) follows the cube's
+    ``append_step`` (the neighbours a write by label creates)."""
+    fail = _failer(slice_name)
+    for a, b in pairs:
+        _check_step(a, b, dim, step, fail, after="the cube's label ")
 
 
 def _check_step(a: Any, b: Any, dim: str, step: AppendStep, fail: Fail, after: str = "") -> None:

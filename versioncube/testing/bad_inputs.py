@@ -175,6 +175,22 @@ def _appending(
     )
 
 
+def _writing(scene: Scene, item: xr.Dataset, mode: str) -> Attempt:
+    """Write ``item`` by label in ``mode`` (``write --mode``); a NetCDF file on the command
+    line."""
+    argument = str(scene.folder / "slice.nc")
+    item.to_netcdf(argument)
+    return Attempt(
+        lambda: scene.cube().write(item, mode=mode),
+        ("write", "-t", scene.target, "--mode", mode, argument),
+        slice_file="slice.nc",
+    )
+
+
+def _deleting(scene: Scene, labels: str) -> Attempt:
+    return _asking(scene, lambda cube: cube.delete(labels), "delete", "--labels", labels)
+
+
 def _asking(scene: Scene, call: Callable[[versioncube.Cube], object], *command: str) -> Attempt:
     """A version operation on the scene's cube; ``command`` follows ``versioncube COMMAND -t
     TARGET`` (the first word is the command)."""
@@ -956,6 +972,54 @@ VERSION_CASES = [
     ),
 ]
 
+#: Writes by label and deletes (docs/updates.md).
+UPDATE_CASES = [
+    BadInput(
+        "write --mode replace with labels the cube lacks",
+        "slice",
+        versioncube.SliceValidationError,
+        "not in the cube: --mode replace only rewrites labels the cube has",
+        lambda scene: _writing(scene, good(), "replace"),
+    ),
+    BadInput(
+        "write --mode insert with labels the cube has",
+        "slice",
+        versioncube.SliceValidationError,
+        "in the cube already: --mode insert only adds new labels",
+        # other values than the cube's first day (the same ones would be a no-op)
+        lambda scene: _writing(scene, good(DAYS[0]) + 1, "insert"),
+    ),
+    BadInput(
+        "write --mode insert leaving a gap under a fixed append_step",
+        "slice",
+        versioncube.SliceValidationError,
+        "append_step is '1D'",
+        lambda scene: _writing(scene, good("2024-01-05"), "insert"),
+        cube_settings={"append_step": "1D"},
+    ),
+    BadInput(
+        "a delete that would remove every label",
+        "version",
+        versioncube.LabelRangeError,
+        "would remove every label",
+        lambda scene: _deleting(scene, f"{DAYS[0]}..{DAYS[-1]}"),
+    ),
+    BadInput(
+        "a delete range that is not FIRST..LAST",
+        "version",
+        versioncube.LabelRangeError,
+        "is not a label range: give FIRST..LAST",
+        lambda scene: _deleting(scene, f"{DAYS[0]}.."),
+    ),
+    BadInput(
+        "a delete label of another kind",
+        "version",
+        versioncube.LabelRangeError,
+        "is not a label of the cube's kind",
+        lambda scene: _deleting(scene, "yesterday"),
+    ),
+]
+
 
 def _adding(scene: Scene, name: str, data: xr.Dataset, *options: str, **keywords: Any) -> Attempt:
     """add-variable ``name`` from a file holding ``data`` (the same file in Python and on the
@@ -1024,7 +1088,14 @@ SCHEMA_CASES = [
     ),
 ]
 
-CASES = [*SLICE_CASES, *CONFIGURATION_CASES, *TARGET_CASES, *VERSION_CASES, *SCHEMA_CASES]
+CASES = [
+    *SLICE_CASES,
+    *CONFIGURATION_CASES,
+    *TARGET_CASES,
+    *VERSION_CASES,
+    *SCHEMA_CASES,
+    *UPDATE_CASES,
+]
 
 
 def _isoformat(moment: dt.datetime | None) -> str:

@@ -30,8 +30,9 @@ of the slice's source (size and modification time, an ETag: a re-run refuses a f
 path whose stamp differs, see :func:`versioncube.write.append.unchanged`); ``l``, ``p`` and
 ``s`` are left out when unknown. The rows are those of the commit that wrote them: an
 operation that moves rows (a later delete or insert) rewrites the entries it moves, and one that
-removes a slice's rows removes its entry (:meth:`Ledger.remove`), so that appending it again is
-not refused.
+removes all of a slice's rows removes its entry (:meth:`Ledger.remove`), so that appending it
+again is not refused; a slice that lost some of its rows keeps its entry, over the rows it has
+left (see :func:`versioncube.write.updates.moved_entries`).
 
 Every cube has one ledger, in its root group, whatever its layout: a flat cube, a pyramid's
 levels and a tree's nodes, copied and virtual slices alike (every change that adds a slice

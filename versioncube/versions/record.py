@@ -41,13 +41,26 @@ key      meaning
          variables added or dropped
 ``k``    optional, on ``add-variable``: how many append labels were given values
          (``l`` names the first and last of them; the others hold the fill value)
+``c``    on writes by label and deletes: how many labels were ``replaced``,
+         ``inserted`` (before the cube's last label), ``appended`` (after it) and
+         ``removed``, those that are not 0 (``{"replaced":3,"inserted":4}``)
+``z``    on writes by label and deletes: the cube's length after the commit
+``w``    on writes by label and deletes: ``[written, moved, bytes]``: chunks written,
+         chunk references moved (no data copied) and bytes written (uncompressed)
 =======  ==========================================================================
+
+On writes by label (``upsert``, ``time_series``, ``replace``, ``insert``, see
+:mod:`versioncube.write.updates`) ``r`` is the rows the slice's labels span in the cube after
+the commit and ``l`` the slice's first and last label; on a ``delete``, ``l`` is the first and
+last label removed and ``r`` the empty range ``[p, p)`` where they were.
 
 Operations: ``create`` and ``append`` (copied or, with ``f``, referenced slices),
 ``materialize`` (referenced chunks of ``r`` copied into the repository: no rows move, no values
-change, no slice is added), and the schema changes ``add-variable`` and ``drop-variable`` (a
+change, no slice is added), the schema changes ``add-variable`` and ``drop-variable`` (a
 variable created over every row, or removed: no rows move, no other variable changes, no slice
-is added).
+is added), ``replace`` (values of existing labels rewritten: no row moves), and ``upsert``,
+``time_series``, ``insert`` and ``delete`` (rows inserted or removed by label: the row numbers
+of earlier commits are stale after them).
 
 What was left out, and where it is: the slice's full identity (a path, URI or content hash) is
 kept with its rows and labels in the snapshot's slice ledger (:mod:`versioncube.versions.ledger`),
@@ -92,6 +105,11 @@ STARTING_OPERATIONS = frozenset({"create"})
 APPENDING_OPERATIONS = frozenset({"create", "append"})
 #: Operations that change how rows are stored, never which rows there are or their values.
 ROW_KEEPING_OPERATIONS = frozenset({"materialize"})
+#: Writes by label and deletes (:mod:`versioncube.write.updates`): they record the cube's length
+#: after them (``z``); all but ``replace`` insert or remove rows.
+UPDATING_OPERATIONS = frozenset({"replace", "upsert", "time_series", "insert", "delete"})
+#: The order counts are shown in (``3 replaced, 4 inserted``).
+COUNTS = ("replaced", "inserted", "appended", "removed")
 #: Operations that add or remove a variable over every row: no row moves, no slice is added.
 SCHEMA_OPERATIONS = frozenset({"add-variable", "drop-variable"})
 
@@ -118,8 +136,24 @@ class CommitRecord:
     schema: int = SCHEMA_VERSION
     virtual: Mapping[str, Any] | None = None  # the referenced file and its stamp
     groups: tuple[str, ...] | None = None  # the groups appended to (None: a flat cube)
+    #: writes by label and deletes: labels replaced/inserted/appended/removed (non-zero ones)
+    counts: Mapping[str, int] | None = None
+    size: int | None = None  # writes by label and deletes: the cube's length after the commit
+    #: writes by label and deletes: chunks written, chunk references moved, bytes written
+    chunks: tuple[int, int, int] | None = None
     variables: tuple[str, ...] | None = None  # the variables a schema change added or dropped
     steps: int | None = None  # add-variable: how many labels were given values
+
+    @property
+    def moves_rows(self) -> bool:
+        """Whether this commit inserted or removed rows other than at the end (a write by
+        label or a delete): row numbers recorded before it are stale."""
+        return self.operation in UPDATING_OPERATIONS and self.operation != "replace"
+
+    @property
+    def updates(self) -> bool:
+        """Whether this commit is a write by label or a delete (it records ``size``)."""
+        return self.operation in UPDATING_OPERATIONS
 
     @property
     def keeps_rows(self) -> bool:
@@ -155,6 +189,12 @@ class CommitRecord:
             stored["f"] = dict(self.virtual)
         if self.groups is not None:
             stored["g"] = list(self.groups)
+        if self.counts is not None:
+            stored["c"] = dict(self.counts)
+        if self.size is not None:
+            stored["z"] = self.size
+        if self.chunks is not None:
+            stored["w"] = list(self.chunks)
         if self.variables is not None:
             stored["vs"] = list(self.variables)
         if self.steps is not None:
@@ -210,6 +250,9 @@ class CommitRecord:
             schema=SCHEMA_VERSION,
             virtual=_optional_mapping(stored.get("f")),
             groups=_optional_paths(stored.get("g")),
+            counts=_optional_counts(stored.get("c")),
+            size=int(stored["z"]) if stored.get("z") is not None else None,
+            chunks=_optional_chunks(stored.get("w")),
             variables=_optional_paths(stored.get("vs")),
             steps=int(stored["k"]) if stored.get("k") is not None else None,
         )
@@ -250,6 +293,13 @@ class CommitRecord:
             data["virtual"] = dict(self.virtual)
         if self.groups is not None:
             data["groups"] = list(self.groups)
+        if self.counts is not None:
+            data["counts"] = dict(self.counts)
+        if self.size is not None:
+            data["size"] = self.size
+        if self.chunks is not None:
+            written, moved, size = self.chunks
+            data["chunks"] = {"written": written, "moved": moved, "bytes": size}
         if self.variables is not None:
             data["variables"] = list(self.variables)
         if self.steps is not None:
@@ -272,7 +322,14 @@ class CommitRecord:
                 text = f"{self.append_dim} [{start}:{stop}]"
         else:
             text = label_extent(self.append_dim, *self.labels)
+        if self.counts:
+            text += f" ({self.counts_text()})"
         return f"{text} in {self.groups_text()}" if self.groups else text
+
+    def counts_text(self) -> str:
+        """``3 replaced, 4 inserted`` (the non-zero counts of a write by label or a delete)."""
+        counts = self.counts or {}
+        return ", ".join(f"{counts[key]} {key}" for key in COUNTS if counts.get(key))
 
     def groups_text(self) -> str:
         """The groups written: ``levels 0-3`` for a pyramid, ``groups /, /atmos`` for a tree."""
@@ -296,6 +353,18 @@ def _optional_mapping(value: Any) -> Mapping[str, Any] | None:
 
 def _optional_paths(value: Any) -> tuple[str, ...] | None:
     return tuple(map(str, value)) if value else None
+
+
+def _optional_counts(value: Any) -> Mapping[str, int] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {str(key): int(count) for key, count in value.items()}
+
+
+def _optional_chunks(value: Any) -> tuple[int, int, int] | None:
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    return (int(value[0]), int(value[1]), int(value[2]))
 
 
 def split_message(message: str) -> tuple[str, str | None]:

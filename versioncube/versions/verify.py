@@ -253,7 +253,10 @@ def _key_encoding(array: Any) -> Any:
 def _label_order(labels: np.ndarray, dim: str) -> list[str]:
     if labels.size < 2:
         return []
-    bad = np.nonzero(~(labels[1:] > labels[:-1]))[0]
+    if labels[-1] < labels[0]:  # a cube of decreasing labels (append_step "-")
+        bad = np.nonzero(~(labels[1:] < labels[:-1]))[0]
+    else:
+        bad = np.nonzero(~(labels[1:] > labels[:-1]))[0]
     return [
         f"{dim} labels out of order or duplicated at rows {i} and {i + 1}: "
         f"{format_label(labels[i])}, {format_label(labels[i + 1])}"
@@ -279,10 +282,14 @@ def _records(
     """
     appends: list[tuple[str, CommitRecord]] = []  # newest first
     started = False
+    update: tuple[str, CommitRecord] | None = None  # the newest write by label or delete
     for snapshot in repo.ancestry(snapshot_id=snapshot_id):
         record = CommitRecord.of_snapshot(snapshot, append_dim)
         if record is None or record.keeps_rows:
             continue
+        if record.updates and record.size is not None:
+            update = (snapshot.id, record)
+            break
         if not record.appends_rows or record.index_range is None:
             break
         appends.append((snapshot.id, record))
@@ -291,6 +298,9 @@ def _records(
             break
     problems = []
     expected_start: int | None = 0 if started else None
+    if update is not None:  # the appends after it start at the length it left
+        expected_start = update[1].size
+        problems += _update_problems(*update, labels, size, append_dim, bool(appends))
     for commit_id, record in reversed(appends):
         assert record.index_range is not None
         start, stop = record.index_range
@@ -308,7 +318,40 @@ def _records(
                     f"{where} recorded labels {list(record.labels)}, the data has {list(found)}"
                 )
         expected_start = stop
-    return len(appends), len(appends) if started else None, problems
+    checked = len(appends) + (update is not None)
+    return checked, len(appends) if started else None, problems
+
+
+def _update_problems(
+    commit_id: str,
+    record: CommitRecord,
+    labels: np.ndarray,
+    size: int,
+    append_dim: str,
+    appended_after: bool,
+) -> list[str]:
+    """Check the newest write by label or delete (only appends came after it, so its rows are
+    still where it recorded them): the labels it wrote are at its rows; the labels it removed
+    are gone from where they were (unless appends followed: they may append them again)."""
+    if record.index_range is None or record.labels is None or not labels.size:
+        return []
+    start, stop = record.index_range
+    where = f"commit {commit_id[:12]} ({record.message()})"
+    if stop > size:
+        return [f"{where} ends at row {stop}, but the cube has {size} rows"]
+    first, last = record.labels
+    if record.operation != "delete":
+        found = (label_to_json(labels[start]), label_to_json(labels[stop - 1]))
+        if found != (first, last):
+            return [f"{where} recorded labels {[first, last]}, the data has {list(found)}"]
+        return []
+    if appended_after:
+        return []
+    around = [labels[row] for row in (start - 1, start) if 0 <= row < size]
+    back = {label_to_json(label) for label in around}
+    if first in back or last in back:
+        return [f"{where} removed {append_dim} {first} .. {last}, but the data still has them"]
+    return []
 
 
 def _ledger_problems(store: Any, labels: np.ndarray, size: int, appends: int | None) -> list[str]:
@@ -353,9 +396,10 @@ def _read_every_chunk(store: Any, path: str = "") -> tuple[int, list[str]]:
             except Exception as error:
                 problems.append(f"variable {name!r} unreadable: {first_line(error)}")
             continue
-        grid = array.cdata_shape
+        blocks = array.shards or array.chunks  # block selections count shards when sharded
+        grid = tuple(-(-size // length) for size, length in zip(array.shape, blocks, strict=True))
         per_step = int(np.prod(grid[1:], dtype=int))
-        step_bytes = per_step * int(np.prod(array.chunks, dtype=int)) * array.dtype.itemsize
+        step_bytes = per_step * int(np.prod(blocks, dtype=int)) * array.dtype.itemsize
         slab = max(1, min(SLAB_CHUNKS, SLAB_BYTES // max(step_bytes, 1)))
         for start in range(0, grid[0], slab):
             stop = min(start + slab, grid[0])

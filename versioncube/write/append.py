@@ -651,8 +651,9 @@ def unchanged(held: LedgerEntry, commit: str, name: str, stamp: str | None) -> s
             name,
             f"its content changed since snapshot {commit} appended it (then: "
             f"{held.stamp}; now: {stamp}); the cube holds the old content, which a re-run "
-            "does not replace: roll back to before that snapshot to append the new content, "
-            "or give it a path of its own",
+            "of append does not replace: bring the new content in with `versioncube write "
+            "--mode replace` (same labels) or `--mode upsert` (labels added too), roll back to "
+            "before that snapshot, or give it a path of its own",
             commit,
         )
     return commit

@@ -99,6 +99,12 @@ def _rows(dataset: xr.Dataset, cube: CubeOutline) -> dict[str, tuple[int, np.nda
     }
 
 
+def stored_values(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
+    """A variable's values as the cube stores them (CF-encoded with its stored encoding, as an
+    append writes them)."""
+    return _encoded(name, variable, cube)
+
+
 def _encoded(name: str, variable: xr.Variable, cube: CubeOutline) -> np.ndarray:
     """The variable's values as stored: CF-encoded with the cube's stored encoding (datetimes
     by :func:`~versioncube.layout.encoding.encode_datetimes` where it applies)."""
