@@ -1,6 +1,6 @@
 """Pictures are checked by what they draw (parts named by their gid), not by pixels: a cube with
-appends, a replace and a delete (records of operations still to come, committed with Icechunk
-directly), a tag, a branch head and a gap."""
+appends, a replace and a delete (written by `Cube.write` and `Cube.delete`), a tag, a branch head
+and a gap."""
 
 from __future__ import annotations
 
