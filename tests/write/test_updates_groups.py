@@ -243,3 +243,70 @@ def test_a_tree_whose_unchanging_node_differs_is_refused(memory_target):
     with pytest.raises(SliceValidationError, match="group /grid"):
         cube.write(new, mode="upsert")
     assert tip(cube) == old_tip
+
+
+# -- conflicts, the command line ---------------------------------------------------------------
+
+
+def _slipping_in(monkeypatch, other_writer):
+    """Let ``other_writer`` commit once, right after a write's session was opened (its commit
+    then conflicts, and the write runs again on the new tip)."""
+    import versioncube.write.updates as updates
+
+    fired = []
+    read = updates.read_groups_outline
+
+    def read_then_slip(*args, **kwargs):
+        outline = read(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            other_writer()
+        return outline
+
+    monkeypatch.setattr(updates, "read_groups_outline", read_then_slip)
+    return fired
+
+
+def test_a_pyramid_write_runs_again_on_the_new_tip(monkeypatch, pyramid):
+    other = open_cube(pyramid.target.uri)
+    fired = _slipping_in(monkeypatch, lambda: other.append(day_slice([8])))
+    new = day_slice([4, 5], by=1.0)
+
+    result = pyramid.write(new, mode="upsert")
+
+    assert fired and result.status == "written"
+    expected0 = along_time(day_slice([0, 1, 2, 3, 5, 6, 7, 8]), new)
+    for level, found in enumerate(levels_of(pyramid)):
+        assert_level_equal(found, expected_level(expected0, level))
+    assert len(commits(pyramid)) == 5 and pyramid.verify().ok
+
+
+def test_a_tree_write_is_validated_again_on_the_new_tip(monkeypatch, memory_target):
+    versioncube.append([with_days(tree_everywhere, [0, 1, 2])], target_dir=memory_target)
+    cube, other = open_cube(memory_target), open_cube(memory_target)
+    _slipping_in(monkeypatch, lambda: other.delete("2024-01-02"))
+
+    with pytest.raises(SliceValidationError, match="2024-01-02.*not in the cube"):
+        cube.write(with_days(tree_everywhere, [1], by=1.0), mode="replace")
+
+    assert tip(cube) == tip(other)  # the other writer's delete, nothing else
+
+
+def test_write_and_delete_a_pyramid_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from versioncube.cli import cli
+
+    target = tmp_path / "cube"
+    versioncube.append([day_slice([0, 1, 2])], target_dir=str(target), levels=LEVELS)
+    path = tmp_path / "day1.nc"
+    day_slice([1], by=1.0).to_netcdf(path)
+    runner = CliRunner()
+    written = runner.invoke(cli, ["write", "-t", str(target), "--mode", "upsert", str(path)])
+    assert written.exit_code == 0, written.output
+    assert "(1 replaced) in levels 0-2" in written.output
+    deleted = runner.invoke(cli, ["delete", "-t", str(target), "--labels", "2024-01-01"])
+    assert deleted.exit_code == 0, deleted.output
+    expected0 = along_time(day_slice([2]), day_slice([1], by=1.0))
+    for level, found in enumerate(levels_of(open_cube(str(target)))):
+        assert_level_equal(found, expected_level(expected0, level))
