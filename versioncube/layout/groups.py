@@ -240,8 +240,13 @@ def plan_grouped(
     grouped: GroupedSlice,
     slice_name: str,
     outline: ResolvedOutline,
+    *,
+    follows: bool = True,
 ) -> GroupedPlan:
-    """Check every group of a slice against the cube's (None: the slice creates the cube)."""
+    """Check every group of a slice against the cube's (None: the slice creates the cube).
+
+    ``follows`` False leaves out the check that the slice's labels follow the cube's last one
+    (writes by label, see :mod:`versioncube.write.updates`)."""
     dim = outline.append_dim
     fail = _failer(slice_name)
     if cube is not None:
@@ -259,7 +264,12 @@ def plan_grouped(
                     unchanging[path] = dataset
             elif appends_along(stored):
                 appended[path] = plan_append(
-                    stored, dataset, slice_name, step=outline.step, converted=converted
+                    stored,
+                    dataset,
+                    slice_name,
+                    step=outline.step,
+                    converted=converted,
+                    follows=follows,
                 )
             else:
                 check_unchanging(stored, dataset, slice_name, converted=converted)

@@ -390,6 +390,24 @@ def _virtual_group_of_a_tree(scene: Scene) -> Attempt:
     return _appending(scene, path, target=target, settings=settings)
 
 
+def _changed_node_of_a_tree(scene: Scene) -> Attempt:
+    """A tree cube whose node /grid has no time; a write by label brings /grid changed."""
+    target = str(scene.folder / "tree-cube")
+
+    def tree(area: list[float]) -> xr.DataTree:
+        grid = xr.Dataset({"area": ("x", area)}, coords={"x": [0.5, 1.5, 2.5]})
+        return xr.DataTree.from_dict({"/": good(scene.days[-1]), "/grid": grid})
+
+    versioncube.append([tree([1.0, 2.0, 3.0])], target_dir=target)
+    path = scene.folder / "tree-1.nc"
+    tree([9.0, 9.0, 9.0]).to_netcdf(path, engine="netcdf4")
+    return Attempt(
+        lambda: versioncube.open_cube(target).write(str(path), mode="upsert"),
+        ("write", "-t", target, "--mode", "upsert", str(path)),
+        watched=target,
+    )
+
+
 # -- the catalogue ------------------------------------------------------------------------------
 
 
@@ -571,6 +589,13 @@ SLICE_CASES = [
         versioncube.SliceValidationError,
         "is a NetCDF3 file, which has no groups",
         _netcdf3_into_a_tree,
+    ),
+    BadInput(
+        "a tree written by label whose node without time differs from the cube's",
+        "slice",
+        versioncube.SliceValidationError,
+        "group /grid: 'area' differs from the cube's",
+        _changed_node_of_a_tree,
     ),
 ]
 

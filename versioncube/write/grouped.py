@@ -75,7 +75,7 @@ class GroupedAppender(Appender):
 
     def append(self, item: SliceLike, **options: Any) -> AppendResult:
         """Append one slice as one commit (files read as trees when the cube is a tree)."""
-        groups = self._files_as_trees()
+        groups = self.files_as_trees()
         if self.slice_options.groups != groups:
             self.slice_options = dataclasses.replace(self.slice_options, groups=groups)
         return super().append(item, **options)
@@ -102,7 +102,7 @@ class GroupedAppender(Appender):
             return kept
         return read_groups_outline(session.store, append_dim, where=self.store.where)
 
-    def _files_as_trees(self) -> bool | None:
+    def files_as_trees(self) -> bool | None:
         """Read slice files as trees (a tree cube), as datasets (a flat cube, a pyramid, whose
         levels are made from one dataset), or as the file holds them (a new cube). Asked on
         every append, so it reads only what is kept: no outline is reconciled here."""

@@ -51,11 +51,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import icechunk
 import numpy as np
+import xarray as xr
 import zarr
 
 from versioncube.config.outline import ResolvedOutline
@@ -71,6 +72,12 @@ from versioncube.errors import (
 )
 from versioncube.layout.attrs import has_expressions, merged_attrs
 from versioncube.layout.decoding import DecodedSlice
+from versioncube.layout.groups import (
+    GroupsOutline,
+    grouped_slice,
+    plan_grouped,
+    read_groups_outline,
+)
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import check_steps, like, plan_append
@@ -83,16 +90,20 @@ from versioncube.store.commit import (
     Staged,
     commit_change,
 )
+from versioncube.store.groups import tree_path
 from versioncube.store.translate import translated
 from versioncube.versions.ledger import Ledger, LedgerEntry
 from versioncube.versions.record import CommitRecord
 from versioncube.write.append import (
     Appender,
+    PreparedSlice,
     SliceNames,
     flat_decoded,
     prepared,
+    tree_or_dataset,
     write_evaluated_attrs,
 )
+from versioncube.write.grouped import GroupedAppender, configured_groups, group_attrs
 from versioncube.write.in_place import stored_values
 
 WriteMode = Literal["append", "upsert", "time_series", "replace", "insert"]
@@ -330,15 +341,18 @@ def apply_plan(
     cube: CubeOutline,
     plan: RowPlan,
     values: Mapping[str, np.ndarray],
+    path: str = "",
+    stats: WriteStats | None = None,
 ) -> WriteStats:
     """Write the plan into the session: every array along the append dimension (see the
     module docstring). ``base`` is a read-only store on the session's snapshot (the old rows
     are read there); ``values`` are the slice's variables as stored (append axis first moved
-    to where the array has it)."""
+    to where the array has it). ``path`` is the group written (a level of a pyramid, a node of
+    a tree; the root by default); ``stats`` adds to the cost counted so far."""
     dim = cube.append_dim
-    stats = WriteStats()
-    group = zarr.open_group(session.store, mode="r+", zarr_format=3)
-    old_group = zarr.open_group(base, mode="r", zarr_format=3)
+    stats = stats if stats is not None else WriteStats()
+    group = zarr.open_group(session.store, path=path, mode="r+", zarr_format=3)
+    old_group = zarr.open_group(base, path=path, mode="r", zarr_format=3)
     for name, variable in sorted(cube.variables.items()):
         if dim not in variable.dims:
             continue
@@ -484,8 +498,9 @@ def _along(values: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
 
 def moved_entries(ledger: Ledger, plan: RowPlan) -> None:
     """Give the entries of slices whose rows moved their new rows; drop those whose rows were
-    all removed."""
-    if not plan.moves:
+    all removed (also when no row moves: a time_series window may remove a row and put a new
+    one in its place)."""
+    if not plan.moves and not plan.removed.size:
         return
     new_row = np.full(plan.old_size, -1, dtype=np.int64)
     kept = plan.from_old >= 0
@@ -509,10 +524,12 @@ def moved_entries(ledger: Ledger, plan: RowPlan) -> None:
 # -- the changes ---------------------------------------------------------------------------------
 
 
-def _labels_of(session: icechunk.Session, dim: str, where: str) -> np.ndarray:
+def _labels_of(session: icechunk.Session, dim: str, where: str, path: str = "") -> np.ndarray:
     from versioncube.store.dataset import open_store
 
-    dataset = open_store(session.store, where=where, chunks=None, create_default_indexes=False)
+    dataset = open_store(
+        session.store, path or None, where=where, chunks=None, create_default_indexes=False
+    )
     if dim not in dataset.variables:
         raise CubeNotFoundError(
             f"{where} has no {dim!r} label coordinate: writes by label and deletes need one"
@@ -520,8 +537,8 @@ def _labels_of(session: icechunk.Session, dim: str, where: str) -> np.ndarray:
     return np.asarray(dataset.variables[dim].values)
 
 
-def _set_attrs(session: icechunk.Session, attrs: dict[str, Any]) -> None:
-    group = zarr.open_group(session.store, mode="r+", zarr_format=3)
+def _set_attrs(session: icechunk.Session, attrs: dict[str, Any], path: str = "") -> None:
+    group = zarr.open_group(session.store, path=path, mode="r+", zarr_format=3)
     stored = dict(group.attrs)
     if "coordinates" in stored:
         attrs["coordinates"] = stored["coordinates"]
@@ -634,18 +651,9 @@ class DeleteChange:
         if cube is None:
             raise CubeNotFoundError(f"{where} holds no cube yet: nothing to delete")
         old = _labels_of(session, dim, where)
-        low, high = _as_label(self.low, old), _as_label(self.high, old)
-        if high < low:
-            low, high = high, low
-        plan = plan_delete(old, low, high)
-        if plan.size == plan.old_size:
+        plan = _delete_plan(old, self.low, self.high, dim, where)
+        if plan is None:
             return AlreadyCommitted(session.snapshot_id)
-        if plan.size == 0:
-            raise LabelRangeError(
-                f"deleting {dim} {format_label(low)} .. {format_label(high)} would remove every "
-                f"label of {where}: a cube keeps at least one (roll back, or start it afresh "
-                "with force_new)"
-            )
         _check_neighbours(plan, dim, self.outline, "the delete")
         ledger = self.appender.current_ledger(session, cube.size)
         stats = apply_plan(session, _base_store(self.appender, session), cube, plan, {})
@@ -654,13 +662,204 @@ class DeleteChange:
         moved_entries(ledger, plan)
         ledger.write(session.store, plan.size)
         _check_lengths(session, dim, plan.size, where)
-        # the row where the removed labels were: every row before the first removed one is kept
-        position = int(np.nonzero(~np.isin(np.arange(plan.old_size), plan.from_old))[0][0])
-        removed = (plan.removed[0], plan.removed[-1])
-        record = _record("delete", "", dim, plan, stats, removed, (position, position))
+        return _staged_delete(plan, stats, dim)
+
+
+# -- cubes of groups: every level of a pyramid, every node of a tree along the dimension --------
+
+
+def _groups_of(appender: Appender, session: icechunk.Session, dim: str) -> GroupsOutline:
+    where = appender.store.where
+    cube = read_groups_outline(session.store, dim, where=where)
+    if cube is None:
+        raise CubeNotFoundError(f"{where} holds no cube yet: append its first slice first")
+    return cube
+
+
+def _label_group(cube: GroupsOutline, dim: str, where: str) -> str:
+    """The first group along the dimension that holds its label coordinate (the labels are
+    the same in every group that has them: appends and writes check it)."""
+    for path in cube.appended:
+        if dim in cube.groups[path].variables:
+            return path
+    raise CubeNotFoundError(
+        f"{where} has no {dim!r} label coordinate in any group: writes by label and deletes "
+        "need one"
+    )
+
+
+def _apply_to_groups(
+    session: icechunk.Session,
+    appender: Appender,
+    cube: GroupsOutline,
+    plan: RowPlan,
+    values: Mapping[str, Mapping[str, np.ndarray]],
+) -> WriteStats:
+    """The same row plan written into every group along the append dimension (one session)."""
+    base = _base_store(appender, session)
+    stats = WriteStats()
+    for path in cube.appended:
+        apply_plan(session, base, cube.groups[path], plan, values.get(path, {}), path, stats)
+    return stats
+
+
+def _check_unchanged(
+    session: icechunk.Session,
+    cube: GroupsOutline,
+    groups: Mapping[str, xr.Dataset],
+    slice_name: str,
+    where: str,
+) -> None:
+    """The groups without the append dimension are written once, with the cube: a write by
+    label must bring them as the cube has them (values too; appends check their layout)."""
+    from versioncube.store.dataset import open_store
+
+    dim = cube.groups[cube.appended[0]].append_dim if cube.appended else ""
+    for path, outline in cube.groups.items():
+        if path in cube.appended or not outline.variables:
+            continue
+        stored = open_store(
+            session.store, path or None, where=where, chunks=None, create_default_indexes=False
+        )
+        given = groups[path]
+        for name in sorted(outline.variables):
+            if not stored.variables[name].equals(given.variables[name]):  # type: ignore[no-untyped-call]
+                raise SliceValidationError(
+                    slice_name,
+                    f"{cube.label(path)}: {name!r} differs from the cube's; a group without "
+                    f"{dim!r} is written once, with the cube, and a write by label cannot change "
+                    "it (bring it as the cube has it)",
+                )
+
+
+def _grouped_record(record: CommitRecord, cube: GroupsOutline) -> CommitRecord:
+    return dataclasses.replace(record, groups=tuple(tree_path(path) for path in cube.appended))
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedWriteChange:
+    """Write one slice by label into every group of a cube of groups, in one session: the
+    levels of a pyramid (computed from the slice as an append computes them), or the nodes of
+    a tree slice along the append dimension (the others must equal the cube's)."""
+
+    appender: Appender
+    names: SliceNames
+    source: PreparedSlice
+    outline: ResolvedOutline
+    mode: str
+
+    def __call__(self, session: icechunk.Session) -> Staged[_Written] | AlreadyCommitted:
+        ref = self.names.identified
+        outline, where = self.outline, self.appender.store.where
+        dim = outline.append_dim
+        cube = _groups_of(self.appender, session, dim)
+        ledger = self.appender.current_ledger(session, cube.size)
+        held = ledger.find(self.names.for_ledger(ledger))
+        if held is not None and held.stamp == ref.stamp:
+            return AlreadyCommitted(self.appender.holding_commit(session.snapshot_id, held))
+        grouped = grouped_slice(tree_or_dataset(self.source), outline, cube, ref.name)
+        checked = plan_grouped(cube, grouped, ref.name, outline, follows=False)
+        _check_unchanged(session, cube, grouped.groups, ref.name, where)
+        label_path = _label_group(cube, dim, where)
+        to_label = checked.appended.get(label_path)
+        if to_label is None or dim not in to_label.dataset.variables:
+            raise SliceValidationError(
+                ref.name, f"{cube.label(label_path)}: has no {dim!r} labels to write by"
+            )
+        old = _labels_of(session, dim, where, label_path)
+        increasing = outline.step.direction > 0
+        new = np.asarray(to_label.dataset.variables[dim].values)
+        plan = plan_write(self.mode, old, new, increasing, ref.name, dim)
+        _check_neighbours(plan, dim, outline, ref.name)
+        values = {
+            path: {
+                str(name): stored_values(str(name), variable, cube.groups[path])
+                for name, variable in appended.dataset.variables.items()
+            }
+            for path, appended in checked.appended.items()
+        }
+        stats = _apply_to_groups(session, self.appender, cube, plan, values)
+        for path, attrs in group_attrs(grouped, cube, outline).items():
+            _set_attrs(session, attrs, path)
+        if outline.permit_eval and has_expressions(outline.attrs):
+            for path in configured_groups(grouped):
+                write_evaluated_attrs(session, outline.attrs, where, path or None)
+        rows = plan.slice_rows()
+        assert rows is not None
+        moved_entries(ledger, plan)
+        labels = (plan.labels[rows[0]], plan.labels[rows[1] - 1])
+        record = _record(
+            self.mode, ref.name, dim, plan, stats, labels, rows, ref.stamp, ref.identity
+        )
+        record = _grouped_record(record, cube)
+        json_labels = (label_to_json(labels[0]), label_to_json(labels[1]))
+        ledger.add(LedgerEntry(ref.identity, rows, json_labels, session.snapshot_id, ref.stamp))
+        ledger.write(session.store, plan.size)
+        _check_lengths(session, dim, plan.size, where, cube.appended)
         payload = _Written(record, stats)
-        subject = f"the delete of {format_label(low)} .. {format_label(high)}"
-        return Staged(record.message(), {}, payload, subject, trailer=record.trailer())
+        return Staged(record.message(), {}, payload, f"slice {ref.name}", trailer=record.trailer())
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedDeleteChange:
+    """Remove every label within [low, high] from every group along the append dimension of a
+    cube of groups, in one commit."""
+
+    appender: Appender
+    outline: ResolvedOutline
+    low: Any
+    high: Any
+
+    def __call__(self, session: icechunk.Session) -> Staged[_Written] | AlreadyCommitted:
+        dim, where = self.outline.append_dim, self.appender.store.where
+        cube = _groups_of(self.appender, session, dim)
+        old = _labels_of(session, dim, where, _label_group(cube, dim, where))
+        plan = _delete_plan(old, self.low, self.high, dim, where)
+        if plan is None:
+            return AlreadyCommitted(session.snapshot_id)
+        _check_neighbours(plan, dim, self.outline, "the delete")
+        ledger = self.appender.current_ledger(session, cube.size)
+        stats = _apply_to_groups(session, self.appender, cube, plan, {})
+        if self.outline.permit_eval and has_expressions(self.outline.attrs):
+            paths = [path for path in cube.groups if path] if cube.kind == "levels" else [""]
+            for path in paths:
+                write_evaluated_attrs(session, self.outline.attrs, where, path or None)
+        moved_entries(ledger, plan)
+        ledger.write(session.store, plan.size)
+        _check_lengths(session, dim, plan.size, where, cube.appended)
+        return _staged_delete(plan, stats, dim, cube)
+
+
+def _delete_plan(old: np.ndarray, low: Any, high: Any, dim: str, where: str) -> RowPlan | None:
+    """The plan of a delete (None: no label in the range), refused when it removes every
+    label."""
+    low, high = _as_label(low, old), _as_label(high, old)
+    if high < low:
+        low, high = high, low
+    plan = plan_delete(old, low, high)
+    if plan.size == plan.old_size:
+        return None
+    if plan.size == 0:
+        raise LabelRangeError(
+            f"deleting {dim} {format_label(low)} .. {format_label(high)} would remove every "
+            f"label of {where}: a cube keeps at least one (roll back, or start it afresh "
+            "with force_new)"
+        )
+    return plan
+
+
+def _staged_delete(
+    plan: RowPlan, stats: WriteStats, dim: str, cube: GroupsOutline | None = None
+) -> Staged[_Written]:
+    # the row where the removed labels were: every row before the first removed one is kept
+    position = int(np.nonzero(~np.isin(np.arange(plan.old_size), plan.from_old))[0][0])
+    removed = (plan.removed[0], plan.removed[-1])
+    record = _record("delete", "", dim, plan, stats, removed, (position, position))
+    if cube is not None:
+        record = _grouped_record(record, cube)
+    payload = _Written(record, stats)
+    subject = f"the delete of {format_label(removed[0])} .. {format_label(removed[1])}"
+    return Staged(record.message(), {}, payload, subject, trailer=record.trailer())
 
 
 def _check_neighbours(plan: RowPlan, dim: str, outline: ResolvedOutline, name: str) -> None:
@@ -674,17 +873,23 @@ def _check_neighbours(plan: RowPlan, dim: str, outline: ResolvedOutline, name: s
     check_steps(pairs, dim, outline.step, name)
 
 
-def _check_lengths(session: icechunk.Session, dim: str, size: int, where: str) -> None:
-    """Every array along the append dimension has the cube's new length (checked before the
-    commit: a write that leaves them apart is a bug, and nothing is committed)."""
-    group = zarr.open_group(session.store, mode="r", zarr_format=3)
-    for name, array in group.arrays():
-        names = array.metadata.dimension_names or ()  # type: ignore[union-attr]
-        if dim in names and array.shape[list(names).index(dim)] != size:
-            raise VersionCubeError(
-                f"{where}: array {name!r} would have length {array.shape[list(names).index(dim)]} "
-                f"along {dim!r}, the cube {size}; nothing was committed (please report this)"
-            )
+def _check_lengths(
+    session: icechunk.Session, dim: str, size: int, where: str, paths: Sequence[str] = ("",)
+) -> None:
+    """Every array along the append dimension (in every group of ``paths``) has the cube's new
+    length (checked before the commit: a write that leaves them apart is a bug, and nothing is
+    committed)."""
+    for path in paths:
+        group = zarr.open_group(session.store, path=path, mode="r", zarr_format=3)
+        for name, array in group.arrays():
+            names = array.metadata.dimension_names or ()  # type: ignore[union-attr]
+            if dim in names and array.shape[list(names).index(dim)] != size:
+                length = array.shape[list(names).index(dim)]
+                shown = f"/{path}/{name}" if path else name
+                raise VersionCubeError(
+                    f"{where}: array {shown!r} would have length {length} along {dim!r}, the "
+                    f"cube {size}; nothing was committed (please report this)"
+                )
 
 
 def _base_store(appender: Appender, session: icechunk.Session) -> Any:
@@ -727,16 +932,14 @@ def parse_label_range(text: str | tuple[Any, Any] | list[Any]) -> tuple[Any, Any
 # -- running them --------------------------------------------------------------------------------
 
 
-def _refuse_groups(appender: Appender) -> None:
-    from versioncube.write.grouped import GroupedAppender
-
-    outline = appender.outline
-    tree = isinstance(appender, GroupedAppender) and appender.is_tree_cube()
-    if outline.levels is not None or tree:
-        raise VersionCubeError(
-            f"{appender.store.where} is a cube of groups (a pyramid or a tree): writes by "
-            "label and deletes work on flat cubes only, for now"
-        )
+def _is_grouped(appender: Appender, data: PreparedSlice | None = None) -> bool:
+    """Whether the cube is a cube of groups (a pyramid, a tree), or the slice a tree: then the
+    operation goes to every group."""
+    if not isinstance(appender, GroupedAppender):
+        return False
+    if data is not None:
+        return appender.is_grouped(data, appender.outline)
+    return appender.outline.levels is not None or appender.is_tree_cube()
 
 
 def write_item(
@@ -754,7 +957,6 @@ def write_item(
 
         raise ConfigError(f"write mode {mode!r} is not one of {', '.join(WRITE_MODES)}")
     started = time.perf_counter()
-    _refuse_groups(appender)
     store = appender.store
     if not store.exists():
         raise CubeNotFoundError(
@@ -764,15 +966,22 @@ def write_item(
     slice_options = appender.slice_options.overridden(
         engine=engine, storage_options=storage_options
     )
+    if isinstance(appender, GroupedAppender):  # tree cubes read files as trees
+        slice_options = dataclasses.replace(slice_options, groups=appender.files_as_trees())
     outline = appender.outline
     ref = slice_ref(item, slice_options, append_dim=outline.append_dim)
     with open_slice(ref, slice_options) as opened:
         stamp = ref.stamp(slice_options.storage_options)
         identified = ref.identified(opened, stamp)
         names = SliceNames(identified, slice_options, opened if ref.identity is None else None)
-        data = flat_decoded(prepared(opened), identified.name)
-        loaded = DecodedSlice(data.dataset.load(), data.raw)
-        change = WriteChange(appender, names, loaded, outline, mode)
+        data = prepared(opened)
+        change: WriteChange | GroupedWriteChange
+        if _is_grouped(appender, data):
+            source = data.load() if isinstance(data, xr.DataTree) else _loaded(data)
+            change = GroupedWriteChange(appender, names, source, outline, mode)
+        else:
+            flat = _loaded(flat_decoded(data, identified.name))
+            change = WriteChange(appender, names, flat, outline, mode)
         committed = commit_change(
             store.repository, store.target, store.branch, change,
             options or appender.commit_options,
@@ -786,15 +995,22 @@ def delete_labels(
 ) -> WriteResult:
     """Remove every label within a range (``"A..B"``, one label, or a pair) in one commit."""
     started = time.perf_counter()
-    _refuse_groups(appender)
     low, high = parse_label_range(labels)
     store = appender.store
-    change = DeleteChange(appender, appender.outline, low, high)
+    change: DeleteChange | GroupedDeleteChange
+    if _is_grouped(appender):
+        change = GroupedDeleteChange(appender, appender.outline, low, high)
+    else:
+        change = DeleteChange(appender, appender.outline, low, high)
     committed = commit_change(
         store.repository, store.target, store.branch, change, options or appender.commit_options
     )
     appender.forget()
     return _result("delete", "", committed, started)
+
+
+def _loaded(data: DecodedSlice) -> DecodedSlice:
+    return DecodedSlice(data.dataset.load(), data.raw)
 
 
 def _result(
