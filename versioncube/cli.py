@@ -929,6 +929,12 @@ def materialize(
     help="What the steps no slice gives hold, stored as the variable's _FillValue (read as "
     "missing); default NaN (integers need one).",
 )
+@click.option(
+    "--group",
+    metavar="PATH",
+    help="On a tree cube: the node to change, such as /ocean (default the root). A pyramid's "
+    "levels are all changed together.",
+)
 @click.option("-m", "--message", metavar="TEXT", help="The commit message.")
 @_json_option
 def add_variable(
@@ -938,6 +944,7 @@ def add_variable(
     config_files: tuple[str, ...],
     branch: str | None,
     fill_value: float | None,
+    group: str | None,
     message: str | None,
     as_json: bool,
 ) -> None:
@@ -945,10 +952,15 @@ def add_variable(
     (files with NAME and the append labels, matched by label) get their values, all others the
     fill value. Checked and encoded as appended slices are (variables.NAME of the
     configuration applies). A variable without the append dimension is written once. Earlier
-    versions keep the old schema."""
+    versions keep the old schema. On a pyramid every level gets it (downsampled as appends
+    do); on a tree, the node --group."""
     cube = _cube(target, config_files, branch)
     result = cube.add_variable(
-        name, list(slices), fill_value=fill_value, options=_commit_options(cube, message, ())
+        name,
+        list(slices),
+        fill_value=fill_value,
+        group=group,
+        options=_commit_options(cube, message, ()),
     )
     _show(result, as_json)
 
@@ -956,6 +968,12 @@ def add_variable(
 @cli.command("drop-variable", short_help="Remove a variable from the cube, in one commit.")
 @click.argument("name", metavar="NAME")
 @_cube_options
+@click.option(
+    "--group",
+    metavar="PATH",
+    help="On a tree cube: the node to change, such as /ocean (default the root). A pyramid's "
+    "levels are all changed together.",
+)
 @click.option("-m", "--message", metavar="TEXT", help="The commit message.")
 @_json_option
 def drop_variable(
@@ -963,13 +981,16 @@ def drop_variable(
     target: str | None,
     config_files: tuple[str, ...],
     branch: str | None,
+    group: str | None,
     message: str | None,
     as_json: bool,
 ) -> None:
     """Remove variable NAME from the cube, in one commit; earlier versions keep it (until gc).
-    The append coordinate, and coordinates other variables need, are refused."""
+    The append coordinate, and coordinates other variables need, are refused. On a pyramid it
+    leaves every level; on a tree, the node --group."""
     cube = _cube(target, config_files, branch)
-    _show(cube.drop_variable(name, options=_commit_options(cube, message, ())), as_json)
+    options = _commit_options(cube, message, ())
+    _show(cube.drop_variable(name, group=group, options=options), as_json)
 
 
 def _commit_options(cube: Any, message: str | None, metadata: tuple[str, ...]) -> Any:

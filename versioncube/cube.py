@@ -522,6 +522,7 @@ class Cube:
         data_or_slices: VariableData,
         *,
         fill_value: Any = None,
+        group: str | None = None,
         options: CommitOptions | None = None,
     ) -> SchemaChangeResult:
         """Add variable ``name`` over every row of the cube in one commit: the steps the data
@@ -529,7 +530,9 @@ class Cube:
         values, every other row ``fill_value`` (default NaN), stored as the variable's
         ``_FillValue`` so that readers see those rows as missing; a variable without the append
         dimension is written whole. Checked and encoded as an append's slice (the
-        configuration's ``variables.NAME`` applies); see :mod:`versioncube.write.schema`."""
+        configuration's ``variables.NAME`` applies); see :mod:`versioncube.write.schema`.
+        On a pyramid every level gets it (downsampled as appends do); on a tree, the node
+        ``group`` (a path such as ``"/ocean"``, default the root)."""
         outline = self._outline_with(name)
         result = add_variable(
             self.store,
@@ -538,6 +541,7 @@ class Cube:
             data_or_slices,
             outline=outline,
             fill_value=fill_value,
+            group=group,
             slice_options=self._appender.slice_options,
             options=options,
         )
@@ -557,12 +561,13 @@ class Cube:
 
     @_translated
     def drop_variable(
-        self, name: str, *, options: CommitOptions | None = None
+        self, name: str, *, group: str | None = None, options: CommitOptions | None = None
     ) -> SchemaChangeResult:
         """Remove variable ``name`` from the cube in one commit (earlier versions keep it); the
-        append coordinate and coordinates other variables need are refused."""
+        append coordinate and coordinates other variables need are refused. On a pyramid it
+        leaves every level; on a tree, the node ``group`` (default the root)."""
         dim = self._outline_with(name).append_dim
-        result = drop_variable(self.store, dim, name, options=options)
+        result = drop_variable(self.store, dim, name, group=group, options=options)
         self._appender.forget()
         return result
 

@@ -1111,6 +1111,20 @@ SCHEMA_CASES = [
             scene, lambda cube: cube.drop_variable("lat"), "drop-variable", "lat"
         ),
     ),
+    BadInput(
+        "dropping a variable from a group the cube does not have",
+        "schema",
+        versioncube.SchemaError,
+        "has no group /ocean (its groups: /): give the path of an existing node",
+        lambda scene: _asking(
+            scene,
+            lambda cube: cube.drop_variable("tas", group="/ocean"),
+            "drop-variable",
+            "tas",
+            "--group",
+            "/ocean",
+        ),
+    ),
 ]
 
 CASES = [

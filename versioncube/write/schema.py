@@ -49,13 +49,16 @@ from versioncube.errors import (
 )
 from versioncube.layout.decoding import decoded_slice, packing_difference
 from versioncube.layout.encoding import creation_encoding
-from versioncube.layout.outline import CubeOutline, read_outline
+from versioncube.layout.groups import ROOT, GroupsOutline, read_groups_outline
+from versioncube.layout.levels import LevelsSetting, LevelsSpec, variable_agg_methods
+from versioncube.layout.outline import CubeOutline
 from versioncube.layout.validation import like
 from versioncube.slices.identity import slice_ref
 from versioncube.slices.opening import flat_dataset, open_slice
 from versioncube.slices.options import SliceOptions
 from versioncube.store.commit import AlreadyCommitted, CommitOptions, Staged, commit_change
 from versioncube.store.dataset import length_mismatch, open_store
+from versioncube.store.groups import LEVELS_ATTR, store_group, tree_path
 from versioncube.store.repository import CubeStore
 from versioncube.versions.record import CommitRecord
 
@@ -429,28 +432,33 @@ def _is_nan(value: Any) -> bool:
         return False
 
 
-def _write(session: icechunk.Session, name: str, plan: _Plan, dim: str, size: int) -> None:
+def _write(
+    session: icechunk.Session, name: str, plan: _Plan, dim: str, size: int, path: str = ROOT
+) -> None:
     """Create the variable's array over every row (no chunk written) and write the given rows
-    (or, without the append dimension, the whole variable)."""
+    (or, without the append dimension, the whole variable), in group ``path``."""
     import zarr
 
-    group = zarr.open_group(session.store, mode="r")
+    group = zarr.open_group(session.store, path=path, mode="r")
     attrs = dict(group.attrs)
-    _write_variable(session, name, plan, dim, size)
-    group = zarr.open_group(session.store, mode="r+")
+    _write_variable(session, name, plan, dim, size, path)
+    group = zarr.open_group(session.store, path=path, mode="r+")
     if dict(group.attrs) != attrs:  # xarray sets the group's attributes to the dataset's
         group.attrs.clear()
         group.attrs.update(attrs)
 
 
-def _write_variable(session: icechunk.Session, name: str, plan: _Plan, dim: str, size: int) -> None:
+def _write_variable(
+    session: icechunk.Session, name: str, plan: _Plan, dim: str, size: int, path: str = ROOT
+) -> None:
     import dask.array
     from icechunk.xarray import to_icechunk
 
+    group = path or None
     variable = plan.variable
     if plan.rows is None:
         whole = xr.Dataset({name: variable})
-        to_icechunk(whole, session, mode="a")
+        to_icechunk(whole, session, group=group, mode="a")
         return
     axis = variable.dims.index(dim)
     shape = tuple(size if i == axis else n for i, n in enumerate(variable.shape))
@@ -460,7 +468,7 @@ def _write_variable(session: icechunk.Session, name: str, plan: _Plan, dim: str,
     )
     empty.encoding = dict(variable.encoding)
     xr.Dataset({name: empty}).to_zarr(
-        session.store, mode="a", compute=False, consolidated=False, zarr_format=3
+        session.store, group=group, mode="a", compute=False, consolidated=False, zarr_format=3
     )
     values = xr.Variable(variable.dims, variable.data, variable.attrs)
     for start, stop, first in _runs(plan.rows):
@@ -468,6 +476,7 @@ def _write_variable(session: icechunk.Session, name: str, plan: _Plan, dim: str,
         to_icechunk(
             xr.Dataset({name: part}),
             session,
+            group=group,
             region={dim: slice(int(start), int(stop))},
             mode="r+",
             align_chunks=True,
@@ -485,18 +494,121 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _check_lengths(session: icechunk.Session, where: str) -> None:
+def _check_lengths(session: icechunk.Session, where: str, paths: Sequence[str] = (ROOT,)) -> None:
     """Refuse to commit arrays that disagree in length (never a cube xarray cannot open)."""
-    mismatch = length_mismatch(session.store)
-    if mismatch is not None:
-        raise InconsistentCubeError(
-            f"{where} would become inconsistent ({mismatch}); nothing was committed"
+    for path in paths:
+        mismatch = length_mismatch(session.store, path or None)
+        if mismatch is not None:
+            inside = f" (group {tree_path(path)})" if path else ""
+            raise InconsistentCubeError(
+                f"{where}{inside} would become inconsistent ({mismatch}); nothing was committed"
+            )
+
+
+# -- cubes of groups: every level of a pyramid, one node of a tree --------------------------------
+
+
+def _groups_of(session: icechunk.Session, store: CubeStore, dim: str, name: str) -> GroupsOutline:
+    cube = read_groups_outline(session.store, dim, where=store.where)
+    if cube is None:
+        raise CubeNotFoundError(
+            f"{store.where} has no variables to add {name!r} beside: append slices first"
         )
+    return cube
+
+
+def _target_groups(cube: GroupsOutline, group: str | None, where: str) -> list[str]:
+    """The groups a schema change touches: every level of a pyramid, else the one node
+    ``group`` names (the root by default), which must exist."""
+    path = store_group(group) or ROOT
+    if cube.kind == "levels":
+        if path:
+            raise SchemaError(
+                f"{where} is a pyramid: a variable is added to and dropped from every level "
+                f"together, so give no group (given: {tree_path(path)})"
+            )
+        return [p for p in cube.groups if p != ROOT]
+    if path not in cube.groups:
+        found = ", ".join(tree_path(p) for p in cube.groups)
+        raise SchemaError(
+            f"{where} has no group {tree_path(path)} (its groups: {found}): give the path of "
+            "an existing node"
+        )
+    return [path]
+
+
+def _node_labels(
+    session: icechunk.Session, cube: GroupsOutline, path: str, dim: str, where: str
+) -> np.ndarray | None:
+    """The append labels of a group: its own, else those of the first group that has them
+    (the same in every group along the dimension)."""
+    for candidate in [path, *cube.appended]:
+        outline = cube.groups.get(candidate)
+        if outline is None or dim not in outline.variables:
+            continue
+        if outline.variables[dim].dims != (dim,):
+            continue
+        opened = open_store(
+            session.store,
+            candidate or None,
+            where=where,
+            chunks=None,
+            create_default_indexes=False,
+        )
+        return np.asarray(opened.variables[dim].values)
+    return None
+
+
+def _level_dataset(
+    dataset: xr.Dataset, name: str, spec: LevelsSpec, configured: Any, level: int
+) -> tuple[xr.Dataset, LevelsSpec]:
+    """Level ``level`` of the given variable, with the aggregation method the configuration
+    gives it (as an append's levels); and the pyramid's description with that method."""
+    methods = variable_agg_methods(dataset[[name]], spec.xy_dims, configured)
+    spec = dataclasses.replace(spec, agg_methods={**spec.agg_methods, **methods})
+    return spec.level(dataset, level), spec
+
+
+def _set_agg_methods(session: icechunk.Session, agg_methods: Mapping[str, Any]) -> None:
+    """Keep the pyramid's description (the root's ``xcube_levels``) naming every variable."""
+    import zarr
+
+    root = zarr.open_group(session.store, mode="r+")
+    stored = root.attrs.get(LEVELS_ATTR)
+    described: dict[str, Any] = dict(stored) if isinstance(stored, Mapping) else {}
+    if described.get("agg_methods") != dict(agg_methods):
+        described["agg_methods"] = dict(agg_methods)
+        root.attrs[LEVELS_ATTR] = described
+
+
+def _group_list(cube: GroupsOutline, paths: Sequence[str]) -> tuple[str, ...] | None:
+    """The groups a record names (None: a flat cube, which records none)."""
+    if list(cube.groups) == [ROOT]:
+        return None
+    return tuple(tree_path(path) for path in paths)
+
+
+@contextlib.contextmanager
+def _in_group(cube: GroupsOutline, path: str) -> Iterator[None]:
+    """Name the group (``level 1``, ``group /ocean``) in the errors raised inside, unless the
+    cube is flat."""
+    if list(cube.groups) == [ROOT]:
+        yield
+        return
+    label = cube.label(path)
+    try:
+        yield
+    except SliceValidationError as error:
+        raise SliceValidationError(error.slice_name, f"{label}: {error.reason}") from None
+    except SchemaError as error:
+        raise SchemaError(f"{label}: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
 class AddVariableChange:
-    """Add a variable on the branch tip (run again on the new tip after a conflict)."""
+    """Add a variable on the branch tip (run again on the new tip after a conflict): in the
+    cube, in one node of a tree (``group``), or in every level of a pyramid (level 0 the given
+    values, each other level those values downsampled with the variable's method)."""
 
     store: CubeStore
     append_dim: str
@@ -505,27 +617,49 @@ class AddVariableChange:
     where: str
     outline: TargetOutline
     fill_value: Any
+    group: str | None = None
+    levels: Any = None  # the configured ``levels`` setting (its aggregation methods)
 
     def __call__(self, session: icechunk.Session) -> Staged[_Added] | AlreadyCommitted:
         dim = self.append_dim
-        cube = read_outline(session.store, dim, where=self.store.where)
-        if cube is None:
-            raise CubeNotFoundError(
-                f"{self.store.where} has no variables at its root to add {self.name!r} beside "
-                "(add-variable works on a cube made by append, not on a pyramid or tree)"
-            )
-        labels = None
-        if dim in cube.variables and cube.variables[dim].dims == (dim,):
-            opened = open_store(
-                session.store, where=self.store.where, chunks=None, create_default_indexes=False
-            )
-            labels = opened.variables[dim].values
+        cube = _groups_of(session, self.store, dim, self.name)
+        paths = _target_groups(cube, self.group, self.store.where)
         raw = frozenset(str(n) for n, v in self.dataset.variables.items() if v.encoding.get(RAW))
-        plan = plan_add(
-            cube, labels, self.dataset, self.name, self.where, self.outline, self.fill_value, raw
-        )
-        _write(session, self.name, plan, dim, cube.size)
-        _check_lengths(session, self.store.where)
+        spec = cube.levels
+        setting = LevelsSetting.parse(self.levels) if self.levels is not None else None
+        configured = setting.agg_methods if setting is not None else "auto"
+        plans: list[tuple[str, _Plan, int]] = []
+        for level, path in enumerate(paths):
+            node = cube.groups[path]
+            dataset = self.dataset
+            if spec is not None and level > 0:
+                dataset, spec = _level_dataset(self.dataset, self.name, spec, configured, level)
+            with _in_group(cube, path):
+                if not node.variables:
+                    raise SchemaError(
+                        f"has no variables to add {self.name!r} beside: give the path of a "
+                        "node that has (--group / group=)"
+                    )
+                labels = _node_labels(session, cube, path, dim, self.store.where)
+                plan = plan_add(
+                    node,
+                    labels,
+                    dataset,
+                    self.name,
+                    self.where,
+                    self.outline,
+                    self.fill_value,
+                    raw,
+                )
+            if level > 0:
+                plan = _fitted(plan)
+            plans.append((path, plan, node.size))
+        for path, plan, size in plans:
+            _write(session, self.name, plan, dim, size, path)
+        if spec is not None and cube.levels is not None and spec != cube.levels:
+            _set_agg_methods(session, spec.agg_methods)
+        _check_lengths(session, self.store.where, paths)
+        path, plan, size = plans[0]
         given = 0 if plan.rows is None else len(plan.rows)
         json_labels = None
         if plan.labels is not None:
@@ -539,65 +673,81 @@ class AddVariableChange:
             labels=json_labels,
             variables=(self.name,),
             steps=given if plan.rows is not None else None,
+            groups=_group_list(cube, paths),
         )
         dims = tuple(map(str, plan.variable.dims))
         if plan.rows is None:
             message = f"add-variable {self.name}: {format_dims(dims)}, written whole"
         else:
             message = (
-                f"add-variable {self.name}: {given} of {plural(cube.size, f'{dim} step')} given"
+                f"add-variable {self.name}: {given} of {plural(size, f'{dim} step')} given"
                 + (f" ({label_extent(dim, *json_labels)})" if json_labels else "")
                 + f", the rest {format_label(plan.variable.encoding['_FillValue'])}"
             )
-        payload = _Added(record, dims, cube.size, given, plan.variable.encoding["_FillValue"])
+        if record.groups is not None:
+            message += f" in {record.groups_text()}"
+        payload = _Added(record, dims, size, given, plan.variable.encoding["_FillValue"])
         return Staged(message, {}, payload, f"variable {self.name!r}", trailer=record.trailer())
+
+
+def _fitted(plan: _Plan) -> _Plan:
+    """A downsampled level's plan with chunks (and shards) no bigger than the level."""
+    variable = plan.variable
+    encoding = dict(variable.encoding)
+    chunks = encoding.get("chunks")
+    if chunks is not None:
+        encoding["chunks"] = tuple(
+            min(int(chunk), max(int(size), 1))
+            for chunk, size in zip(chunks, variable.shape, strict=True)
+        )
+    if encoding.get("shards") is not None and chunks is not None:
+        encoding["shards"] = tuple(
+            min(int(shard), -(-int(size) // int(chunk)) * int(chunk))
+            for shard, chunk, size in zip(
+                encoding["shards"], encoding["chunks"], variable.shape, strict=True
+            )
+        )
+    fitted = variable.copy(deep=False)
+    fitted.encoding = encoding
+    return dataclasses.replace(plan, variable=fitted)
 
 
 @dataclasses.dataclass(frozen=True)
 class DropVariableChange:
-    """Drop a variable on the branch tip (run again on the new tip after a conflict)."""
+    """Drop a variable on the branch tip (run again on the new tip after a conflict): from the
+    cube, from one node of a tree (``group``), or from every level of a pyramid."""
 
     store: CubeStore
     append_dim: str
     name: str
+    group: str | None = None
 
     def __call__(self, session: icechunk.Session) -> Staged[_Added] | AlreadyCommitted:
         import zarr
 
         dim = self.append_dim
-        dataset = open_store(
-            session.store, where=self.store.where, chunks=None, create_default_indexes=False
-        )
-        name = self.name
-        if name not in dataset.variables:
-            found = ", ".join(map(str, dataset.variables)) or "none"
-            raise SchemaError(
-                f"{self.store.where} has no variable {name!r} to drop (its variables: {found})"
-            )
-        if name == dim:
-            raise SchemaError(
-                f"{name!r} is the append coordinate of {self.store.where}: it cannot be dropped"
-            )
-        variable = dataset.variables[name]
-        if name in dataset.coords:
-            users = sorted(
-                str(other)
-                for other, var in dataset.variables.items()
-                if other != name
-                and (other not in dataset.coords or name in var.dims)
-                and set(var.dims) & set(variable.dims)
-            )
-            if users:
-                raise SchemaError(
-                    f"{name!r} is a coordinate that {', '.join(users)} need(s) "
-                    f"(dimensions {format_dims(map(str, variable.dims))}): drop those first"
-                )
-        group = zarr.open_group(session.store, mode="r+")
-        del group[name]
-        listed = str(group.attrs.get("coordinates", "")).split()
-        if name in listed:
-            group.attrs["coordinates"] = " ".join(n for n in listed if n != name)
-        _check_lengths(session, self.store.where)
+        name, where = self.name, self.store.where
+        cube = read_groups_outline(session.store, dim, where=where)
+        if cube is None:
+            raise CubeNotFoundError(f"{where} holds no cube yet")
+        paths = _target_groups(cube, self.group, where)
+        dims: tuple[str, ...] = ()
+        size = 0
+        for path in paths:
+            with _in_group(cube, path):
+                variable, size = _check_drop(session, path, name, dim, where)
+            if path == paths[0]:
+                dims = tuple(map(str, variable.dims))
+        for path in paths:
+            group = zarr.open_group(session.store, path=path, mode="r+")
+            del group[name]
+            listed = str(group.attrs.get("coordinates", "")).split()
+            if name in listed:
+                group.attrs["coordinates"] = " ".join(n for n in listed if n != name)
+        if cube.levels is not None and name in cube.levels.agg_methods:
+            kept = {k: v for k, v in cube.levels.agg_methods.items() if k != name}
+            _set_agg_methods(session, kept)
+        _check_lengths(session, where, paths)
         record = CommitRecord(
             operation="drop-variable",
             slice=None,
@@ -606,12 +756,42 @@ class DropVariableChange:
             index_range=None,
             labels=None,
             variables=(name,),
+            groups=_group_list(cube, paths),
         )
-        dims = tuple(map(str, variable.dims))
-        size = dataset.sizes.get(dim, 0)
         payload = _Added(record, dims, size, 0, None)
         message = f"drop-variable {name}: {format_dims(dims)}"
+        if record.groups is not None:
+            message += f" in {record.groups_text()}"
         return Staged(message, {}, payload, f"variable {name!r}", trailer=record.trailer())
+
+
+def _check_drop(
+    session: icechunk.Session, path: str, name: str, dim: str, where: str
+) -> tuple[xr.Variable, int]:
+    """The variable to drop from group ``path`` and the group's length, or the reason not."""
+    dataset = open_store(
+        session.store, path or None, where=where, chunks=None, create_default_indexes=False
+    )
+    if name not in dataset.variables:
+        found = ", ".join(map(str, dataset.variables)) or "none"
+        raise SchemaError(f"{where} has no variable {name!r} to drop (its variables: {found})")
+    if name == dim:
+        raise SchemaError(f"{name!r} is the append coordinate of {where}: it cannot be dropped")
+    variable = dataset.variables[name]
+    if name in dataset.coords:
+        users = sorted(
+            str(other)
+            for other, var in dataset.variables.items()
+            if other != name
+            and (other not in dataset.coords or name in var.dims)
+            and set(var.dims) & set(variable.dims)
+        )
+        if users:
+            raise SchemaError(
+                f"{name!r} is a coordinate that {', '.join(users)} need(s) "
+                f"(dimensions {format_dims(map(str, variable.dims))}): drop those first"
+            )
+    return variable, int(dataset.sizes.get(dim, 0))
 
 
 def _result(
@@ -637,6 +817,7 @@ def add_variable(
     *,
     outline: TargetOutline,
     fill_value: Any = None,
+    group: str | None = None,
     slice_options: SliceOptions | None = None,
     options: CommitOptions | None = None,
 ) -> SchemaChangeResult:
@@ -644,7 +825,9 @@ def add_variable(
     if not store.exists():
         raise CubeNotFoundError(f"{store.where} holds no cube yet: append slices first")
     with given_data(name, data, append_dim, slice_options) as (dataset, where):
-        change = AddVariableChange(store, append_dim, name, dataset, where, outline, fill_value)
+        change = AddVariableChange(
+            store, append_dim, name, dataset, where, outline, fill_value, group, outline.levels
+        )
         committed = commit_change(
             store.repository, store.target, store.branch, change, options or CommitOptions()
         )
@@ -653,12 +836,17 @@ def add_variable(
 
 
 def drop_variable(
-    store: CubeStore, append_dim: str, name: str, *, options: CommitOptions | None = None
+    store: CubeStore,
+    append_dim: str,
+    name: str,
+    *,
+    group: str | None = None,
+    options: CommitOptions | None = None,
 ) -> SchemaChangeResult:
     """Drop variable ``name`` from the cube in one commit (module docstring)."""
     if not store.exists():
         raise CubeNotFoundError(f"{store.where} holds no cube yet")
-    change = DropVariableChange(store, append_dim, name)
+    change = DropVariableChange(store, append_dim, name, group)
     committed = commit_change(
         store.repository, store.target, store.branch, change, options or CommitOptions()
     )
