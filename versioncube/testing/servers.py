@@ -77,7 +77,22 @@ class LocalServer:
     ) -> None:
         self.stop()
 
+    #: times a server that lost one of its free ports to another process is started again
+    port_retries = 3
+
     def start(self) -> None:
+        """Start the server; when a port chosen free was taken before the server bound it
+        (another test's server started meanwhile), choose new ports and start again."""
+        for attempt in range(self.port_retries + 1):
+            try:
+                self._start_once()
+                return
+            except RuntimeError as error:
+                if "address already in use" not in str(error) or attempt == self.port_retries:
+                    raise
+                type(self).__init__(self, self.folder)  # new free ports, and what follows
+
+    def _start_once(self) -> None:
         command = list(self.command())
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
