@@ -131,6 +131,12 @@ def test_each_layout_reads_back_equal_to_its_sources(layout, layouts, tmp_path):
     time_encoding = cube.to_xarray().time.encoding
     assert time_encoding["dtype"] == np.int64 and time_encoding["chunks"] == (1024,)
     assert "(refs)" in cube.log().describe()
+    # the containers are saved with the repository's settings, and nothing of versioncube's
+    # session settings is (see tests/store/test_repository.py)
+    saved = icechunk.Repository.fetch_config(icechunk.local_filesystem_storage(target))
+    assert saved is not None and saved.manifest is not None
+    assert list(saved.virtual_chunk_containers or {}) == [f"file://{paths[0].parent}/"]
+    assert saved.manifest.preload is None and saved.manifest.splitting is not None
 
 
 def test_resume_and_rollback_work_as_for_copied_slices(layouts, tmp_path):
