@@ -3,6 +3,9 @@ named, and the tip stays."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import fsspec
 import pytest
 import xarray as xr
@@ -13,6 +16,7 @@ from versioncube import open_cube
 from versioncube.slices.identity import slice_ref
 from versioncube.slices.opening import open_slice
 from versioncube.testing import tip
+from versioncube.testing.grib_samples import cfgrib_samples
 
 
 def test_zarr_folder_slices(tmp_path, memory_target, small_slice):
@@ -75,3 +79,41 @@ def test_unopenable_slices_are_named(tmp_path, memory_target, small_slice):
     ):
         cube.append(42)
     assert tip(cube) == before
+
+
+@pytest.mark.parametrize("file_format", ["NETCDF3_CLASSIC", "NETCDF3_64BIT", "NETCDF4"])
+def test_netcdf_files_open_with_the_backend_xarray_would_guess(tmp_path, small_slice, file_format):
+    path = tmp_path / "slice.nc"
+    engine = "scipy" if file_format.startswith("NETCDF3") else "netcdf4"
+    small_slice("2024-03-01").to_netcdf(path, format=file_format, engine=engine)
+    guessed = xr.backends.plugins.guess_engine(str(path))
+    named = versioncube.slices.opening.local_engine(str(path), None)
+    assert named is xr.backends.NetCDF4BackendEntrypoint
+    assert xr.backends.plugins.list_engines()[guessed].__class__ is named
+    assert versioncube.slices.opening.local_engine(str(path), "scipy") == "scipy"
+
+
+def test_other_files_are_left_to_xarray_to_guess(tmp_path):
+    grib = cfgrib_samples() / "era5-levels-members.grib"
+    assert versioncube.slices.opening.local_engine(str(grib), None) is None
+    assert versioncube.slices.opening.local_engine(str(tmp_path / "missing.nc"), None) is None
+
+
+@pytest.mark.slow
+def test_appending_a_netcdf_file_imports_no_other_backend(tmp_path, small_slice):
+    """A job appending one file per process does not pay for importing every installed
+    xarray backend (cfgrib's import alone takes about a second)."""
+    path = tmp_path / "slice.nc"
+    small_slice("2024-03-01").to_netcdf(path)
+    script = (
+        "import sys, versioncube\n"
+        f"assert versioncube.append([{str(path)!r}], target_dir={str(tmp_path / 'cube')!r}) == 1\n"
+        "print(sorted(m for m in ('cfgrib', 'gribberish', 'eccodes') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    xr.testing.assert_identical(
+        open_cube(str(tmp_path / "cube")).to_xarray().load(),
+        small_slice("2024-03-01").load(),
+    )
