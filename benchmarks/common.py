@@ -48,6 +48,8 @@ class Sizes:
     distributed_shape: tuple[int, int] = (1000, 1000)  # X: y x x of the big slice (one chunk)
     distributed_files: int = 500  # X: files appended serially and with parallel
     distributed_file_shape: tuple[int, int] = (180, 360)
+    archive_files: int = 200  # X: archive-like files (three zlib-compressed noisy fields)
+    archive_file_shape: tuple[int, int] = (720, 1440)
     updates_rewrite_steps: int = 1000  # U: the cube 10 steps of which are rewritten
     updates_insert_steps: int = 10000  # U: the cube 10 steps are inserted in the middle of
 
@@ -77,6 +79,7 @@ SIZES: dict[str, Sizes] = {
         virtual_large_shape=(361, 720),
         distributed_steps=100,
         distributed_files=100,
+        archive_files=40,
         updates_rewrite_steps=200,
         updates_insert_steps=1000,
     ),
@@ -108,6 +111,8 @@ SIZES: dict[str, Sizes] = {
         distributed_shape=(32, 32),
         distributed_files=4,
         distributed_file_shape=(4, 8),
+        archive_files=3,
+        archive_file_shape=(8, 16),
         updates_rewrite_steps=60,
         updates_insert_steps=100,
     ),

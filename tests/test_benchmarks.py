@@ -78,6 +78,8 @@ EXPECTED_CASES = {
         distributed.TWO_WORKERS,
         distributed.SERIAL,
         distributed.PARALLEL,
+        distributed.ARCHIVE_SERIAL,
+        distributed.ARCHIVE_PARALLEL,
     ],
     "U": [
         f"{who}, {case}, chunk {chunk}"
