@@ -179,6 +179,24 @@ def _json_option(command: Any) -> Any:
     )(command)
 
 
+def _run_commit_options(command: Any) -> Any:
+    """``-m/--message`` and ``--metadata`` of the verbs that make a commit per slice."""
+    command = click.option(
+        "--metadata",
+        "metadata",
+        metavar="KEY=VALUE",
+        multiple=True,
+        help="Store KEY=VALUE in every commit's metadata, beside versioncube's record "
+        "(repeatable).",
+    )(command)
+    return click.option(
+        "-m",
+        "--message",
+        metavar="TEXT",
+        help="The commit message of every commit of this run (default: what each commit did).",
+    )(command)
+
+
 def _settings(config_files: tuple[str, ...], **flags: Any) -> Any:
     """The configuration from files plus the flags that were given."""
     from versioncube.config import load_config
@@ -279,19 +297,7 @@ def _show(result: Any, as_json: bool, **describe_options: Any) -> None:
     help="On a dask cluster, open, check and write the next slices on the workers while "
     "this process commits them in order, one commit per slice (config key parallel).",
 )
-@click.option(
-    "-m",
-    "--message",
-    metavar="TEXT",
-    help="The commit message of every commit of this run (default: what each commit did).",
-)
-@click.option(
-    "--metadata",
-    "metadata",
-    metavar="KEY=VALUE",
-    multiple=True,
-    help="Store KEY=VALUE in every commit's metadata, beside versioncube's record (repeatable).",
-)
+@_run_commit_options
 @_json_option
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped slice.")
 @click.option(
@@ -382,19 +388,7 @@ def append(
     "label within the slice's first..last), replace (existing labels only), insert (new "
     "labels only).",
 )
-@click.option(
-    "-m",
-    "--message",
-    metavar="TEXT",
-    help="The commit message of every commit (default: what each commit did).",
-)
-@click.option(
-    "--metadata",
-    "metadata",
-    metavar="KEY=VALUE",
-    multiple=True,
-    help="Store KEY=VALUE in every commit's metadata, beside versioncube's record (repeatable).",
-)
+@_run_commit_options
 @_json_option
 @_traceback_option
 def write(
