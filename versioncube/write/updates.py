@@ -81,7 +81,7 @@ from versioncube.layout.groups import (
 from versioncube.layout.outline import CubeOutline, read_outline
 from versioncube.layout.tailoring import tailor_slice
 from versioncube.layout.validation import check_steps, like, plan_append
-from versioncube.slices.identity import SliceLike, slice_ref
+from versioncube.slices.identity import IdentifiedSlice, SliceLike, slice_ref
 from versioncube.slices.opening import open_slice
 from versioncube.store.commit import (
     AlreadyCommitted,
@@ -571,6 +571,45 @@ def _record(
     )
 
 
+def _ledger_unless_held(
+    appender: Appender, session: icechunk.Session, names: SliceNames, rows: int
+) -> Ledger | AlreadyCommitted:
+    """The cube's ledger in ``session``, caught up with its ``rows``; or AlreadyCommitted when
+    it holds this very slice with the same content stamp (another writer was first, or a
+    re-run)."""
+    ledger = appender.current_ledger(session, rows)
+    held = ledger.find(names.for_ledger(ledger))
+    if held is not None and held.stamp == names.identified.stamp:
+        return AlreadyCommitted(appender.holding_commit(session.snapshot_id, held))
+    return ledger
+
+
+def _staged_write(
+    mode: str,
+    ref: IdentifiedSlice,
+    dim: str,
+    plan: RowPlan,
+    stats: WriteStats,
+    ledger: Ledger,
+    session: icechunk.Session,
+    groups: GroupsOutline | None = None,
+) -> Staged[_Written]:
+    """The commit of a write by label: its record (naming the ``groups`` written, for a cube
+    of groups), and the slice's ledger entry at its rows, the entries of moved rows moved."""
+    rows = plan.slice_rows()
+    assert rows is not None
+    moved_entries(ledger, plan)
+    labels = (plan.labels[rows[0]], plan.labels[rows[1] - 1])
+    record = _record(mode, ref.name, dim, plan, stats, labels, rows, ref.stamp, ref.identity)
+    if groups is not None:
+        record = _grouped_record(record, groups)
+    json_labels = (label_to_json(labels[0]), label_to_json(labels[1]))
+    ledger.add(LedgerEntry(ref.identity, rows, json_labels, session.snapshot_id, ref.stamp))
+    ledger.write(session.store, plan.size)
+    payload = _Written(record, stats)
+    return Staged(record.message(), {}, payload, f"slice {ref.name}", trailer=record.trailer())
+
+
 @dataclasses.dataclass(frozen=True)
 class WriteChange:
     """Write one slice by label in ``mode`` (see the module docstring), in a fresh session on
@@ -588,10 +627,9 @@ class WriteChange:
         cube = read_outline(session.store, dim, where=where)
         if cube is None:
             raise CubeNotFoundError(f"{where} holds no cube yet: append its first slice first")
-        ledger = self.appender.current_ledger(session, cube.size)
-        held = ledger.find(self.names.for_ledger(ledger))
-        if held is not None and held.stamp == ref.stamp:
-            return AlreadyCommitted(self.appender.holding_commit(session.snapshot_id, held))
+        ledger = _ledger_unless_held(self.appender, session, self.names, cube.size)
+        if isinstance(ledger, AlreadyCommitted):
+            return ledger
         tailored = tailor_slice(self.dataset.dataset, outline, ref.name)
         converted = {name for name in cube.variables if outline.converts(name)}
         checked = plan_append(
@@ -621,19 +659,8 @@ class WriteChange:
         _set_attrs(session, attrs)
         if outline.permit_eval and has_expressions(outline.attrs):
             write_evaluated_attrs(session, outline.attrs, where)
-        rows = plan.slice_rows()
-        assert rows is not None
-        moved_entries(ledger, plan)
-        labels = (plan.labels[rows[0]], plan.labels[rows[1] - 1])
-        record = _record(
-            self.mode, ref.name, dim, plan, stats, labels, rows, ref.stamp, ref.identity
-        )
-        json_labels = (label_to_json(labels[0]), label_to_json(labels[1]))
-        ledger.add(LedgerEntry(ref.identity, rows, json_labels, session.snapshot_id, ref.stamp))
-        ledger.write(session.store, plan.size)
         _check_lengths(session, dim, plan.size, where)
-        payload = _Written(record, stats)
-        return Staged(record.message(), {}, payload, f"slice {ref.name}", trailer=record.trailer())
+        return _staged_write(self.mode, ref, dim, plan, stats, ledger, session)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -753,10 +780,9 @@ class GroupedWriteChange:
         outline, where = self.outline, self.appender.store.where
         dim = outline.append_dim
         cube = _groups_of(self.appender, session, dim)
-        ledger = self.appender.current_ledger(session, cube.size)
-        held = ledger.find(self.names.for_ledger(ledger))
-        if held is not None and held.stamp == ref.stamp:
-            return AlreadyCommitted(self.appender.holding_commit(session.snapshot_id, held))
+        ledger = _ledger_unless_held(self.appender, session, self.names, cube.size)
+        if isinstance(ledger, AlreadyCommitted):
+            return ledger
         grouped = grouped_slice(tree_or_dataset(self.source), outline, cube, ref.name)
         checked = plan_grouped(cube, grouped, ref.name, outline, follows=False)
         _check_unchanged(session, cube, grouped.groups, ref.name, where)
@@ -784,20 +810,8 @@ class GroupedWriteChange:
         if outline.permit_eval and has_expressions(outline.attrs):
             for path in configured_groups(grouped):
                 write_evaluated_attrs(session, outline.attrs, where, path or None)
-        rows = plan.slice_rows()
-        assert rows is not None
-        moved_entries(ledger, plan)
-        labels = (plan.labels[rows[0]], plan.labels[rows[1] - 1])
-        record = _record(
-            self.mode, ref.name, dim, plan, stats, labels, rows, ref.stamp, ref.identity
-        )
-        record = _grouped_record(record, cube)
-        json_labels = (label_to_json(labels[0]), label_to_json(labels[1]))
-        ledger.add(LedgerEntry(ref.identity, rows, json_labels, session.snapshot_id, ref.stamp))
-        ledger.write(session.store, plan.size)
         _check_lengths(session, dim, plan.size, where, cube.appended)
-        payload = _Written(record, stats)
-        return Staged(record.message(), {}, payload, f"slice {ref.name}", trailer=record.trailer())
+        return _staged_write(self.mode, ref, dim, plan, stats, ledger, session, cube)
 
 
 @dataclasses.dataclass(frozen=True)
