@@ -912,6 +912,18 @@ def materialize(
     _show(result, as_json)
 
 
+def _schema_change_options(command: Any) -> Any:
+    """``--group``, ``-m/--message`` and ``--json`` of add-variable and drop-variable."""
+    command = _json_option(command)
+    command = click.option("-m", "--message", metavar="TEXT", help="The commit message.")(command)
+    return click.option(
+        "--group",
+        metavar="PATH",
+        help="On a tree cube: the node to change, such as /ocean (default the root). A "
+        "pyramid's levels are all changed together.",
+    )(command)
+
+
 @cli.command("add-variable", short_help="Add a variable over the whole record, in one commit.")
 @click.argument("name", metavar="NAME")
 @click.argument("slices", nargs=-1, required=True, metavar="SLICE...")
@@ -923,14 +935,7 @@ def materialize(
     help="What the steps no slice gives hold, stored as the variable's _FillValue (read as "
     "missing); default NaN (integers need one).",
 )
-@click.option(
-    "--group",
-    metavar="PATH",
-    help="On a tree cube: the node to change, such as /ocean (default the root). A pyramid's "
-    "levels are all changed together.",
-)
-@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
-@_json_option
+@_schema_change_options
 def add_variable(
     name: str,
     slices: tuple[str, ...],
@@ -962,14 +967,7 @@ def add_variable(
 @cli.command("drop-variable", short_help="Remove a variable from the cube, in one commit.")
 @click.argument("name", metavar="NAME")
 @_cube_options
-@click.option(
-    "--group",
-    metavar="PATH",
-    help="On a tree cube: the node to change, such as /ocean (default the root). A pyramid's "
-    "levels are all changed together.",
-)
-@click.option("-m", "--message", metavar="TEXT", help="The commit message.")
-@_json_option
+@_schema_change_options
 def drop_variable(
     name: str,
     target: str | None,
