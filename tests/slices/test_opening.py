@@ -102,7 +102,7 @@ def test_other_files_are_left_to_xarray_to_guess(tmp_path):
 @pytest.mark.slow
 def test_appending_a_netcdf_file_imports_no_other_backend(tmp_path, small_slice):
     """A job appending one file per process does not pay for importing every installed
-    xarray backend (cfgrib's import alone takes about a second)."""
+    xarray backend (cfgrib's and eccodes' imports among them)."""
     path = tmp_path / "slice.nc"
     small_slice("2024-03-01").to_netcdf(path)
     script = (

@@ -263,8 +263,9 @@ def local_engine(path: str, engine: str | None) -> Any:
     """The engine to open a local file with: the one asked for, else for a NetCDF or HDF5
     file the netCDF4 backend, which is what xarray guesses for them, named directly.
 
-    Guessing imports every installed backend first (cfgrib's import alone takes about 0.9 s
-    here), which a scheduled job appending one file per process would pay on every append.
+    Guessing imports every installed backend first (cfgrib and eccodes among them: 0.13 s of
+    CPU, 0.2 s in all per process here), which a scheduled job appending one file per process
+    would pay on every append.
     Anything else is left to xarray's guess (None).
     """
     if engine is not None:
