@@ -22,13 +22,20 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The tests run in WORKERS processes side by side (pytest-xdist; WORKERS=0: in this one).
+# --dist loadgroup: tests share out one by one, except those marked xdist_group("name"), which
+# go to one worker together (the tests of an expensive module fixture, the bad-input catalogue
+# and the page made from it).
+WORKERS ?= 2
+XDIST := -n $(WORKERS) --dist loadgroup
+
 # everything: lint, then every test (the `slow` ones included)
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # the inner loop: no lint, no `slow` tests (multi-process, SIGKILL, subprocess-heavy, > ~2 s)
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 # The test suite with the oldest dependency versions declared in pyproject.toml (slow: not in `test`).
 VENV_MIN := .venv-min
