@@ -96,6 +96,10 @@ EXPECTED_CASES = {
 }
 
 
+#: with pytest-xdist, the tests of the tiny run go to one worker, which runs it once
+TINY_RUN = pytest.mark.xdist_group("tiny-benchmark-run")
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> tuple[dict, str]:
     folder = tmp_path_factory.mktemp("bench")
@@ -105,6 +109,7 @@ def tiny_run(tmp_path_factory) -> tuple[dict, str]:
 
 
 @pytest.mark.slow  # the whole tiny benchmark run, writer processes included
+@TINY_RUN
 def test_every_benchmark_and_case_is_reported(tiny_run):
     data, markdown = tiny_run
     assert {
@@ -118,6 +123,7 @@ def test_every_benchmark_and_case_is_reported(tiny_run):
 
 
 @pytest.mark.slow  # the whole tiny benchmark run, writer processes included
+@TINY_RUN
 def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_run):
     data, markdown = tiny_run
     metrics = {
@@ -144,6 +150,7 @@ def test_ratios_follow_from_the_raw_numbers_and_stand_next_to_their_goals(tiny_r
 
 
 @pytest.mark.slow  # the whole tiny benchmark run, writer processes included
+@TINY_RUN
 def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
     data, markdown = tiny_run
     assert data["machine"]["cores"] >= 1 and data["machine"]["ram_gib"] > 0
@@ -155,6 +162,7 @@ def test_report_header_describes_the_machine_and_the_libraries(tiny_run):
 
 
 @pytest.mark.slow  # the whole tiny benchmark run, writer processes included
+@TINY_RUN
 def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run):
     data, _ = tiny_run
     (section,) = [section for section in data["sections"] if section["key"] == "W"]

@@ -10,6 +10,8 @@ import yaml
 import versioncube
 from versioncube import open_cube
 from versioncube.samples import sample_slice
+from versioncube.store.repository import _refuse_other_files
+from versioncube.store.target import parse_target
 from versioncube.testing import files
 from versioncube.testing.cli_checks import assert_one_line_error, run_cli
 
@@ -31,6 +33,19 @@ def test_a_folder_of_other_files_is_refused(tmp_path, slice_file):
     with pytest.raises(versioncube.TargetError, match="folder with other files"):
         versioncube.append([slice_file], target_dir=str(data))
     assert files(data) == before
+
+
+def test_a_repository_another_writer_is_creating_is_not_other_files(tmp_path, slice_file):
+    """Icechunk's local store writes a file as NAME#N and renames it: a writer that looks
+    (before taking the lock) while another creates the repository sees ``repo#1``."""
+    cube = tmp_path / "cube"
+    cube.mkdir()
+    (cube / "repo#1").write_bytes(b"")  # caught mid-write
+
+    _refuse_other_files(parse_target(str(cube)), foreign_only=True)  # not refused
+    (cube / "data.nc#1").write_bytes(b"")
+    with pytest.raises(versioncube.TargetError, match=r"other files \(data.nc#1\)"):
+        _refuse_other_files(parse_target(str(cube)), foreign_only=True)
 
 
 def test_an_unwritable_target_is_one_line(slice_file):

@@ -384,15 +384,14 @@ def test_sigkill_between_level_writes_leaves_every_level_at_the_same_length(
 
 
 @pytest.mark.slow
-def test_a_lazy_pyramid_is_appended_on_a_dask_cluster(tmp_path, five_days):
+def test_a_lazy_pyramid_is_appended_on_a_dask_cluster(dask_cluster, tmp_path, five_days):
     """Each level is written by to_icechunk, which forks the session to the workers and merges
     their writes back: one commit per slice, every level in it, on worker processes."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     days = [day.chunk({"lat": 16, "lon": 16}) for day in five_days[:3]]
     target = str(tmp_path / "pyramid")
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
-    with cluster, Client(cluster):
+    with Client(dask_cluster.scheduler.address):  # the session's cluster, made current
         versioncube.append(days, target_dir=target, levels=LEVELS)
 
     assert len(commits(open_cube(target))) == 3

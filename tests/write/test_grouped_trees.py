@@ -345,14 +345,13 @@ def test_configured_attributes_go_to_the_root_of_a_tree(memory_target):
 
 
 @pytest.mark.slow
-def test_lazy_trees_are_appended_on_a_dask_cluster(tmp_path):
+def test_lazy_trees_are_appended_on_a_dask_cluster(dask_cluster, tmp_path):
     """Each group is written by to_icechunk, which forks the session to the workers and merges
     their writes back: one commit per slice on a real cluster of worker processes."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     trees = [tree_everywhere(day) for day in range(3)]
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
-    with cluster, Client(cluster):
+    with Client(dask_cluster.scheduler.address):  # the session's cluster, made current
         versioncube.append([tree.chunk() for tree in trees], target_dir=str(tmp_path / "tree"))
 
     assert_tree_equal(versioncube.open_datatree(str(tmp_path / "tree")), trees)

@@ -203,12 +203,21 @@ def connected(settings: ClusterSettings, announce: Any = None) -> Iterator[Clust
     yield Cluster(client, False, settings.memory_limit or _worker_limit(client))
 
 
+#: How long a run waits for the scheduler at ``dask_scheduler`` to answer, unless dask's
+#: configuration says otherwise (key :data:`CONNECT_TIMEOUT_KEY`, e.g. the environment variable
+#: ``DASK_VERSIONCUBE__SCHEDULER_TIMEOUT=30s``; the tests shorten it).
+CONNECT_TIMEOUT = "10s"
+CONNECT_TIMEOUT_KEY = "versioncube.scheduler-timeout"
+
+
 def _client_at(address: str) -> Client:
+    import dask
     import distributed
 
     connect: Any = distributed.Client
+    timeout = dask.config.get(CONNECT_TIMEOUT_KEY, CONNECT_TIMEOUT)
     try:
-        return connect(address, timeout="10s", set_as_default=True)
+        return connect(address, timeout=timeout, set_as_default=True)
     except (OSError, TimeoutError) as error:
         raise ClusterError(
             f"no dask scheduler answers at {address} ({error}): start one (dask scheduler; "

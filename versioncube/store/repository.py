@@ -172,8 +172,17 @@ def _refuse_other_files(target: Target, *, foreign_only: bool = False) -> None:
     folder = Path(target.location)
     if not folder.is_dir():
         return
-    ignored = REPOSITORY_ENTRIES if foreign_only else {LOCK_FILE_NAME}
-    others = sorted(path.name for path in folder.iterdir() if path.name not in ignored)
+    if foreign_only:
+        # a repository entry as another writer is creating it under the lock: Icechunk's local
+        # store writes ``NAME#N`` and renames it to NAME (seen as ``repo#1`` by four racing
+        # writers)
+        others = sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.name.split("#", 1)[0] not in REPOSITORY_ENTRIES
+        )
+    else:
+        others = sorted(path.name for path in folder.iterdir() if path.name != LOCK_FILE_NAME)
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
         raise TargetError(

@@ -129,6 +129,9 @@ class BadInput:
     cube_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     needs_s3: bool = False  # a running S3 server (Scenes.s3_options)
     slow: bool = False  # seconds to prepare (the tests mark it, and the S3 cases, slow)
+    #: dask settings the tests try the case with, to wait less (docs/bad-input.md is made
+    #: without them, and shows what users get)
+    test_dask_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # -- making attempts ----------------------------------------------------------------------------
@@ -824,6 +827,7 @@ TARGET_CASES = [
         lambda scene: _appending(scene, good(), settings={"dask_scheduler": "tcp://127.0.0.1:9"}),
         cube="local",
         slow=True,
+        test_dask_config={"versioncube.scheduler-timeout": "1s"},  # not 10 s, twice
     ),
     BadInput(
         "memory:// without a name",
@@ -1254,6 +1258,12 @@ def python_error(case: BadInput, attempt: Attempt) -> versioncube.VersionCubeErr
 
 _TOKEN = re.compile(r"\b[0-9A-Z]{4,20}\b")
 _MOMENT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d)?")
+
+
+#: What the tests saw: the message of each case they tried (by ``case.what``) as the page shows
+#: it, so that the page's test (tests/test_docs.py) need not try those cases again in the same
+#: process (``bad_input_reference(known=SEEN)`` in docs/generate_reference.py).
+SEEN: dict[str, str] = {}
 
 
 def shown_message(message: str, scene: Scene) -> str:

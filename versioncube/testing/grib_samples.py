@@ -12,7 +12,9 @@ whole analysis times, as archives deliver them (GRIB files are concatenated mess
 from __future__ import annotations
 
 import collections
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -29,20 +31,33 @@ TEST_CACHE = Path(
 
 
 def cfgrib_samples(cache: Path = TEST_CACHE) -> Path:
-    """The folder of cfgrib's sample GRIB files (downloaded on first use)."""
+    """The folder of cfgrib's sample GRIB files (downloaded on first use; test processes
+    running side by side, as pytest-xdist's workers do, download it once: the first holds a
+    lock while it downloads and extracts, the others wait and reuse it)."""
     name = CFGRIB_SDIST.replace("==", "-")
     folder = cache / name / "tests" / "sample-data"
     if folder.is_dir() and any(folder.glob("*.grib")):
         return folder
     cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", CFGRIB_SDIST, "--no-binary", ":all:",
-         "--no-deps", "-d", str(cache)],
-        check=True,
-    )  # fmt: skip
-    with tarfile.open(cache / f"{name}.tar.gz") as sdist:
-        samples = [member for member in sdist.getmembers() if "/tests/sample-data/" in member.name]
-        sdist.extractall(cache, members=samples, filter="data")
+    with open(cache / f".{name}.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if folder.is_dir() and any(folder.glob("*.grib")):
+            return folder  # another process fetched it while this one waited
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", CFGRIB_SDIST, "--no-binary",
+             ":all:", "--no-deps", "-d", str(cache)],
+            check=True,
+        )  # fmt: skip
+        # extracted beside, then renamed into place: a process that does not wait for the
+        # lock (the check above) never sees half the files
+        partial = cache / f".{name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        with tarfile.open(cache / f"{name}.tar.gz") as sdist:
+            samples = [m for m in sdist.getmembers() if "/tests/sample-data/" in m.name]
+            sdist.extractall(partial, members=samples, filter="data")
+        shutil.rmtree(cache / name, ignore_errors=True)
+        (partial / name).rename(cache / name)
+        partial.rmdir()
     return folder
 
 
