@@ -22,7 +22,12 @@ import zarr
 import zarr.api.asynchronous
 
 import versioncube
-from versioncube.store.upstream import cf_time_round_trip, encode_for_zarr, run_on_zarr_loop
+from versioncube.store.upstream import (
+    cf_time_round_trip,
+    encode_for_zarr,
+    netcdf4_backend,
+    run_on_zarr_loop,
+)
 
 PACKAGE = Path(versioncube.__file__).parent
 UPSTREAM = PACKAGE / "store" / "upstream.py"
@@ -161,6 +166,18 @@ async def _grow_and_read(store: icechunk.IcechunkStore) -> tuple[list, asyncio.A
     await array.append(np.array([[1, 2], [3, 4]], dtype="int32"), axis=0)
     values = await array.getitem(slice(None))
     return values.tolist(), asyncio.get_running_loop()
+
+
+def test_the_netcdf4_backend_is_the_one_xarray_guesses_for_netcdf_files(tmp_path):
+    """Naming the backend class opens NetCDF files as xarray's guess would."""
+    path = tmp_path / "file.nc"
+    xr.Dataset({"v": ("x", np.arange(3.0))}).to_netcdf(path, engine="netcdf4")
+    guessed = xr.backends.plugins.guess_engine(str(path))
+    backend = netcdf4_backend()
+    assert guessed == "netcdf4", changed("xarray", f"it now guesses {guessed!r} for NetCDF4")
+    assert isinstance(xr.backends.plugins.list_engines()["netcdf4"], backend), changed(
+        "xarray", "its netCDF4 backend class moved"
+    )
 
 
 def test_run_on_zarr_loop_runs_zarr_async_code_on_an_icechunk_store():

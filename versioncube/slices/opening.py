@@ -9,7 +9,6 @@ becomes the slice's :class:`SliceOpenError`.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from versioncube.errors import (
 from versioncube.slices.identity import SliceRef, location_identity
 from versioncube.slices.options import SliceOptions
 from versioncube.slices.sources import Context, call_source, entered
+from versioncube.store.upstream import netcdf4_backend
 
 logger = logging.getLogger(__name__)
 
@@ -275,11 +275,7 @@ def local_engine(path: str, engine: str | None) -> Any:
             head = file.read(8)
     except OSError:
         return None
-    if not head.startswith(NETCDF_SIGNATURES) or importlib.util.find_spec("netCDF4") is None:
-        return None
-    from xarray.backends import NetCDF4BackendEntrypoint
-
-    return NetCDF4BackendEntrypoint
+    return netcdf4_backend() if head.startswith(NETCDF_SIGNATURES) else None
 
 
 def _open_local(path: str, engine: str | None) -> xr.Dataset:

@@ -7,6 +7,9 @@
 * ``xarray.backends.zarr.ZarrStore`` (its ``_fetch_members``) and
   ``xarray.conventions.decode_cf_variables`` decode a cube's variables exactly as
   ``open_dataset`` does, from arrays and values fetched in one trip (``read_decoded_variables``).
+* ``xarray.backends.NetCDF4BackendEntrypoint`` is named as the engine of NetCDF and HDF5
+  slices: naming a backend class skips xarray's import of every installed backend, which
+  guessing or a backend's name costs (:func:`netcdf4_backend`).
 * ``xarray.conventions.encode_cf_variable`` encodes times as xarray stores them, so that a
   time encoding's exactness is checked by the same code that writes it
   (:func:`cf_time_round_trip`).
@@ -35,6 +38,18 @@ def run_on_zarr_loop[T](coroutine: Coroutine[Any, Any, T]) -> T:
     from zarr.core.sync import sync
 
     return sync(coroutine)
+
+
+def netcdf4_backend() -> Any:
+    """xarray's netCDF4 backend class, to pass as ``engine=`` (None when netCDF4 is not
+    installed): the backend xarray's guess picks for NetCDF and HDF5 files."""
+    import importlib.util
+
+    if importlib.util.find_spec("netCDF4") is None:
+        return None
+    from xarray.backends import NetCDF4BackendEntrypoint
+
+    return NetCDF4BackendEntrypoint
 
 
 def encode_for_zarr(variable: xr.Variable, name: str) -> xr.Variable:
