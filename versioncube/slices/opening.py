@@ -265,8 +265,7 @@ def local_engine(path: str, engine: str | None) -> Any:
 
     Guessing imports every installed backend first (cfgrib and eccodes among them: 0.13 s of
     CPU, 0.2 s in all per process here), which a scheduled job appending one file per process
-    would pay on every append.
-    Anything else is left to xarray's guess (None).
+    would pay on every append. Anything else is left to xarray's guess (None).
     """
     if engine is not None:
         return engine

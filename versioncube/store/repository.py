@@ -66,6 +66,11 @@ def saved_config(target: Target) -> icechunk.RepositoryConfig:
     return saved if saved is not None else icechunk.RepositoryConfig.default()
 
 
+def _opened(storage: icechunk.Storage) -> icechunk.Repository:
+    """The repository in ``storage``, opened for versioncube's sessions (:func:`session_config`)."""
+    return icechunk.Repository.open(storage, config=session_config())
+
+
 def open_repository(target: Target) -> icechunk.Repository:
     """Open the repository at the target, or raise CubeNotFoundError when there is none.
 
@@ -77,7 +82,7 @@ def open_repository(target: Target) -> icechunk.Repository:
     storage = target.storage()
     with translated(target.uri):
         try:
-            return icechunk.Repository.open(storage, config=session_config())
+            return _opened(storage)
         except icechunk.RepositoryNotFoundError:
             raise CubeNotFoundError(f"no versioncube repository at {target.uri}") from None
 
@@ -101,7 +106,7 @@ def open_or_create_repository(
         _make_folder(target)
     with translated(target.uri), repository_lock(target):
         if icechunk.Repository.exists(storage):
-            return icechunk.Repository.open(storage, config=session_config())
+            return _opened(storage)
         if target.kind == "local":
             _refuse_other_files(target)
         try:
@@ -116,7 +121,7 @@ def open_or_create_repository(
             # another writer is creating it right now: its repository appears within moments
             for _ in range(CREATION_WAIT_STEPS):
                 if icechunk.Repository.exists(storage):
-                    return icechunk.Repository.open(storage, config=session_config())
+                    return _opened(storage)
                 time.sleep(0.1)
             raise
         repo = icechunk.Repository.open(storage, config=config)  # with the usual retries
@@ -172,17 +177,15 @@ def _refuse_other_files(target: Target, *, foreign_only: bool = False) -> None:
     folder = Path(target.location)
     if not folder.is_dir():
         return
-    if foreign_only:
-        # a repository entry as another writer is creating it under the lock: Icechunk's local
-        # store writes ``NAME#N`` and renames it to NAME (seen as ``repo#1`` by four racing
-        # writers)
-        others = sorted(
-            path.name
-            for path in folder.iterdir()
-            if path.name.split("#", 1)[0] not in REPOSITORY_ENTRIES
-        )
-    else:
-        others = sorted(path.name for path in folder.iterdir() if path.name != LOCK_FILE_NAME)
+    ignored = REPOSITORY_ENTRIES if foreign_only else {LOCK_FILE_NAME}
+
+    def entry(name: str) -> str:
+        # before the lock, a repository entry as another writer is creating it: Icechunk's
+        # local store writes ``NAME#N`` and renames it to NAME (``repo#1``, seen by four
+        # racing writers)
+        return name.split("#", 1)[0] if foreign_only else name
+
+    others = sorted(path.name for path in folder.iterdir() if entry(path.name) not in ignored)
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
         raise TargetError(
