@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
+from click.testing import CliRunner
 
 import versioncube
 from versioncube import open_cube
+from versioncube.cli import cli
 from versioncube.errors import ClusterError, ConfigError
 from versioncube.samples import write_daily_files
+from versioncube.store.cluster import ClusterSettings, connected
 from versioncube.testing import commits, tip
 from versioncube.testing.cluster import (
     differing_chunks,
@@ -130,6 +133,34 @@ def test_parallel_appends_equal_the_serial_run_one_commit_per_file(dask_cluster,
         files, target_dir=str(parallel), **on(dask_cluster, parallel=True)
     )
     assert (again.appended, again.skipped) == (0, 200)
+
+
+def test_workers_start_a_local_cluster_for_the_run(tmp_path):
+    """``--workers 2 --parallel``: a LocalCluster of versioncube's own, announced with its
+    dashboard, gives the serial result, one commit per file."""
+    files = write_daily_files(tmp_path / "files", "2024-01-01", 12, shape=(4, 8))
+    target = tmp_path / "cube"
+
+    result = CliRunner().invoke(
+        cli, ["append", "--target", str(target), "--workers", "2", "--parallel", *map(str, files)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "started a local dask cluster of 2 workers; dashboard: http" in result.output
+    with xr.open_mfdataset(files, combine="by_coords", **MINIMAL) as serial:
+        xr.testing.assert_identical(open_cube(target).to_xarray().load(), serial.load())
+    assert len(commits(open_cube(target))) == 12
+
+
+def test_the_workers_versioncube_starts_keep_glibc_adaptive_memory_reuse(dask_cluster):
+    """dask's nannies set MALLOC_TRIM_THRESHOLD_, which makes every large array a fresh mapping;
+    versioncube's clusters (and the tests', set up the same way) leave it unset."""
+    with connected(ClusterSettings(workers=1)) as cluster:
+        assert cluster is not None and cluster.started
+        seen = cluster.client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert list(seen.values()) == [None]
+    seen = dask_cluster.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert list(seen.values()) == [None, None]
 
 
 def test_parallel_stops_at_a_bad_file_after_committing_the_ones_before(dask_cluster, tmp_path):

@@ -6,7 +6,8 @@ A run writes on a cluster when one is configured (:class:`ClusterSettings`):
   ``distributed.Client(address)``; a hand-started ``dask scheduler``/``dask worker`` pair,
   a dask-jobqueue cluster and a LocalCluster are all reached the same way;
 - ``dask_workers`` (``--workers``): a ``LocalCluster`` of that many worker processes (one
-  thread each, ``memory_limit`` each) started for the run and closed after it;
+  thread each, ``memory_limit`` each, :data:`WORKER_ENVIRONMENT`) started for the run and
+  closed after it;
 - neither, in Python: the active ``distributed.Client``, if there is one (left open).
 
 Without any of them nothing changes: dask-backed slices are written by dask's default
@@ -43,6 +44,25 @@ WORKER_BASE_BYTES = 192 * 2**20
 #: Copies of its largest chunk a worker thread holds at once: as computed (or read), as
 #: encoded, and compressed (measured: 182-198 MB peak with 4 MB chunks, benchmark X).
 CHUNK_COPIES = 3
+
+
+#: The dask settings of the worker processes of a ``LocalCluster`` versioncube starts. dask's
+#: nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` in their workers, which also turns off glibc's
+#: adaptive mmap threshold: every array of more than 128 kB is then mapped afresh and its pages
+#: faulted in and zeroed, and unmapped when freed. Appending archive files (three 720 x 1440
+#: fields, zlib) on 2 workers, the workers spent 160 ms of CPU per file with it and 125 ms
+#: without it (benchmark X, docs/distributed.md). Without it, glibc keeps what it freed for the
+#: next slice, up to its own adaptive threshold (at most 64 MB).
+WORKER_ENVIRONMENT = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+@contextlib.contextmanager
+def worker_environment() -> Iterator[None]:
+    """Start worker processes inside this with :data:`WORKER_ENVIRONMENT`."""
+    import dask
+
+    with dask.config.set(WORKER_ENVIRONMENT):
+        yield
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,14 +254,15 @@ def _local_cluster(settings: ClusterSettings) -> Iterator[Cluster]:
     connect: Any = distributed.Client
     limit: str | int = settings.memory_limit if settings.memory_limit is not None else "auto"
     # worker processes are spawned (distributed's default): Icechunk does not survive fork()
-    local = start(
-        n_workers=settings.workers,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=limit,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
+    with worker_environment():
+        local = start(
+            n_workers=settings.workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=limit,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
     try:
         client = connect(local, set_as_default=True)
         try:

@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from versioncube.store.chunk_counter import stored_chunks
+from versioncube.store.cluster import WORKER_ENVIRONMENT
 
 #: The start of the labels of generated slices
 EPOCH = np.datetime64("2000-01-01T00:00:00", "ns")
@@ -36,15 +37,17 @@ def local_cluster(
     allowed_failures: int = 3,
     set_as_default: bool = True,
 ) -> Iterator[Any]:
-    """A ``LocalCluster`` of ``workers`` processes with one thread each, and a client on it
-    (dask's default scheduler while it is open, unless ``set_as_default`` is false: then
+    """A ``LocalCluster`` of ``workers`` processes with one thread each, set up as the one
+    ``--workers`` starts (:data:`~versioncube.store.cluster.WORKER_ENVIRONMENT`), and a client
+    on it (dask's default scheduler while it is open, unless ``set_as_default`` is false: then
     versioncube reaches it by ``client.scheduler.address`` only); yields the client."""
     import dask
     import distributed
 
     start: Any = distributed.LocalCluster
     connect: Any = distributed.Client
-    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+    settings = {"distributed.scheduler.allowed-failures": allowed_failures}
+    with dask.config.set({**settings, **WORKER_ENVIRONMENT}):
         cluster = start(
             n_workers=workers,
             threads_per_worker=1,
