@@ -112,3 +112,50 @@ def test_other_writes_of_the_session_are_opened_before_any_write_starts(
 
     assert opened_after == [0]  # opened before any write of the session
     assert any(key.startswith(".versioncube/") for key in writes)  # and written with them
+
+
+def _chunk_keys(target: str) -> set[str]:
+    store = open_cube(target).repository.readonly_session(branch="main").store
+
+    async def listed() -> set[str]:
+        return {key async for key in store.list() if key.startswith(("tas/c/", "pr/c/"))}
+
+    return zarr.core.sync.sync(listed())
+
+
+def test_chunks_that_hold_only_the_fill_value_are_left_out_as_zarr_leaves_them(small_slice):
+    """The in-place append skips Zarr's scan for all-fill chunks only where one element per
+    chunk shows there are none: the chunks stored are the ones xarray's path stores."""
+    chunked = {"chunks": [2, 3, 4]}  # slices of one step: every other one starts mid-chunk
+    config = {
+        "variables": {
+            "tas": {"encoding": {**chunked, "dtype": "int16", "_FillValue": -32768}},
+            "pr": {"encoding": {**chunked, "fill_value": "NaN"}},
+        },
+    }
+    slices = []
+    for index, day in enumerate(pd.date_range("2024-01-01", periods=5, freq="6h")):
+        item = small_slice(day)
+        if index == 1:  # the 2nd row of chunks whose 1st row holds values
+            item["pr"][0, :3, :4] = np.nan
+            item["tas"][0, :3, :4] = np.nan
+        if index == 2:  # every chunk all fill, then its 2nd row (3) is all fill in one chunk
+            item["pr"][0, :, :] = np.nan
+        if index == 3:
+            item["pr"][0, :3, :4] = np.nan
+        if index == 4:  # a chunk's first element is fill, the rest is not
+            item["pr"][0, 0, 0] = np.nan
+            item["tas"][0, 0, 0] = np.nan
+        slices.append(item)
+    in_memory, via_dask = f"memory://{uuid.uuid4().hex}", f"memory://{uuid.uuid4().hex}"
+    versioncube.append(slices, config, target_dir=in_memory)
+    versioncube.append([s.chunk() for s in slices], config, target_dir=via_dask)
+
+    stored = _chunk_keys(in_memory)
+    assert stored == _chunk_keys(via_dask)
+    assert {"pr/c/0/0/0", "tas/c/0/0/0", "pr/c/2/0/0", "tas/c/2/0/0"} <= stored
+    assert "pr/c/1/0/0" not in stored  # rows 2 and 3 of it: all fill
+    assert "pr/c/1/0/1" in stored
+    xr.testing.assert_identical(
+        open_cube(in_memory).to_xarray().load(), open_cube(via_dask).to_xarray().load()
+    )

@@ -140,10 +140,40 @@ async def _write_rows(
     attrs: dict[str, Any],
 ) -> None:
     appends = [
-        array.append(values, axis=axis)
+        unscanned(array, values, axis, array.shape[axis]).append(values, axis=axis)
         for array, (axis, values) in zip(arrays, rows.values(), strict=True)
     ]
     await asyncio.gather(*appends, _set_attrs(group, attrs))
+
+
+def unscanned(array: Any, values: np.ndarray, axis: int, start: int) -> Any:
+    """``array`` (a Zarr array, sync or async), told to skip Zarr's scan for chunks that hold
+    only the fill value when one element per chunk already shows that none of the chunks that
+    ``values``, written from row ``start`` along ``axis``, reach does.
+
+    Zarr compares every element of every chunk it writes with the fill value (a chunk that is
+    all fill is not stored); for chunks of one time step that scan reads the whole slice once
+    more: about 5 ms of a 37 ms in-memory append of two 720 x 1440 float32 fields (8.3 MB).
+    The stored result is the same either way: the scan is skipped only when no chunk could be
+    left out.
+    """
+    if values.dtype.kind not in "biuf" or values.size == 0:
+        return array
+    chunks = array.chunks
+    starts = []
+    for index, (size, chunk) in enumerate(zip(values.shape, chunks, strict=True)):
+        if index != axis:
+            starts.append(np.arange(0, size, chunk))
+            continue
+        first = -start % chunk  # the first chunk boundary from row ``start`` on
+        starts.append(np.unique(np.r_[0, np.arange(first, size, chunk)]))
+    sample = values[np.ix_(*starts)]
+    fill = array.metadata.fill_value
+    if values.dtype.kind == "f" and np.isnan(fill):
+        shown = not np.isnan(sample).any()
+    else:
+        shown = bool((sample != fill).all())
+    return array.with_config({"write_empty_chunks": True}) if shown else array
 
 
 async def _array(group: zarr.AsyncGroup, name: str) -> zarr.AsyncArray[Any]:

@@ -73,7 +73,7 @@ from versioncube.write.append import (
     staged_append,
     write_evaluated_attrs,
 )
-from versioncube.write.in_place import PendingWrite, _encoded, append_in_place
+from versioncube.write.in_place import PendingWrite, _encoded, append_in_place, unscanned
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +162,9 @@ def _write_rows(
         array = root[str(name)]
         assert isinstance(array, zarr.Array)
         region = tuple(slice(*rows) if d == dim else slice(None) for d in variable.dims)
-        array[region] = values
-        written += _chunks_in(array, variable.dims.index(dim), rows)
+        axis = variable.dims.index(dim)
+        unscanned(array, values, axis, rows[0])[region] = values
+        written += _chunks_in(array, axis, rows)
     return fork, written
 
 
