@@ -66,11 +66,17 @@ def open_slice(
     *,
     engine: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    ready: xr.Dataset | None = None,
 ) -> Iterator[SliceData]:
     """Open a slice for validation and writing; closes it (and its source) afterwards.
 
-    ``engine`` and ``storage_options`` override those of ``options``.
+    ``engine`` and ``storage_options`` override those of ``options``. ``ready`` is the slice
+    already read into memory by :func:`read_into_memory` (a run's read-ahead): it is used as
+    it is.
     """
+    if ready is not None:
+        yield ready
+        return
     options = (options or SliceOptions()).overridden(engine=engine, storage_options=storage_options)
     with contextlib.ExitStack() as stack:
         provided = ref.item
@@ -167,6 +173,27 @@ def _read(
         )
         reason = problem or f"cannot be read: {_describe(error)}"
         raise SliceOpenError(ref.name, reason) from error
+
+
+def read_into_memory(ref: SliceRef, options: SliceOptions) -> xr.Dataset | None:
+    """A local slice file as :func:`open_slice` gives it, read into memory and closed; None
+    when open_slice would keep it lazy (a big file, a tree of groups), would wait for it
+    (``slice_polling``), or cannot read it: open_slice then reads it in its turn and reports
+    what it finds."""
+    location = ref.location
+    if location is None or "://" in location or options.polling is not None:
+        return None
+    if options.source is not None or options.groups:
+        return None
+    with contextlib.ExitStack() as stack:
+        try:
+            data = _read(ref, location, options, stack)
+        except Exception:  # open_slice reads it again and reports the failure in its turn
+            return None
+        if not isinstance(data, xr.Dataset):  # a tree of groups
+            return None
+        lazy = any(hasattr(variable.data, "dask") for variable in data.variables.values())
+        return None if lazy else data
 
 
 def _loaded_if_small(dataset: xr.Dataset) -> xr.Dataset:

@@ -56,6 +56,7 @@ from versioncube.slices.identity import (
 )
 from versioncube.slices.opening import SliceData, flat_dataset, open_slice
 from versioncube.slices.options import SliceOptions
+from versioncube.slices.read_ahead import ReadAhead
 from versioncube.store.cluster import Cluster, ClusterSettings, check_reachable, connected
 from versioncube.store.commit import (
     AlreadyCommitted,
@@ -190,6 +191,8 @@ class Appender:
         )
         self.parallel = config.parallel
         self.lazy = LazyWriter()
+        #: set by a serial run of a list of slices (versioncube.write.run)
+        self.read_ahead: ReadAhead | None = None
         self._ledger_at: tuple[str, Ledger] | None = None
         self._commits = AppendingCommits()
         self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
@@ -271,7 +274,12 @@ class Appender:
         stamp = ref.stamp(slice_options.storage_options)
         if (done := self.commit_holding(SliceNames(ref, slice_options), stamp)) is not None:
             return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
-        with open_slice(ref, slice_options) as opened:
+        reading = (  # in a run, the next file is read while this one goes in
+            self.read_ahead.reading(ref, slice_options, stamp, append_dim)
+            if self.read_ahead is not None
+            else contextlib.nullcontext(None)
+        )
+        with reading as ready, open_slice(ref, slice_options, ready=ready) as opened:
             if stamp is None:  # a file that appeared while slice_polling waited for it
                 stamp = ref.stamp(slice_options.storage_options)
             identified = ref.identified(opened, stamp)

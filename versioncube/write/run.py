@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import xarray as xr
@@ -24,6 +24,7 @@ from versioncube.display.json import JsonValue, to_json
 from versioncube.display.results import Result
 from versioncube.errors import ConfigError, SliceError, VersionCubeError
 from versioncube.slices.identity import SliceLike
+from versioncube.slices.read_ahead import ReadAhead
 from versioncube.slices.sources import SliceSource, provides_dataset
 from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
@@ -217,12 +218,23 @@ def _serial(
     failures: list[SliceError],
 ) -> Iterator[AppendResult]:
     """Each slice appended in turn by this process (a dry run's failures noted in
-    ``failures`` and given as verdicts)."""
-    for item in items:
-        try:
-            yield append_item(appender, item, dry_run=dry_run, options=options)
-        except SliceError as error:
-            if not dry_run:
-                raise
-            failures.append(error)
-            yield AppendResult(error.slice_name, "", "would fail", None, None, error.reason)
+    ``failures`` and given as verdicts). A real run of a list of copied slices reads the next
+    file while it appends the current one (:mod:`versioncube.slices.read_ahead`)."""
+    listed = items if isinstance(items, Sequence) and not isinstance(items, str) else None
+    ahead = ReadAhead() if listed is not None and not dry_run and not appender.virtual else None
+    appender.read_ahead = ahead
+    try:
+        for index, item in enumerate(items):
+            if ahead is not None and listed is not None:
+                ahead.upcoming(listed[index + 1] if index + 1 < len(listed) else None)
+            try:
+                yield append_item(appender, item, dry_run=dry_run, options=options)
+            except SliceError as error:
+                if not dry_run:
+                    raise
+                failures.append(error)
+                yield AppendResult(error.slice_name, "", "would fail", None, None, error.reason)
+    finally:
+        appender.read_ahead = None
+        if ahead is not None:
+            ahead.close()
