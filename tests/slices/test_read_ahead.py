@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 
+import fsspec
 import numpy as np
 import pytest
 import xarray as xr
@@ -130,3 +132,30 @@ def test_a_generator_is_asked_for_each_slice_only_in_its_turn(tmp_path, caplog):
 
     assert done == [path.name for path in files]
     assert "ahead" not in caplog.text
+
+
+def test_uri_slices_are_read_ahead_and_checked_by_their_storage_stamp(memory_target, caplog):
+    fs = fsspec.filesystem("memory")
+    folder = f"/read-ahead-{uuid.uuid4().hex}"
+    uris = []
+    for day in ("2024-02-01", "2024-02-02", "2024-02-03"):
+        with fs.open(f"{folder}/{day}.nc", "wb") as file:
+            file.write(sample_slice(day, shape=(4, 8)).to_netcdf())
+        uris.append(f"memory://{folder}/{day}.nc")
+    changed = sample_slice("2024-02-03", shape=(4, 8))
+    changed["tas"] = changed["tas"] + 100
+
+    def after(result):
+        if result.slice_name == "2024-02-02.nc":  # the third was read ahead meanwhile
+            with fs.open(f"{folder}/2024-02-03.nc", "wb") as file:
+                file.write(changed.to_netcdf())  # a new file: another creation time
+
+    with caplog.at_level(logging.DEBUG, logger="versioncube.slices.read_ahead"):
+        versioncube.append(uris, target_dir=memory_target, on_result=after)
+
+    assert "reading 2024-02-02.nc ahead" in caplog.text
+    assert f"not using what was read ahead of {uris[2]}" in caplog.text
+    cube = open_cube(memory_target)
+    first, second = (sample_slice(day, shape=(4, 8)) for day in ("2024-02-01", "2024-02-02"))
+    expected = xr.concat([first, second, changed], "time")
+    xr.testing.assert_equal(cube.to_xarray().load(), expected)

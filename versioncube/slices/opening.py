@@ -176,12 +176,12 @@ def _read(
 
 
 def read_into_memory(ref: SliceRef, options: SliceOptions) -> xr.Dataset | None:
-    """A local slice file as :func:`open_slice` gives it, read into memory and closed; None
-    when open_slice would keep it lazy (a big file, a tree of groups), would wait for it
-    (``slice_polling``), or cannot read it: open_slice then reads it in its turn and reports
-    what it finds."""
+    """A slice file (a path or URI) as :func:`open_slice` gives it, read into memory and
+    closed; None when open_slice would keep it lazy (a big file, a tree of groups), would wait
+    for it (``slice_polling``), or cannot read it: open_slice then reads it in its turn and
+    reports what it finds."""
     location = ref.location
-    if location is None or "://" in location or options.polling is not None:
+    if location is None or options.polling is not None:
         return None
     if options.source is not None or options.groups:
         return None

@@ -86,8 +86,9 @@ class ReadAhead:
         self._upcoming = item
 
     def start(self, options: SliceOptions, append_dim: str | None = None) -> None:
-        """Begin reading the upcoming item, when it is a local file, with ``options`` (those
-        of the current slice; :meth:`take` checks that its own are the same)."""
+        """Begin reading the upcoming item, when it is a file (a path or URI), with
+        ``options`` (those of the current slice; :meth:`take` checks that its own are the
+        same)."""
         item, self._upcoming = self._upcoming, None
         if not isinstance(item, str | os.PathLike):
             return
@@ -95,7 +96,7 @@ class ReadAhead:
             ref = slice_ref(item, options, append_dim=append_dim)
         except Exception:  # not a slice: its own turn says so
             return
-        if ref.location is None or "://" in ref.location:
+        if ref.location is None:
             return
         if self._ahead is not None and self._ahead.location == ref.location:
             return
@@ -104,7 +105,7 @@ class ReadAhead:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="versioncube-read-ahead"
             )
-        stamp = content_stamp(ref.location)
+        stamp = content_stamp(ref.location, options.storage_options)
         read = self._pool.submit(read_into_memory, ref, options)
         self._ahead = _Ahead(ref.location, options, stamp, read)
         logger.debug("reading %s ahead", ref.name)
