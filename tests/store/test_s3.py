@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import time
 
 import dask.array as da
@@ -158,3 +159,33 @@ def test_a_slice_file_changed_on_s3_is_refused(s3_target, small_slice, tmp_path)
     with pytest.raises(versioncube.SliceChangedError, match=f"snapshot {holding}"):
         versioncube.append([uri], settings)
     assert tip(cube) == holding
+
+
+def test_a_run_of_slice_files_on_s3_reads_the_next_one_ahead(
+    s3_target, small_slice, tmp_path, caplog
+):
+    """Slices on the object store are read ahead like local files, and checked by their ETag."""
+    import s3fs
+
+    target, options = s3_target
+    fs_options = {
+        "key": options["access_key_id"],
+        "secret": options["secret_access_key"],
+        "client_kwargs": {"endpoint_url": options["endpoint_url"], "region_name": "us-east-1"},
+    }
+    fs = s3fs.S3FileSystem(**fs_options)
+    days = [small_slice(day) for day in ("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04")]
+    uris = []
+    for index, day in enumerate(days):
+        day.to_netcdf(tmp_path / f"{index}.nc")
+        uris.append(f"{target}-ahead/{index}.nc")
+        fs.put(str(tmp_path / f"{index}.nc"), uris[-1])
+    settings = {"target_dir": target, "target_storage_options": options,
+                "slice_storage_options": fs_options}  # fmt: skip
+
+    with caplog.at_level(logging.DEBUG, logger="versioncube.slices.read_ahead"):
+        assert versioncube.append(uris, settings) == 4
+
+    assert "reading 2.nc ahead" in caplog.text and "reading 3.nc ahead" in caplog.text
+    cube = open_cube(target, storage_options=options)
+    xr.testing.assert_identical(cube.to_xarray().load(), xr.concat(days, "time"))
