@@ -98,9 +98,7 @@ class ReadAhead:
             return
         if ref.location is None:
             return
-        if self._ahead is not None and self._ahead.location == ref.location:
-            return
-        self._forget()
+        self._forget()  # one read at a time
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="versioncube-read-ahead"
