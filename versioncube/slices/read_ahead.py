@@ -116,7 +116,7 @@ class ReadAhead:
         if ahead is None:
             return None
         read = _finished(ahead)
-        same = ahead.location == ref.location and ahead.options == options
+        same = ahead.location == ref.location and _reads_alike(ahead.options, options, read)
         if not same or ahead.stamp is None or ahead.stamp != stamp:
             logger.debug("%s: not using what was read ahead of %s", ref.name, ahead.location)
             return None
@@ -138,6 +138,17 @@ class ReadAhead:
         if self._ahead is not None:
             _finished(self._ahead)
             self._ahead = None
+
+
+def _reads_alike(read_with: SliceOptions, wanted: SliceOptions, read: xr.Dataset | None) -> bool:
+    """Whether a file read with ``read_with`` gave what ``wanted`` gives. A file read as it
+    holds it (``groups`` None, as for the first slice of a new cube) that gave a dataset has no
+    groups, so it reads the same as a dataset (``groups`` False, the later slices')."""
+    if read_with == wanted:
+        return True
+    if read is None or read_with.groups is not None or wanted.groups is not False:
+        return False
+    return dataclasses.replace(read_with, groups=False) == wanted
 
 
 def _finished(ahead: _Ahead) -> xr.Dataset | None:
