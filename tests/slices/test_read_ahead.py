@@ -24,6 +24,14 @@ from versioncube.slices.read_ahead import ReadAhead
 from versioncube.testing import commits
 
 OPTIONS = SliceOptions()
+#: versioncube's own threshold, before the fixture below lowers it
+MIN_BYTES = read_ahead_module.MIN_BYTES
+
+
+@pytest.fixture(autouse=True)
+def read_ahead_small_slices(monkeypatch):
+    """These tests' slices are small: read them ahead all the same."""
+    monkeypatch.setattr(read_ahead_module, "MIN_BYTES", 0)
 
 
 def read_ahead_of(path, options=OPTIONS) -> ReadAhead:
@@ -161,3 +169,17 @@ def test_uri_slices_are_read_ahead_and_checked_by_their_storage_stamp(memory_tar
     first, second = (sample_slice(day, shape=(4, 8)) for day in ("2024-02-01", "2024-02-02"))
     expected = xr.concat([first, second, changed], "time")
     xr.testing.assert_equal(cube.to_xarray().load(), expected)
+
+
+def test_small_slices_are_not_read_ahead(tmp_path, caplog, monkeypatch):
+    """Opening a file costs Python work whatever its size: for small slices reading ahead
+    would cost more than it saves."""
+    monkeypatch.setattr(read_ahead_module, "MIN_BYTES", MIN_BYTES)
+    files = write_daily_files(tmp_path / "files", "2024-03-01", 3, shape=(4, 8))
+
+    with caplog.at_level(logging.DEBUG, logger="versioncube.slices.read_ahead"):
+        versioncube.append(files, target_dir=str(tmp_path / "cube"))
+
+    assert sample_slice("2024-03-01", shape=(4, 8)).nbytes < MIN_BYTES
+    assert "ahead" not in caplog.text
+    assert len(commits(open_cube(tmp_path / "cube"))) == 3
