@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -128,18 +129,23 @@ def test_gc_frees_rolled_back_commits(cloud_target, small_slice):
         cube.to_xarray(discarded_tip)
 
 
-def test_a_slice_file_changed_on_s3_is_refused(s3_target, small_slice, tmp_path):
-    """On object stores the content stamp is the ETag: an object re-uploaded with other content
-    at the same key is refused, the same content (re-uploaded or not) is skipped."""
+def slice_storage(options: dict) -> tuple[Any, dict]:
+    """An s3fs filesystem on the test server for slice files, and its storage options."""
     import s3fs
 
-    target, options = s3_target
     fs_options = {
         "key": options["access_key_id"],
         "secret": options["secret_access_key"],
         "client_kwargs": {"endpoint_url": options["endpoint_url"], "region_name": "us-east-1"},
     }
-    fs = s3fs.S3FileSystem(**fs_options)
+    return s3fs.S3FileSystem(**fs_options), fs_options
+
+
+def test_a_slice_file_changed_on_s3_is_refused(s3_target, small_slice, tmp_path):
+    """On object stores the content stamp is the ETag: an object re-uploaded with other content
+    at the same key is refused, the same content (re-uploaded or not) is skipped."""
+    target, options = s3_target
+    fs, fs_options = slice_storage(options)
     uri = f"{target}-slices/day.nc"
     small_slice("2024-01-01").to_netcdf(tmp_path / "day.nc")
     fs.put(str(tmp_path / "day.nc"), uri)
@@ -165,19 +171,12 @@ def test_a_run_of_slice_files_on_s3_reads_the_next_one_ahead(
     s3_target, small_slice, tmp_path, caplog, monkeypatch
 ):
     """Slices on the object store are read ahead like local files, and checked by their ETag."""
-    import s3fs
-
     from versioncube.slices import read_ahead
 
     monkeypatch.setattr(read_ahead, "MIN_BYTES", 0)  # small slices, read ahead all the same
 
     target, options = s3_target
-    fs_options = {
-        "key": options["access_key_id"],
-        "secret": options["secret_access_key"],
-        "client_kwargs": {"endpoint_url": options["endpoint_url"], "region_name": "us-east-1"},
-    }
-    fs = s3fs.S3FileSystem(**fs_options)
+    fs, fs_options = slice_storage(options)
     days = [small_slice(day) for day in ("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04")]
     uris = []
     for index, day in enumerate(days):
