@@ -3,6 +3,7 @@ named, and the tip stays."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,8 @@ import versioncube
 import versioncube.slices.opening
 from versioncube import open_cube
 from versioncube.slices.identity import slice_ref
-from versioncube.slices.opening import open_slice
+from versioncube.slices.opening import in_memory, open_slice
+from versioncube.slices.options import SliceOptions
 from versioncube.testing import tip
 from versioncube.testing.grib_samples import cfgrib_samples
 
@@ -44,6 +46,30 @@ def test_fsspec_uri_slices(memory_target, small_slice):
     assert set(cube.appended_slices()) == set(uris)
     expected = xr.concat([small_slice("2024-02-01"), small_slice("2024-02-02")], "time")
     xr.testing.assert_equal(cube.to_xarray().load(), expected)
+
+
+def open_files() -> set[str]:
+    """The files this process holds open (Linux)."""
+    folder = "/proc/self/fd"
+    return {os.path.realpath(os.path.join(folder, fd)) for fd in os.listdir(folder)}
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_a_file_read_into_memory_is_closed_before_it_is_written(daily_files, monkeypatch, big):
+    """A slice read into memory needs its file no more: open_slice closes it at once, so the
+    append (and a run's read-ahead beside it) never uses the file libraries again for it; a
+    big file stays open, read while it is written."""
+    if big:
+        monkeypatch.setattr(versioncube.slices.opening, "LOAD_LIMIT_BYTES", 0)
+    path = os.path.realpath(daily_files[0])
+    ref = slice_ref(daily_files[0])
+
+    with open_slice(ref) as dataset:
+        assert (path in open_files()) is big
+        assert in_memory(dataset, ref, SliceOptions()) is not big
+    assert path not in open_files()
+    with xr.open_dataset(daily_files[0]) as given:  # a dataset given in memory: the caller's
+        assert not in_memory(given.load(), slice_ref(given), SliceOptions())
 
 
 def test_big_file_slices_stay_lazy(daily_files, monkeypatch):

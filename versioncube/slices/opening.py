@@ -18,7 +18,7 @@ import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import xarray as xr
 
@@ -146,21 +146,13 @@ def _open_location(
 def _read(
     ref: SliceRef, location: str, options: SliceOptions, stack: contextlib.ExitStack
 ) -> SliceData:
-    is_remote = "://" in location
     try:
-        as_tree = options.groups
-        if as_tree is None:
-            as_tree = has_groups(location, options.engine, options.storage_options)
-        if as_tree:
-            tree = open_tree(location, options.engine, options.storage_options, stack)
-            stack.callback(tree.close)
-            return tree.load() if tree.nbytes <= LOAD_LIMIT_BYTES else tree.chunk({})
-        if is_remote:
-            dataset = _open_remote(location, options.engine, options.storage_options, stack)
-        else:
-            dataset = _open_local(location, options.engine)
-        stack.callback(dataset.close)
-        return _loaded_if_small(dataset)
+        with contextlib.ExitStack() as opening:
+            data = _open_file(location, options, opening)
+            if data.nbytes > LOAD_LIMIT_BYTES:  # read while it is written: the file stays open
+                stack.push(opening.pop_all())
+                return data.chunk({})
+            return data.load()  # in memory: the file is closed on the way out
     except SliceOpenError:
         raise
     except FileNotFoundError as error:
@@ -175,25 +167,49 @@ def _read(
         raise SliceOpenError(ref.name, reason) from error
 
 
+def _open_file(location: str, options: SliceOptions, stack: contextlib.ExitStack) -> SliceData:
+    """A slice file opened lazily, as a tree when it is read as one; closed by ``stack``."""
+    as_tree = options.groups
+    if as_tree is None:
+        as_tree = has_groups(location, options.engine, options.storage_options)
+    if as_tree:
+        tree = open_tree(location, options.engine, options.storage_options, stack)
+        stack.callback(tree.close)
+        return tree
+    if "://" in location:
+        dataset = _open_remote(location, options.engine, options.storage_options, stack)
+    else:
+        dataset = _open_local(location, options.engine)
+    stack.callback(dataset.close)
+    return dataset
+
+
+def in_memory(data: SliceData, ref: SliceRef, options: SliceOptions) -> TypeGuard[xr.Dataset]:
+    """Whether ``data``, what :func:`open_slice` gave for ``ref``, is a dataset read from a
+    file into memory, its file closed (a big file stays open and lazy; a slice source's or
+    an in-memory dataset's data may still be backed by a file)."""
+    return (
+        ref.location is not None
+        and options.source is None
+        and isinstance(data, xr.Dataset)
+        and data.nbytes <= LOAD_LIMIT_BYTES
+    )
+
+
 def read_into_memory(ref: SliceRef, options: SliceOptions) -> xr.Dataset | None:
     """A slice file (a path or URI) as :func:`open_slice` gives it, read into memory and
     closed; None when open_slice would keep it lazy (a big file, a tree of groups), would wait
     for it (``slice_polling``), or cannot read it: open_slice then reads it in its turn and
     reports what it finds."""
     location = ref.location
-    if location is None or options.polling is not None:
-        return None
-    if options.source is not None or options.groups:
+    if location is None or options.polling is not None or options.source or options.groups:
         return None
     with contextlib.ExitStack() as stack:
         try:
             data = _read(ref, location, options, stack)
         except Exception:  # open_slice reads it again and reports the failure in its turn
             return None
-        if not isinstance(data, xr.Dataset):  # a tree of groups
-            return None
-        lazy = any(hasattr(variable.data, "dask") for variable in data.variables.values())
-        return None if lazy else data
+        return data if in_memory(data, ref, options) else None
 
 
 def _loaded_if_small(dataset: xr.Dataset) -> xr.Dataset:

@@ -23,7 +23,7 @@ What it keeps exact:
 The file libraries (netCDF-C and HDF5 under xarray) are not safe to use from two threads at
 once: a test that wrote a NetCDF file while another was read in the background crashed the
 process. So the background read runs only while this process writes and commits a slice that
-is in memory with its file closed (:meth:`ReadAhead.reading`), and it is finished before the
+is in memory with its file closed (:meth:`ReadAhead.alongside`), and it is finished before the
 append returns: the caller's code between appends, and any file this process opens itself,
 never meet it.
 """
@@ -41,7 +41,7 @@ from typing import Any
 import xarray as xr
 
 from versioncube.slices.identity import SliceRef, content_stamp, slice_ref
-from versioncube.slices.opening import read_into_memory
+from versioncube.slices.opening import SliceData, in_memory, read_into_memory
 from versioncube.slices.options import SliceOptions
 
 logger = logging.getLogger(__name__)
@@ -73,20 +73,17 @@ class ReadAhead:
         self._ahead: _Ahead | None = None
 
     @contextlib.contextmanager
-    def reading(
-        self, ref: SliceRef, options: SliceOptions, stamp: str | None, append_dim: str | None
-    ) -> Iterator[xr.Dataset | None]:
-        """The current slice read into memory with its file closed (what was read ahead, or
-        read now), or None when it stays lazy or cannot be read (``open_slice`` then opens it).
-        While it is in memory the upcoming file is read in the background, until the end of
-        the ``with`` block."""
-        ready = self.take(ref, options, stamp)
-        if ready is None:
-            ready = read_into_memory(ref, options)
-        if ready is not None and ready.nbytes >= MIN_BYTES:
+    def alongside(
+        self, opened: SliceData, ref: SliceRef, options: SliceOptions, append_dim: str | None
+    ) -> Iterator[None]:
+        """While the current slice, ``opened``, is written and committed, read the upcoming
+        file in the background, if ``opened`` is a file's data in memory with its file closed
+        (:func:`~versioncube.slices.opening.in_memory`) and big enough; the read is finished
+        at the end of the ``with`` block."""
+        if in_memory(opened, ref, options) and opened.nbytes >= MIN_BYTES:
             self.start(options, append_dim)
         try:
-            yield ready
+            yield
         finally:
             self.settle()
 
@@ -107,7 +104,7 @@ class ReadAhead:
             return
         if ref.location is None:
             return
-        self._forget()  # one read at a time
+        self.settle()  # one read at a time
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="versioncube-read-ahead"
@@ -137,16 +134,13 @@ class ReadAhead:
             _finished(self._ahead)
 
     def close(self) -> None:
-        """Stop: wait for a read under way, and forget what was read ahead."""
-        self._forget()
+        """Stop: wait for a read under way, and forget what was read ahead and what was to
+        come (the next run starts afresh)."""
+        self.settle()
+        self._ahead = self._upcoming = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-    def _forget(self) -> None:
-        if self._ahead is not None:
-            _finished(self._ahead)
-            self._ahead = None
 
 
 def _reads_alike(read_with: SliceOptions, wanted: SliceOptions, read: xr.Dataset | None) -> bool:

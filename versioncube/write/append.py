@@ -191,8 +191,8 @@ class Appender:
         )
         self.parallel = config.parallel
         self.lazy = LazyWriter()
-        #: set by a serial run of a list of slices (versioncube.write.run)
-        self.read_ahead: ReadAhead | None = None
+        #: told what comes next by a serial run of a list of slices (versioncube.write.run)
+        self.read_ahead = ReadAhead()
         self._ledger_at: tuple[str, Ledger] | None = None
         self._commits = AppendingCommits()
         self._outline_at: tuple[str, CubeOutline | GroupsOutline] | None = None
@@ -274,12 +274,12 @@ class Appender:
         stamp = ref.stamp(slice_options.storage_options)
         if (done := self.commit_holding(SliceNames(ref, slice_options), stamp)) is not None:
             return AppendResult(ref.name, ref.identity or "", "skipped", done, None)
-        reading = (  # in a run, the next file is read while this one goes in
-            self.read_ahead.reading(ref, slice_options, stamp, append_dim)
-            if self.read_ahead is not None
-            else contextlib.nullcontext(None)
-        )
-        with reading as ready, open_slice(ref, slice_options, ready=ready) as opened:
+        ahead = self.read_ahead  # in a run, the next file is read while this one goes in
+        ready = ahead.take(ref, slice_options, stamp)
+        with (
+            open_slice(ref, slice_options, ready=ready) as opened,
+            ahead.alongside(opened, ref, slice_options, append_dim),
+        ):
             if stamp is None:  # a file that appeared while slice_polling waited for it
                 stamp = ref.stamp(slice_options.storage_options)
             identified = ref.identified(opened, stamp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -24,7 +25,6 @@ from versioncube.display.json import JsonValue, to_json
 from versioncube.display.results import Result
 from versioncube.errors import ConfigError, SliceError, VersionCubeError
 from versioncube.slices.identity import SliceLike
-from versioncube.slices.read_ahead import ReadAhead
 from versioncube.slices.sources import SliceSource, provides_dataset
 from versioncube.store.commit import CommitOptions
 from versioncube.write.append import Appender, AppendResult
@@ -220,13 +220,15 @@ def _serial(
     """Each slice appended in turn by this process (a dry run's failures noted in
     ``failures`` and given as verdicts). A real run of a list of copied slices reads the next
     file while it appends the current one (:mod:`versioncube.slices.read_ahead`)."""
-    listed = items if isinstance(items, Sequence) and not isinstance(items, str) else None
-    ahead = ReadAhead() if listed is not None and not dry_run and not appender.virtual else None
-    appender.read_ahead = ahead
+    ahead = appender.read_ahead
+    following = None  # the items after each one, for a list (a generator is never read early)
+    listed = isinstance(items, Sequence) and not isinstance(items, str)
+    if listed and not dry_run and not appender.virtual:
+        following = itertools.islice(items, 1, None)
     try:
-        for index, item in enumerate(items):
-            if ahead is not None and listed is not None:
-                ahead.upcoming(listed[index + 1] if index + 1 < len(listed) else None)
+        for item in items:
+            if following is not None:
+                ahead.upcoming(next(following, None))
             try:
                 yield append_item(appender, item, dry_run=dry_run, options=options)
             except SliceError as error:
@@ -235,6 +237,4 @@ def _serial(
                 failures.append(error)
                 yield AppendResult(error.slice_name, "", "would fail", None, None, error.reason)
     finally:
-        appender.read_ahead = None
-        if ahead is not None:
-            ahead.close()
+        ahead.close()
