@@ -9,7 +9,9 @@ write them. (versioncube has no chunk setting yet; it takes the first slice's en
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from icechunk.xarray import to_icechunk
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
 import versioncube
 from benchmarks.common import Context, folder_bytes, time_each
@@ -164,6 +168,60 @@ class CompressAndWriteFloor:
             compressed = self.codec.encode(np.ascontiguousarray(item[name].values))
             (self.target / f"{name}.{self.count}").write_bytes(compressed)
         self.count += 1
+
+
+class IcechunkFloor:
+    """The floor of a big append on Icechunk: compress each field as
+    :class:`CompressAndWriteFloor` does, hand the bytes to an Icechunk session as the array's
+    next chunk, with the array's metadata grown by one step, and commit. No Zarr after the
+    first slice (which creates the arrays), no coordinates, no checks: what any tool that
+    versions its appends with Icechunk must at least spend."""
+
+    def __init__(self, target: Path) -> None:
+        from numcodecs import Blosc
+
+        self.repo = icechunk.Repository.create(icechunk.local_filesystem_storage(str(target)))
+        self.codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+        self.metadata: dict[str, dict[str, Any]] = {}  # each array's zarr.json, as it grows
+        self.count = 0
+
+    def append(self, item: SliceItem) -> None:
+        assert isinstance(item, xr.Dataset)
+        session = self.repo.writable_session("main")
+        if self.count == 0:
+            self._create(item, session)
+        else:
+            sync(self._write(item, session.store))
+        session.commit(f"append slice {self.count}")
+        self.count += 1
+
+    def _create(self, item: xr.Dataset, session: icechunk.Session) -> None:
+        from zarr.codecs import BloscCodec
+
+        compressor = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+        fields = item[list(DATA_VARIABLES)].drop_vars(APPEND_DIM)
+        encoding = {
+            name: {"compressors": [compressor], "chunks": item[name].shape}
+            for name in DATA_VARIABLES
+        }
+        to_icechunk(fields, session, mode="w-", encoding=encoding)
+        for name in DATA_VARIABLES:
+            document = sync(session.store.get(f"{name}/zarr.json", default_buffer_prototype()))
+            assert document is not None
+            self.metadata[name] = json.loads(document.to_bytes())
+
+    async def _write(self, item: xr.Dataset, store: icechunk.IcechunkStore) -> None:
+        buffer = default_buffer_prototype().buffer
+        grown, chunks = [], []
+        for name in DATA_VARIABLES:
+            metadata = self.metadata[name]
+            metadata["shape"][0] = self.count + 1
+            document = buffer.from_bytes(json.dumps(metadata).encode())
+            grown.append(store.set(f"{name}/zarr.json", document))
+            compressed = self.codec.encode(np.ascontiguousarray(item[name].values))
+            chunks.append(store.set(f"{name}/c/{self.count}/0/0", buffer.from_bytes(compressed)))
+        await asyncio.gather(*grown)  # Icechunk refuses a chunk beyond the array's shape
+        await asyncio.gather(*chunks)
 
 
 #: The three tools every throughput and growth benchmark runs, by case name.

@@ -11,12 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
+import xarray as xr
 
 import versioncube
 from benchmarks import distributed, history, levels, phases, reads, throughput, updates, writers
 from benchmarks.__main__ import main
 from benchmarks.report import Comparison, Goal, Ref, Report, Result, Section
-from benchmarks.workloads import WRITERS
+from benchmarks.workloads import DATA_VARIABLES, WRITERS, IcechunkFloor, make_slices
 from versioncube.samples import write_daily_files
 
 EXPECTED_CASES = {
@@ -27,6 +28,7 @@ EXPECTED_CASES = {
         *(f"{name}, {codec}" for codec in ("blosc lz4", "no compression") for name in WRITERS),
         "versioncube, zstd level 0",
         throughput.FLOOR,
+        throughput.ICECHUNK_FLOOR,
     ],
     "B": list(WRITERS),
     "D": ["versioncube"],
@@ -170,6 +172,19 @@ def test_concurrent_writers_append_every_slice_once_and_skip_the_others(tiny_run
         metrics = result["metrics"]
         assert metrics["skipped"] == (metrics["writers"] - 1) * metrics["slices"], result["case"]
         assert metrics["appends_per_s"] == pytest.approx(metrics["slices"] / metrics["seconds"])
+
+
+def test_the_floor_on_icechunk_stores_the_fields_it_was_given(tmp_path):
+    slices = make_slices(3, (6, 10))
+    floor = IcechunkFloor(tmp_path / "floor")
+    for dataset in slices:
+        floor.append(dataset)
+
+    session = floor.repo.readonly_session("main")
+    stored = xr.open_zarr(session.store, consolidated=False)
+    expected = xr.concat([dataset[list(DATA_VARIABLES)] for dataset in slices], "time")
+    xr.testing.assert_equal(stored.load(), expected.drop_vars("time"))
+    assert len(list(floor.repo.ancestry(branch="main"))) == 1 + len(slices)
 
 
 def test_the_updates_benchmark_moves_references_where_xarray_rewrites_the_tail(tmp_path):
