@@ -23,6 +23,7 @@ import zarr.api.asynchronous
 
 import versioncube
 from versioncube.store.upstream import (
+    OpenNodes,
     cf_time_round_trip,
     encode_for_zarr,
     netcdf4_backend,
@@ -195,6 +196,37 @@ def test_run_on_zarr_loop_runs_zarr_async_code_on_an_icechunk_store():
     assert loop.is_running(), changed("zarr", "zarr.core.sync.sync no longer keeps its loop")
     read_back = zarr.open_group(repo.readonly_session("main").store, mode="r")["rows"][:]
     assert read_back.tolist() == [[1, 2], [3, 4]]
+
+
+def test_nodes_know_their_session_and_open_in_the_next_as_its_commit_stores_them():
+    """Icechunk makes a new store object on each ``Session.store``; nodes opened in one
+    session tell it from another's. The nodes a commit stores open in a session on that
+    commit with the metadata a fresh read gives, and their own attributes."""
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    group = zarr.create_group(session.store, attributes={"title": "cube"})
+    group.create_array("rows", shape=(2,), chunks=(1,), dtype="i4", attributes={"units": "m"})
+
+    async def opened() -> OpenNodes:
+        root = await zarr.api.asynchronous.open_group(session.store, mode="r+")
+        return OpenNodes(session.store, root, {"rows": await root.getitem("rows")})
+
+    nodes = run_on_zarr_loop(opened())
+    assert nodes.opened_in(session.store), changed("icechunk", "Session.store compares otherwise")
+    assert not nodes.opened_in(repo.writable_session("main").store)
+    committed = nodes.committed()
+    session.commit("rows")
+
+    following = repo.writable_session("main")
+    opened = committed.opened_in(following.store)
+    fresh = zarr.open_group(following.store, mode="r")
+    assert opened.opened_in(following.store)
+    assert opened.group.metadata == fresh.metadata
+    assert opened.arrays["rows"].metadata == fresh["rows"].metadata
+    opened.group.metadata.attributes["title"] = "changed by a write that failed"
+    opened.arrays["rows"].metadata.attributes["units"] = "km"
+    again = committed.opened_in(following.store)
+    assert again.group.attrs["title"] == "cube" and again.arrays["rows"].attrs["units"] == "m"
 
 
 def test_run_on_zarr_loop_raises_the_coroutines_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import numpy as np
@@ -159,3 +160,67 @@ def test_chunks_that_hold_only_the_fill_value_are_left_out_as_zarr_leaves_them(s
     xr.testing.assert_identical(
         open_cube(in_memory).to_xarray().load(), open_cube(via_dask).to_xarray().load()
     )
+
+
+def _fresh_nodes(session) -> tuple[dict, dict]:
+    group = zarr.open_group(session.store, mode="r")
+    return dict(group.attrs), {name: array.metadata for name, array in group.arrays()}
+
+
+def test_a_session_on_the_last_commit_opens_its_arrays_as_that_commit_stores_them(
+    memory_target, small_slice
+):
+    """The next append opens the group and arrays its own commit wrote without reading
+    them: their metadata is what a fresh read of that commit gives."""
+    cube = open_cube(memory_target, config={"attrs_update_mode": "replace"})
+    cube.append(small_slice("2023-12-31"))  # creates the cube
+    for index, day in enumerate(pd.date_range("2024-01-01", periods=3), start=1):
+        cube.append(small_slice(day).assign_attrs(history=f"slice {index}"))
+
+        session = cube.repository.writable_session("main")
+        kept = cube._appender.kept_outline(session)
+        assert kept is not None and kept.nodes is not None
+        assert kept.nodes.opened_in(session.store)
+        attrs, metadata = _fresh_nodes(session)
+        assert dict(kept.nodes.group.attrs) == attrs
+        assert attrs["history"] == f"slice {index}"
+        for name, array in kept.nodes.arrays.items():
+            assert array.metadata == metadata[name], name
+        assert kept.nodes.arrays["tas"].shape[0] == index + 1
+
+
+def test_an_append_that_fails_after_growing_the_arrays_leaves_the_next_one_exact(
+    memory_target, small_slice, monkeypatch
+):
+    """The append grows the arrays and sets new attributes, then fails: the next append
+    on the same commit starts from what that commit stores, not from what the failed one
+    changed (no row of fill values, the new attributes written)."""
+    from versioncube.write import in_place
+
+    days = pd.date_range("2024-01-01", periods=4)
+    slices = [small_slice(day).assign_attrs(history=f"slice {i}") for i, day in enumerate(days)]
+    cube = open_cube(memory_target, config={"attrs_update_mode": "replace"})
+    cube.append(slices[0])  # creates the cube
+    cube.append(slices[1])  # the next session starts from what this commit wrote
+    tip = cube.repository.lookup_branch("main")
+    set_attrs = in_place._set_attrs
+
+    async def set_then_fail(group, attrs):
+        await set_attrs(group, attrs)
+        await asyncio.sleep(0.2)  # the rows are appended meanwhile
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(in_place, "_set_attrs", set_then_fail)
+    with pytest.raises(Exception, match="no space left"):
+        cube.append(slices[2])
+    assert cube.repository.lookup_branch("main") == tip
+    monkeypatch.setattr(in_place, "_set_attrs", set_attrs)
+
+    cube.append(slices[2])
+    session = cube.repository.readonly_session(branch="main")
+    assert _fresh_nodes(session)[0]["history"] == "slice 2"
+    cube.append(slices[3])
+
+    stored = cube.to_xarray().load()
+    xr.testing.assert_allclose(stored, xr.concat(slices, "time").assign_attrs(history="slice 3"))
+    assert len(list(cube.repository.ancestry(branch="main"))) == 5

@@ -19,7 +19,12 @@ import xarray as xr
 from versioncube.errors import ConfigError
 from versioncube.layout.encoding import is_time
 from versioncube.store.dataset import open_store
-from versioncube.store.upstream import ArrayInfo, OpenNodes, read_decoded_variables
+from versioncube.store.upstream import (
+    ArrayInfo,
+    CommittedNodes,
+    OpenNodes,
+    read_decoded_variables,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +50,16 @@ class CubeOutline:
     attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # global attributes
     #: the group and arrays as read_outline opened them, for a writer in the same session
     nodes: OpenNodes | None = dataclasses.field(default=None, compare=False, repr=False)
+    #: the metadata of the group and the arrays an append wrote, as its commit stores them:
+    #: the next session on that commit opens them without reading them (``extended``)
+    committed: CommittedNodes | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def opened_in(self, store: Any) -> CubeOutline:
+        """This outline, kept from a commit, for a session on that commit: with the nodes that
+        commit stores opened in ``store`` without reading them, when they are known."""
+        if self.committed is None:
+            return self
+        return dataclasses.replace(self, nodes=self.committed.opened_in(store))
 
     @classmethod
     def of_dataset(cls, dataset: xr.Dataset, append_dim: str) -> CubeOutline:
@@ -70,10 +85,15 @@ class CubeOutline:
         return cls(append_dim, size, variables, grid, last_label, dict(dataset.attrs))
 
     def extended(
-        self, size: int, last_label: Any, attrs: Mapping[str, Any] | None = None
+        self,
+        size: int,
+        last_label: Any,
+        attrs: Mapping[str, Any] | None = None,
+        committed: CommittedNodes | None = None,
     ) -> CubeOutline:
         """The outline after rows were appended up to ``size``, the last labelled ``last_label``
-        (None: unchanged), with the global attributes set to ``attrs`` (None: unchanged).
+        (None: unchanged), with the global attributes set to ``attrs`` (None: unchanged), and
+        the nodes the append ``committed`` (None: not known).
 
         Dry runs use it to check a list of slices; appends use it to skip reading the cube again
         when the branch tip is still their own last commit.
@@ -81,6 +101,7 @@ class CubeOutline:
         return dataclasses.replace(
             self,
             nodes=None,  # opened in a session that is committed now
+            committed=committed,
             size=size,
             last_label=self.last_label if last_label is None else last_label,
             attrs=dict(self.attrs if attrs is None else attrs),

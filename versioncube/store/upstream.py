@@ -22,6 +22,7 @@ library version to look at.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import functools
 import inspect
@@ -77,6 +78,52 @@ class OpenNodes:
     store: Any
     group: Any
     arrays: Mapping[str, Any]
+
+    def opened_in(self, store: Any) -> bool:
+        """Whether they were opened in ``store``'s session. Icechunk's ``Session.store`` makes
+        a new store object on each call; two of them compare equal when they are one
+        session's."""
+        return bool(self.store == store)
+
+    def committed(self) -> CommittedNodes:
+        """Their metadata as they stand now, for the sessions that start from the commit
+        that stores them (:class:`CommittedNodes`)."""
+        group = self.group.metadata
+        return CommittedNodes(
+            dataclasses.replace(group, attributes=copy.deepcopy(group.attributes)),
+            {name: array.metadata for name, array in self.arrays.items()},
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CommittedNodes:
+    """The metadata of a root group and some of its arrays as one commit stores them.
+
+    Opening a group and its arrays reads and parses each one's metadata: about 2 ms of an
+    append of two fields. A session that starts from that very commit holds exactly this
+    metadata, so :meth:`opened_in` makes its Zarr objects without reading anything. Each call
+    makes new objects with their own attributes: Zarr changes the objects it writes through
+    (a resize replaces an array's metadata, new attributes are set in place), and a write that
+    fails must leave what the commit stores as it is.
+    """
+
+    group: Any  # zarr GroupMetadata
+    arrays: Mapping[str, Any]  # zarr ArrayV3Metadata, by array name
+
+    def opened_in(self, store: Any) -> OpenNodes:
+        """The group and arrays opened in ``store`` (a session's store on that commit)."""
+        from zarr import AsyncArray, AsyncGroup
+        from zarr.storage import StorePath
+
+        group = dataclasses.replace(self.group, attributes=copy.deepcopy(self.group.attributes))
+        arrays = {
+            name: AsyncArray(
+                metadata.update_attributes(copy.deepcopy(metadata.attributes)),
+                StorePath(store, name),
+            )
+            for name, metadata in self.arrays.items()
+        }
+        return OpenNodes(store, AsyncGroup(group, StorePath(store, "")), arrays)
 
 
 def read_decoded_variables(

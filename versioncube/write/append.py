@@ -459,10 +459,12 @@ class Appender:
             return self.store.repository.readonly_session(snapshot_id=snapshot_id).store
 
     def kept_outline(self, session: icechunk.Session) -> CubeOutline | GroupsOutline | None:
-        """The outline kept from our last commit, if that commit is the session's base."""
-        if self._outline_at is not None and self._outline_at[0] == session.snapshot_id:
-            return self._outline_at[1]
-        return None
+        """The outline kept from our last commit, if that commit is the session's base (a
+        flat cube's with the nodes that commit stores opened in the session)."""
+        if self._outline_at is None or self._outline_at[0] != session.snapshot_id:
+            return None
+        kept = self._outline_at[1]
+        return kept.opened_in(session.store) if isinstance(kept, CubeOutline) else kept
 
     def outline_of(self, session: icechunk.Session, append_dim: str) -> CubeOutline | None:
         """The cube's outline in ``session``: kept from our last commit when that is its base."""
@@ -611,10 +613,10 @@ class AppendChange:
             ledger.write(session.store, rows)
         elif can_append_in_place(plan.dataset):
             ledger_write = ledger.writing(session.store, rows)
-            append_in_place(session.store, plan.dataset, cube, attrs, also=[ledger_write])
+            written = append_in_place(session.store, plan.dataset, cube, attrs, also=[ledger_write])
             if not evaluated:
                 last = plan.labels[1] if plan.labels is not None else None
-                after = cube.extended(rows, last, attrs)
+                after = cube.extended(rows, last, attrs, written.committed())
         else:
             # dask-backed: written chunk by chunk, rechunked to the cube's chunks as zappend does
             to_write = plan.dataset.copy(deep=False)

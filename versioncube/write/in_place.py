@@ -46,7 +46,7 @@ def append_in_place(
     cube: CubeOutline,
     attrs: Mapping[str, Any],
     also: Sequence[PendingWrite] = (),
-) -> None:
+) -> OpenNodes:
     """Grow the cube's arrays by the slice's rows and write them; set ``attrs`` if they changed.
 
     ``dataset`` holds only the variables that run along the append dimension (as
@@ -55,8 +55,10 @@ def append_in_place(
     with the writes ``also`` makes (the slice ledger's; each opened before any write starts):
     with many small appends, the round trips, not the bytes, are what costs. The arrays
     ``cube`` was read with are used when they were opened in this store (this session).
+    Returns the root group and the arrays written, as the writes left them.
     """
-    append_groups_in_place(store, [("", dataset, cube, attrs)], also)
+    (written,) = append_groups_in_place(store, [("", dataset, cube, attrs)], also)
+    return written
 
 
 #: One group's part of a grouped append: its path, its checked rows (None: attributes only),
@@ -66,14 +68,14 @@ GroupAppend = tuple[str, xr.Dataset | None, CubeOutline, Mapping[str, Any]]
 
 def append_groups_in_place(
     store: Any, appends: Sequence[GroupAppend], also: Sequence[PendingWrite] = ()
-) -> None:
+) -> list[OpenNodes]:
     """:func:`append_in_place` for several groups at once (one trip to Zarr's event loop)."""
     planned = [
         (path, _rows(dataset, cube) if dataset is not None else {}, cube, dict(attrs))
         for path, dataset, cube, attrs in appends
     ]
 
-    async def append_all() -> None:
+    async def append_all() -> list[OpenNodes]:
         # every read of metadata first: Icechunk's store blocks the event loop while Zarr names
         # it (it does for each metadata read) during a write of the same session, for good
         opened = await asyncio.gather(
@@ -85,9 +87,13 @@ def append_groups_in_place(
             _write_rows(group, arrays, rows, attrs)
             for (group, arrays), (_, rows, _, attrs) in zip(opened, planned, strict=True)
         ]
-        await asyncio.gather(*writes, *(pending.write() for pending in also))
+        written = await asyncio.gather(*writes, *(pending.write() for pending in also))
+        return [
+            OpenNodes(store, group, arrays)
+            for (group, _), arrays in zip(opened, written[: len(writes)], strict=True)
+        ]
 
-    run_on_zarr_loop(append_all())
+    return run_on_zarr_loop(append_all())
 
 
 def _rows(dataset: xr.Dataset, cube: CubeOutline) -> dict[str, tuple[int, np.ndarray]]:
@@ -125,7 +131,7 @@ async def _open_rows(
     if (
         not path
         and nodes is not None
-        and nodes.store is store
+        and nodes.opened_in(store)
         and all(name in nodes.arrays for name in names)
     ):
         return nodes.group, [nodes.arrays[name] for name in names]
@@ -138,12 +144,19 @@ async def _write_rows(
     arrays: Sequence[zarr.AsyncArray[Any]],
     rows: Mapping[str, tuple[int, np.ndarray]],
     attrs: dict[str, Any],
-) -> None:
+) -> dict[str, zarr.AsyncArray[Any]]:
+    """Append each variable's rows and set the attributes; the arrays written through, by
+    name (their metadata now holds the grown shapes)."""
+    through = {
+        name: unscanned(array, values, axis, array.shape[axis])
+        for array, (name, (axis, values)) in zip(arrays, rows.items(), strict=True)
+    }
     appends = [
-        unscanned(array, values, axis, array.shape[axis]).append(values, axis=axis)
-        for array, (axis, values) in zip(arrays, rows.values(), strict=True)
+        array.append(values, axis=axis)
+        for array, (axis, values) in zip(through.values(), rows.values(), strict=True)
     ]
     await asyncio.gather(*appends, _set_attrs(group, attrs))
+    return through
 
 
 def unscanned(array: Any, values: np.ndarray, axis: int, start: int) -> Any:
