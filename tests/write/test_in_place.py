@@ -13,6 +13,7 @@ import zarr
 
 import versioncube
 from versioncube import open_cube
+from versioncube.versions.ledger import LEDGER_GROUP, SLICES_ARRAY
 from versioncube.write.in_place import can_append_in_place
 
 CONFIG = {
@@ -167,7 +168,7 @@ def _fresh_nodes(session) -> tuple[dict, dict]:
     return dict(group.attrs), {name: array.metadata for name, array in group.arrays()}
 
 
-def test_a_session_on_the_last_commit_opens_its_arrays_as_that_commit_stores_them(
+def test_a_session_on_the_last_commit_opens_its_arrays_and_ledger_as_that_commit_stores_them(
     memory_target, small_slice
 ):
     """The next append opens the group and arrays its own commit wrote without reading
@@ -187,6 +188,14 @@ def test_a_session_on_the_last_commit_opens_its_arrays_as_that_commit_stores_the
         for name, array in kept.nodes.arrays.items():
             assert array.metadata == metadata[name], name
         assert kept.nodes.arrays["tas"].shape[0] == index + 1
+
+        ledger = cube._appender.ledger_at(session.snapshot_id, session.store)
+        assert ledger._committed is not None
+        known = ledger._committed.opened_in(session.store)
+        fresh = zarr.open_group(session.store, path=LEDGER_GROUP, mode="r")
+        assert known.group.metadata == fresh.metadata
+        assert known.group.attrs["rows"] == index + 1
+        assert known.arrays[SLICES_ARRAY].metadata == fresh[SLICES_ARRAY].metadata
 
 
 def test_an_append_that_fails_after_growing_the_arrays_leaves_the_next_one_exact(

@@ -90,6 +90,7 @@ class OpenNodes:
         that stores them (:class:`CommittedNodes`)."""
         group = self.group.metadata
         return CommittedNodes(
+            self.group.store_path.path,
             dataclasses.replace(group, attributes=copy.deepcopy(group.attributes)),
             {name: array.metadata for name, array in self.arrays.items()},
         )
@@ -97,7 +98,7 @@ class OpenNodes:
 
 @dataclasses.dataclass(frozen=True)
 class CommittedNodes:
-    """The metadata of a root group and some of its arrays as one commit stores them.
+    """The metadata of a group and some of its arrays as one commit stores them.
 
     Opening a group and its arrays reads and parses each one's metadata: about 2 ms of an
     append of two fields. A session that starts from that very commit holds exactly this
@@ -107,6 +108,7 @@ class CommittedNodes:
     fails must leave what the commit stores as it is.
     """
 
+    path: str  # the group's ("": the root group)
     group: Any  # zarr GroupMetadata
     arrays: Mapping[str, Any]  # zarr ArrayV3Metadata, by array name
 
@@ -119,11 +121,11 @@ class CommittedNodes:
         arrays = {
             name: AsyncArray(
                 metadata.update_attributes(copy.deepcopy(metadata.attributes)),
-                StorePath(store, name),
+                StorePath(store, f"{self.path}/{name}" if self.path else name),
             )
             for name, metadata in self.arrays.items()
         }
-        return OpenNodes(store, AsyncGroup(group, StorePath(store, "")), arrays)
+        return OpenNodes(store, AsyncGroup(group, StorePath(store, self.path)), arrays)
 
 
 def read_decoded_variables(

@@ -62,7 +62,7 @@ import zarr.api.asynchronous
 import zarr.errors
 
 from versioncube._version import __version__
-from versioncube.store.upstream import run_on_zarr_loop
+from versioncube.store.upstream import CommittedNodes, OpenNodes, run_on_zarr_loop
 from versioncube.versions.record import SCHEMA_VERSION, CommitRecord, Label
 
 LEDGER_GROUP = ".versioncube"
@@ -136,6 +136,10 @@ class Ledger:
         self._read: dict[int, dict[str, Any]] = {}  # buckets as stored; shared by forks
         self._own: dict[int, dict[str, Any]] = {}  # buckets changed by this instance
         self._dirty: set[int] = set()  # buckets changed since the ledger was last written
+        #: the ledger's group and array as the snapshot it was read at stores them, when this
+        #: process wrote them (then a session on that snapshot opens them without reading)
+        self._committed: CommittedNodes | None = None
+        self._written: LedgerWrite | None = None  # the write of writing(), once it ran
 
     @classmethod
     def empty(cls, store: Any = None) -> Ledger:
@@ -200,6 +204,8 @@ class Ledger:
         copy._read = self._read
         copy._own = {number: dict(bucket) for number, bucket in self._own.items()}
         copy._dirty = set(self._dirty)
+        written = self._written
+        copy._committed = written.committed() if written is not None else self._committed
         return copy
 
     def add(self, entry: LedgerEntry) -> None:
@@ -251,10 +257,13 @@ class Ledger:
             for number in sorted(self._dirty)
         }
         exists = self.exists
+        known = self._committed if exists else None
         self._store, self.exists, self._array = store, True, None
         self._read = {**self._read, **self._own}  # a new dict: forks keep the old snapshot's
         self._own, self._dirty = {}, set()
-        return LedgerWrite(store, attrs, texts, exists)
+        pending = LedgerWrite(store, attrs, texts, exists, known)
+        self._committed, self._written = None, pending
+        return pending
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -330,11 +339,17 @@ class LedgerWrite:
     attrs: dict[str, Any]
     texts: Mapping[int, str]
     exists: bool
+    #: the ledger's group and array as the session's snapshot stores them, if known
+    known: CommittedNodes | None = None
     _group: Any = None
     _array: Any = None
+    _finished: bool = False
 
     async def open(self) -> None:
-        if self.exists:
+        if self.known is not None:  # written by this process in the commit the session is on
+            nodes = self.known.opened_in(self.store)
+            self._group, self._array = nodes.group, nodes.arrays[SLICES_ARRAY]
+        elif self.exists:
             self._group = await zarr.api.asynchronous.open_group(
                 self.store, path=LEDGER_GROUP, mode="r+", zarr_format=3, use_consolidated=False
             )
@@ -360,6 +375,13 @@ class LedgerWrite:
         if self.exists:
             updates.append(self._group.update_attributes(self.attrs))
         await asyncio.gather(*updates)
+        self._finished = True
+
+    def committed(self) -> CommittedNodes | None:
+        """The ledger's group and array as this write left them (None: it did not finish)."""
+        if not self._finished:
+            return None
+        return OpenNodes(self.store, self._group, {SLICES_ARRAY: self._array}).committed()
 
     async def open_and_write(self) -> None:
         await self.open()
