@@ -61,6 +61,7 @@ from versioncube.store.commit import (
     commit_change,
 )
 from versioncube.store.translate import translated
+from versioncube.store.upstream import OpenNodes
 from versioncube.write.append import (
     Appender,
     AppendPayload,
@@ -215,14 +216,16 @@ class PrewrittenChange:
         growing = _Growing(session.store, cube, list(map(str, plan.dataset.data_vars)), stop)
         coords = plan.dataset.drop_vars(list(plan.dataset.data_vars))
         also: list[PendingWrite] = [growing, ledger.writing(session.store, stop)]
-        append_in_place(session.store, coords, cube, attrs, also=also)
-        session.merge(self.fork)
+        written = append_in_place(session.store, coords, cube, attrs, also=also)
+        session.merge(self.fork)  # chunks only: the arrays keep the shapes grown here
         after = None
         if evaluated:
             write_evaluated_attrs(session, outline.attrs, self.appender.store.where)
         else:
             last = plan.labels[1] if plan.labels is not None else None
-            after = cube.extended(stop, last, attrs)
+            arrays = {**written.arrays, **growing.grown()}
+            committed = OpenNodes(written.store, written.group, arrays).committed()
+            after = cube.extended(stop, last, attrs, committed)
         return staged_append(record, after, ledger, ref.name)
 
 
@@ -245,6 +248,10 @@ class _Growing:
             return
         group = await zarr.api.asynchronous.open_group(self.store, mode="r+", zarr_format=3)
         self._arrays = [await group.getitem(name) for name in self.names]
+
+    def grown(self) -> dict[str, Any]:
+        """The arrays grown, by name (once written: their metadata holds the new shapes)."""
+        return dict(zip(self.names, self._arrays, strict=True))
 
     async def write(self) -> None:
         dim = self.cube.append_dim
