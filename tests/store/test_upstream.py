@@ -212,15 +212,17 @@ def test_nodes_know_their_session_and_open_in_the_next_as_its_commit_stores_them
         return OpenNodes(session.store, root, {"rows": await root.getitem("rows")})
 
     nodes = run_on_zarr_loop(opened())
-    assert nodes.opened_in(session.store), changed("icechunk", "Session.store compares otherwise")
-    assert not nodes.opened_in(repo.writable_session("main").store)
+    assert nodes.in_session_of(session.store), changed(
+        "icechunk", "Session.store compares otherwise"
+    )
+    assert not nodes.in_session_of(repo.writable_session("main").store)
     committed = nodes.committed()
     session.commit("rows")
 
     following = repo.writable_session("main")
     opened = committed.opened_in(following.store)
     fresh = zarr.open_group(following.store, mode="r")
-    assert opened.opened_in(following.store)
+    assert opened.in_session_of(following.store)
     assert opened.group.metadata == fresh.metadata
     assert opened.arrays["rows"].metadata == fresh["rows"].metadata
     opened.group.metadata.attributes["title"] = "changed by a write that failed"

@@ -181,7 +181,7 @@ def test_a_session_on_the_last_commit_opens_its_arrays_and_ledger_as_that_commit
         session = cube.repository.writable_session("main")
         kept = cube._appender.kept_outline(session)
         assert kept is not None and kept.nodes is not None
-        assert kept.nodes.opened_in(session.store)
+        assert kept.nodes.in_session_of(session.store)
         attrs, metadata = _fresh_nodes(session)
         assert dict(kept.nodes.group.attrs) == attrs
         assert attrs["history"] == f"slice {index}"

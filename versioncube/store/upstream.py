@@ -79,7 +79,7 @@ class OpenNodes:
     group: Any
     arrays: Mapping[str, Any]
 
-    def opened_in(self, store: Any) -> bool:
+    def in_session_of(self, store: Any) -> bool:
         """Whether they were opened in ``store``'s session. Icechunk's ``Session.store`` makes
         a new store object on each call; two of them compare equal when they are one
         session's."""

@@ -131,7 +131,7 @@ async def _open_rows(
     if (
         not path
         and nodes is not None
-        and nodes.opened_in(store)
+        and nodes.in_session_of(store)
         and all(name in nodes.arrays for name in names)
     ):
         return nodes.group, [nodes.arrays[name] for name in names]

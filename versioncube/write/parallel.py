@@ -242,7 +242,7 @@ class _Growing:
 
     async def open(self) -> None:
         nodes = self.cube.nodes
-        opened = nodes is not None and nodes.opened_in(self.store)
+        opened = nodes is not None and nodes.in_session_of(self.store)
         if opened and all(name in nodes.arrays for name in self.names):  # type: ignore[union-attr]
             self._arrays = [nodes.arrays[name] for name in self.names]  # type: ignore[union-attr]
             return
