@@ -149,7 +149,7 @@ def _read(
     try:
         with contextlib.ExitStack() as opening:
             data = _open_file(location, options, opening)
-            if data.nbytes > LOAD_LIMIT_BYTES:  # read while it is written: the file stays open
+            if not _fits_in_memory(data):  # read while it is written: the file stays open
                 stack.push(opening.pop_all())
                 return data.chunk({})
             return data.load()  # in memory: the file is closed on the way out
@@ -192,7 +192,7 @@ def in_memory(data: SliceData, ref: SliceRef, options: SliceOptions) -> TypeGuar
         ref.location is not None
         and options.source is None
         and isinstance(data, xr.Dataset)
-        and data.nbytes <= LOAD_LIMIT_BYTES
+        and _fits_in_memory(data)
     )
 
 
@@ -212,8 +212,13 @@ def read_into_memory(ref: SliceRef, options: SliceOptions) -> xr.Dataset | None:
         return data if in_memory(data, ref, options) else None
 
 
+def _fits_in_memory(data: SliceData) -> bool:
+    """Whether a slice is read into memory at once (else it is read while it is written)."""
+    return data.nbytes <= LOAD_LIMIT_BYTES
+
+
 def _loaded_if_small(dataset: xr.Dataset) -> xr.Dataset:
-    return dataset.load() if dataset.nbytes <= LOAD_LIMIT_BYTES else dataset.chunk({})
+    return dataset.load() if _fits_in_memory(dataset) else dataset.chunk({})
 
 
 def _persisted(

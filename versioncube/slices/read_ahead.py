@@ -40,7 +40,7 @@ from typing import Any
 
 import xarray as xr
 
-from versioncube.slices.identity import SliceRef, content_stamp, slice_ref
+from versioncube.slices.identity import SliceRef, slice_ref
 from versioncube.slices.opening import SliceData, in_memory, read_into_memory
 from versioncube.slices.options import SliceOptions
 
@@ -109,7 +109,7 @@ class ReadAhead:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="versioncube-read-ahead"
             )
-        stamp = content_stamp(ref.location, options.storage_options)
+        stamp = ref.stamp(options.storage_options)
         read = self._pool.submit(read_into_memory, ref, options)
         self._ahead = _Ahead(ref.location, options, stamp, read)
         logger.debug("reading %s ahead", ref.name)
